@@ -1,0 +1,46 @@
+"""`pvflow` entry point: one sub-command module per job, each with `register(subparsers)`.
+
+Sub-command modules are imported only when chosen, so `pvflow get` never pays for the IOC
+framework's imports (softioc loads EPICS base) and vice versa.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# sub-command -> module that registers it (module.register(subparsers) and module.run(args))
+COMMANDS: dict[str, str] = {
+    "get": "pvflow.cli.pv",
+    "put": "pvflow.cli.pv",
+    "monitor": "pvflow.cli.pv",
+    "info": "pvflow.cli.pv",
+}
+
+
+def build_parser(chosen: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pvflow", description="Fast EPICS tools for beamlines.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    registered: set[str] = set()
+    for name, module_name in COMMANDS.items():
+        if module_name in registered:
+            continue
+        if chosen is not None and COMMANDS.get(chosen) != module_name:
+            subparsers.add_parser(name, help=f"see `pvflow {name} --help`")
+            continue
+        importlib.import_module(module_name).register(subparsers)
+        registered.add(module_name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return int(args.run(args) or 0)

@@ -1,0 +1,53 @@
+"""The one exception tree of pvflow (base layer: imports nothing of pvflow).
+
+    PVFlowError
+    ├── PVTimeoutError (also TimeoutError)   no answer in time: search, connect, get, put
+    ├── DisconnectedError (also ConnectionError)  the circuit closed under a pending request
+    ├── AccessDeniedError (also PermissionError)  the server refuses read or write access
+    ├── PutError                              the server answered a put with an error status
+    └── ProtocolError                         a peer broke the wire protocol
+        ├── LocalProtocolError                we were asked to send something invalid
+        └── RemoteProtocolError               the server sent something invalid
+
+Every error names the PV it is about (``.pv``) and, when known, the server (``.address``),
+because in a beamline with thousands of PVs an error without a name is useless.
+"""
+
+from __future__ import annotations
+
+
+class PVFlowError(Exception):
+    """Root of every error pvflow raises on purpose."""
+
+    def __init__(self, message: str, *, pv: str | None = None, address: str | None = None):
+        super().__init__(message)
+        self.pv = pv
+        self.address = address
+
+
+class PVTimeoutError(PVFlowError, TimeoutError):
+    """No answer in time (name search, connection, get or put completion)."""
+
+
+class DisconnectedError(PVFlowError, ConnectionError):
+    """The circuit carrying a request closed before the answer came."""
+
+
+class AccessDeniedError(PVFlowError, PermissionError):
+    """The server's access rights forbid the read or write."""
+
+
+class PutError(PVFlowError):
+    """The server answered a put with an error status (record rejected the value)."""
+
+
+class ProtocolError(PVFlowError):
+    """A party broke the wire protocol."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were about to send something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The server sent something malformed; the circuit that carried it is closed."""

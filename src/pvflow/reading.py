@@ -1,0 +1,38 @@
+"""`Reading`: one value with its metadata, the same for CA and PVA (base layer, no I/O).
+
+Code above the Context never needs to know which protocol produced a reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A value and what the server said about it.
+
+    ``timestamp`` is POSIX seconds (EPICS' 1990 epoch already converted). Fields a server does
+    not send for the requested form stay ``None`` (``enum_strings`` stays empty).
+    """
+
+    value: Any
+    timestamp: float | None = None
+    severity: int = 0
+    status: int = 0
+    units: str | None = None
+    precision: int | None = None
+    display_limits: tuple[float, float] | None = None
+    alarm_limits: tuple[float, float] | None = None
+    warning_limits: tuple[float, float] | None = None
+    control_limits: tuple[float, float] | None = None
+    enum_strings: tuple[str, ...] = field(default_factory=tuple)
+
+    def merged(self, other: Reading) -> Reading:
+        """Fill fields this reading lacks from ``other`` (a CTRL reading plus a TIME reading)."""
+        values = {}
+        for name in self.__dataclass_fields__:
+            mine = getattr(self, name)
+            values[name] = mine if mine not in (None, ()) else getattr(other, name)
+        return Reading(**values)
