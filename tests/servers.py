@@ -17,6 +17,21 @@ from pathlib import Path
 
 READY_LINE = "iocRun: All initialization complete"
 
+# The module's own main() with access security loaded before iocInit (it has no -a option).
+_LAUNCHER = """
+import os, sys, importlib
+module = importlib.import_module(sys.argv.pop(1))
+acf = os.environ.get("PVFLOW_TEST_ACF")
+if acf:
+    core = importlib.import_module("epicscorelibs.ioc")
+    original = core.iocInit
+    def init():
+        core.ioc('asSetFilename("%s")' % acf)
+        return original()
+    core.iocInit = init
+module.main()
+"""
+
 
 def free_port() -> int:
     """A port free for both TCP and UDP on 127.0.0.1 (CA and PVA use one number for both)."""
@@ -67,7 +82,7 @@ class SoftIoc:
     """
 
     def __init__(self, db_text: str, *, pva: bool = False, env: Mapping[str, str] | None = None,
-                 startup_timeout: float = 30.0):
+                 access_security: str | None = None, startup_timeout: float = 30.0):
         self.ca_port = free_port()
         self.repeater_port = free_port()
         self.pva_port = free_port() if pva else None
@@ -78,6 +93,10 @@ class SoftIoc:
         self._dir = tempfile.TemporaryDirectory(prefix="pvflow-ioc-")
         self.db_path = Path(self._dir.name) / "test.db"
         self.db_path.write_text(db_text)
+        if access_security is not None:
+            acf = Path(self._dir.name) / "access.acf"
+            acf.write_text(access_security)
+            self.env["PVFLOW_TEST_ACF"] = str(acf)
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
@@ -85,7 +104,7 @@ class SoftIoc:
     def start(self) -> SoftIoc:
         full_env = {**os.environ, **self.env}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self._module, "-d", str(self.db_path)],
+            [sys.executable, "-c", _LAUNCHER, self._module, "-d", str(self.db_path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, env=full_env,
         )
@@ -105,9 +124,9 @@ class SoftIoc:
         ready.set()  # EOF: the process died; start() reports what it printed
 
     def shell(self, command: str) -> None:
-        """Type a command at the IOC shell (e.g. ``dbpf``)."""
+        """Run an iocsh command (e.g. ``dbpf("T:ai", "3")``) in the IOC's Python console."""
         assert self.process is not None and self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
+        self.process.stdin.write(f"ioc({command!r})\n")
         self.process.stdin.flush()
 
     def stop(self) -> None:

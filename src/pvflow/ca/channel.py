@@ -1,0 +1,134 @@
+"""Channels, requests and subscriptions as the CA engine tracks them (transport layer, no I/O).
+
+A channel is shared by every user of a name in a process; what differs per user (a get, a
+subscription) is a request or a subscription object hanging off it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PutError
+from ..io.delivery import Mailbox
+from .dbr import Decoder, Native
+from .protocol import describe_status
+
+if TYPE_CHECKING:
+    from .circuit import Circuit
+
+
+class ChannelState(Enum):
+    SEARCHING = "searching"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class Channel:
+    """One PV name on one server; survives reconnects (same cid, new sid)."""
+
+    __slots__ = ("name", "cid", "state", "circuit", "sid", "native", "count", "access",
+                 "subscriptions", "on_connect", "enum_strings", "users", "search_attempt",
+                 "search_due")
+
+    def __init__(self, name: str, cid: int):
+        self.name = name
+        self.cid = cid
+        self.state = ChannelState.SEARCHING
+        self.circuit: Circuit | None = None
+        self.sid = 0
+        self.native = Native.DOUBLE
+        self.count = 1
+        self.access = 0
+        self.subscriptions: dict[int, Subscription] = {}
+        # actions run on the I/O thread the moment the channel connects (pipelined connect+get)
+        self.on_connect: list[Callable[[Channel], None]] = []
+        self.enum_strings: tuple[str, ...] = ()
+        self.users = 0
+        self.search_attempt = 0
+        self.search_due = 0.0
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ChannelState.CONNECTED
+
+    def address(self) -> str | None:
+        return self.circuit.address_text if self.circuit is not None else None
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.name!r} cid={self.cid} {self.state.value}>"
+
+
+class ReadRequest:
+    """A READ_NOTIFY in flight: decodes the answer and hands it to ``sink``."""
+
+    __slots__ = ("decoder", "as_array", "reading", "sink", "channel")
+
+    def __init__(self, channel: Channel, decoder: Decoder, as_array: bool, reading: bool,
+                 sink: Callable[[Any], None]):
+        self.channel = channel
+        self.decoder = decoder
+        self.as_array = as_array
+        self.reading = reading
+        self.sink = sink
+
+    def complete(self, buffer: Any, start: int, count: int, owned: bool) -> None:
+        if self.reading:
+            self.sink(self.decoder.reading(buffer, start, count, self.as_array, owned))
+        else:
+            self.sink(self.decoder.value(buffer, start, count, self.as_array, owned))
+
+    def fail(self, error: BaseException) -> None:
+        self.sink(error)
+
+
+class WriteRequest:
+    """A WRITE_NOTIFY in flight: completes with ``None`` or a ``PutError`` naming the PV."""
+
+    __slots__ = ("channel", "value", "sink")
+
+    def __init__(self, channel: Channel, value: Any, sink: Callable[[Any], None]):
+        self.channel = channel
+        self.value = value
+        self.sink = sink
+
+    def complete_status(self, status: int) -> None:
+        if status == 1:
+            self.sink(None)
+        else:
+            self.sink(PutError(f"put of {self.value!r} to {self.channel.name} failed: "
+                               f"{describe_status(status)}", pv=self.channel.name,
+                               address=self.channel.address()))
+
+    def fail(self, error: BaseException) -> None:
+        self.sink(error)
+
+
+class Subscription:
+    """A monitor: survives reconnects; its updates go through a :class:`Mailbox`."""
+
+    __slots__ = ("subscription_id", "channel", "form", "mask", "reading", "mailbox", "closed",
+                 "decoder")
+
+    def __init__(self, subscription_id: int, channel: Channel, form: int, mask: int,
+                 reading: bool, mailbox: Mailbox):
+        self.subscription_id = subscription_id
+        self.channel = channel
+        self.form = form
+        self.mask = mask
+        self.reading = reading
+        self.mailbox = mailbox
+        self.closed = False
+        self.decoder: Decoder | None = None  # set per connection: the native type may change
+
+    def deliver(self, buffer: Any, start: int, count: int, owned: bool) -> None:
+        decoder = self.decoder
+        if decoder is None:
+            return
+        as_array = self.channel.count != 1
+        if self.reading:
+            self.mailbox.post(decoder.reading(buffer, start, count, as_array, owned))
+        else:
+            self.mailbox.post(decoder.value(buffer, start, count, as_array, owned))

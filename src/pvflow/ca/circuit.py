@@ -1,0 +1,264 @@
+"""One CA virtual circuit (TCP connection to one server), without the socket (transport layer).
+
+The socket lives in the client; a circuit only sees bytes. :meth:`Circuit.receive_view` hands
+out the free part of its one receive buffer for ``recv_into``; :meth:`Circuit.received` parses
+every complete message in one pass and compacts once (caproto re-slices the remaining buffer
+per message, which turns a monitor backlog quadratic). Payloads of 64 KiB and more get an
+exact-size buffer of their own and are read straight into it, so a big waveform is copied by
+the kernel only and handed to numpy as is.
+
+Any malformed input raises :class:`RemoteProtocolError`; the client then closes this circuit
+and only this circuit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..errors import AccessDeniedError, PVFlowError, RemoteProtocolError
+from . import protocol
+from .channel import Channel, ReadRequest, Subscription, WriteRequest
+from .protocol import Command, read_header
+
+RECEIVE_BUFFER_SIZE = 256 * 1024
+LARGE_PAYLOAD = 64 * 1024  # at or above: own buffer, zero-copy to numpy
+
+
+class CircuitListener(Protocol):
+    """What a circuit reports to the engine that owns channels and sockets."""
+
+    def channel_created(self, circuit: Circuit, channel: Channel, native: int, count: int,
+                        sid: int) -> None: ...
+
+    def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None: ...
+
+    def channel_lost(self, circuit: Circuit, channel: Channel) -> None: ...
+
+    def access_changed(self, circuit: Circuit, channel: Channel) -> None: ...
+
+    def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None: ...
+
+
+class Circuit:
+    """Protocol state of one circuit: requests in flight, channels, subscriptions, buffers."""
+
+    def __init__(self, host: str, port: int, listener: CircuitListener,
+                 send: Callable[[bytes], None], max_payload: int):
+        self.host = host
+        self.port = port
+        self.address_text = f"{host}:{port}"
+        self.listener = listener
+        self.send_now = send  # thread-safe in the client: used by caller threads directly
+        self.max_payload = max_payload
+        self.pending: dict[int, ReadRequest | WriteRequest] = {}
+        self.channels: dict[int, Channel] = {}
+        self.subscriptions: dict[int, Subscription] = {}
+        self.server_version = 0
+        self.closed = False
+        self.last_received = time.monotonic()
+        self.output: list[bytes] = []
+        self._buffer = bytearray(RECEIVE_BUFFER_SIZE)
+        self._view = memoryview(self._buffer)
+        self._filled = 0
+        self._large: tuple[int, int, int, int, int, bytearray] | None = None
+        self._large_view: memoryview | None = None
+        self._large_filled = 0
+        self._handlers: dict[int, Callable[..., None]] = {
+            Command.READ_NOTIFY: self._on_read_notify,
+            Command.EVENT_ADD: self._on_event_add,
+            Command.WRITE_NOTIFY: self._on_write_notify,
+            Command.VERSION: self._on_version,
+            Command.CREATE_CHAN: self._on_create_channel,
+            Command.ACCESS_RIGHTS: self._on_access_rights,
+            Command.CREATE_CH_FAIL: self._on_create_channel_failed,
+            Command.SERVER_DISCONN: self._on_server_disconnect,
+            Command.ERROR: self._on_error,
+            Command.SEARCH: self._on_search,
+        }
+
+    # --- output --------------------------------------------------------------------------------
+    def queue(self, frame: bytes) -> None:
+        """Queue a frame on the I/O thread; the client sends all queued frames in one write."""
+        self.output.append(frame)
+
+    def take_output(self) -> bytes:
+        frames, self.output = self.output, []
+        return b"".join(frames)
+
+    def handshake(self, host_name: str, user_name: str) -> None:
+        self.queue(protocol.version() + protocol.host_name(host_name)
+                   + protocol.client_name(user_name))
+
+    # --- input ---------------------------------------------------------------------------------
+    def receive_view(self) -> memoryview:
+        if self._large_view is not None:
+            return self._large_view[self._large_filled:]
+        return self._view[self._filled:]
+
+    def received(self, count: int) -> None:
+        self.last_received = time.monotonic()
+        if self._large_view is not None:
+            self._large_filled += count
+            if self._large_filled == len(self._large_view):
+                self._finish_large()
+            return
+        self._filled += count
+        self._parse()
+
+    def _parse(self) -> None:
+        buffer = self._buffer
+        handlers = self._handlers
+        offset, end = 0, self._filled
+        while True:
+            parsed = read_header(buffer, offset, end)
+            if parsed is None:
+                break
+            command, data_type, count, p1, p2, start, stop = parsed
+            if stop > end:
+                size = stop - start
+                if size > self.max_payload:
+                    raise RemoteProtocolError(
+                        f"{self.address_text} announced a {size}-byte payload, more than the "
+                        f"limit of {self.max_payload} (EPICS_CA_MAX_ARRAY_BYTES)",
+                        address=self.address_text)
+                if size >= LARGE_PAYLOAD:
+                    self._start_large(command, data_type, count, p1, p2, start, end, size)
+                    offset = end
+                break
+            handler = handlers.get(command)
+            if handler is not None:
+                handler(data_type, count, p1, p2, buffer, start, stop, False)
+            offset = stop
+        if offset:
+            remaining = end - offset
+            if remaining:
+                buffer[:remaining] = buffer[offset:end]
+            self._filled = remaining
+
+    def _start_large(self, command: int, data_type: int, count: int, p1: int, p2: int,
+                     start: int, end: int, size: int) -> None:
+        payload = bytearray(size)
+        payload[:end - start] = self._buffer[start:end]
+        self._large = (command, data_type, count, p1, p2, payload)
+        self._large_view = memoryview(payload)
+        self._large_filled = end - start
+
+    def _finish_large(self) -> None:
+        assert self._large is not None
+        command, data_type, count, p1, p2, payload = self._large
+        self._large = None
+        view, self._large_view = self._large_view, None
+        if view is not None:
+            view.release()  # numpy may keep the payload; our view must not pin it
+        handler = self._handlers.get(command)
+        if handler is not None:
+            handler(data_type, count, p1, p2, payload, 0, len(payload), True)
+
+    # --- handlers: (data_type, count, p1, p2, buffer, start, stop, owned) -----------------------
+    def _on_read_notify(self, data_type: int, count: int, status: int, ioid: int, buffer: Any,
+                        start: int, stop: int, owned: bool) -> None:
+        request = self.pending.pop(ioid, None)
+        if request is None:  # answered after its caller gave up: nothing waits for it
+            return
+        if status != protocol.ECA_NORMAL:
+            request.fail(self._status_error(request.channel, status, "read"))
+        elif isinstance(request, ReadRequest):
+            request.complete(buffer, start, count, owned)
+
+    def _on_event_add(self, data_type: int, count: int, status: int, subscription_id: int,
+                      buffer: Any, start: int, stop: int, owned: bool) -> None:
+        subscription = self.subscriptions.get(subscription_id)
+        if subscription is None or stop == start:  # cancel confirmation, or already closed
+            return
+        if status == protocol.ECA_NORMAL:
+            subscription.deliver(buffer, start, count, owned)
+
+    def _on_write_notify(self, data_type: int, count: int, status: int, ioid: int, buffer: Any,
+                         start: int, stop: int, owned: bool) -> None:
+        request = self.pending.pop(ioid, None)
+        if isinstance(request, WriteRequest):
+            request.complete_status(status)
+
+    def _on_version(self, data_type: int, count: int, p1: int, p2: int, buffer: Any,
+                    start: int, stop: int, owned: bool) -> None:
+        self.server_version = count
+
+    def _on_create_channel(self, native: int, count: int, cid: int, sid: int, buffer: Any,
+                           start: int, stop: int, owned: bool) -> None:
+        channel = self.channels.get(cid)
+        if channel is None:
+            return
+        if not 0 <= native <= 6:
+            raise RemoteProtocolError(f"{channel.name}: server gave native type {native}",
+                                      pv=channel.name, address=self.address_text)
+        self.listener.channel_created(self, channel, native, count, sid)
+
+    def _on_access_rights(self, data_type: int, count: int, cid: int, rights: int, buffer: Any,
+                          start: int, stop: int, owned: bool) -> None:
+        channel = self.channels.get(cid)
+        if channel is not None:
+            channel.access = rights & 3
+            self.listener.access_changed(self, channel)
+
+    def _on_create_channel_failed(self, data_type: int, count: int, cid: int, p2: int,
+                                  buffer: Any, start: int, stop: int, owned: bool) -> None:
+        channel = self.channels.pop(cid, None)
+        if channel is not None:
+            self.listener.channel_failed(self, channel, "the server refused to create it")
+
+    def _on_server_disconnect(self, data_type: int, count: int, cid: int, p2: int, buffer: Any,
+                              start: int, stop: int, owned: bool) -> None:
+        channel = self.channels.pop(cid, None)
+        if channel is not None:
+            self.listener.channel_lost(self, channel)
+
+    def _on_search(self, data_type: int, count: int, p1: int, cid: int, buffer: Any,
+                   start: int, stop: int, owned: bool) -> None:
+        # Name servers (EPICS_CA_NAME_SERVERS) answer searches over TCP with the UDP layout.
+        if stop - start < 2:
+            return
+        host = self.host if p1 in (0, 0xFFFFFFFF) else protocol.ip_from_int(p1)
+        version = int.from_bytes(bytes(buffer[start:start + 2]), "big")
+        self.listener.search_answered(self, protocol.SearchResponse(cid, host, data_type, version))
+
+    def _on_error(self, data_type: int, count: int, cid: int, status: int, buffer: Any,
+                  start: int, stop: int, owned: bool) -> None:
+        original = read_header(buffer, start, stop)
+        text = bytes(buffer[min(start + protocol.HEADER_SIZE, stop):stop]).split(b"\0", 1)[0]
+        message = text.decode("utf-8", "replace")
+        if original is None:
+            return
+        command, _, _, _, original_p2 = original[:5]
+        if command in (Command.READ_NOTIFY, Command.WRITE_NOTIFY):
+            request = self.pending.pop(original_p2, None)
+            if request is not None:
+                error = self._status_error(request.channel, status, "request", message)
+                request.fail(error)
+        elif command == Command.CREATE_CHAN:
+            channel = self.channels.pop(cid, None)
+            if channel is not None:
+                self.listener.channel_failed(self, channel, message or protocol.describe_status(
+                    status))
+
+    def _status_error(self, channel: Channel, status: int, what: str,
+                      message: str = "") -> PVFlowError:
+        detail = protocol.describe_status(status) + (f" ({message})" if message else "")
+        if status in (368, 376):
+            return AccessDeniedError(f"{what} of {channel.name} denied: {detail}",
+                                     pv=channel.name, address=self.address_text)
+        return PVFlowError(f"{what} of {channel.name} failed at {self.address_text}: {detail}",
+                           pv=channel.name, address=self.address_text)
+
+    # --- teardown ------------------------------------------------------------------------------
+    def close(self, error: BaseException) -> list[Channel]:
+        """Fail every request in flight; return the channels that were on this circuit."""
+        self.closed = True
+        pending, self.pending = self.pending, {}
+        for request in pending.values():
+            request.fail(error)
+        channels = list(self.channels.values())
+        self.channels.clear()
+        self.subscriptions.clear()
+        return channels

@@ -1,0 +1,475 @@
+"""The CA engine behind a Context: channels, circuits, sockets (transport layer).
+
+Threading: sockets, the selector, the search and every state change of a channel belong to
+the I/O thread. Caller threads do two things directly, because a thread hop costs more than
+the work: they register a request in a circuit's ``pending`` dict and write its frame to the
+circuit's socket (under the circuit's send lock). Everything else goes through
+``loop.call_soon``. A channel that is not connected yet takes the request as an ``on_connect``
+action, which the I/O thread runs the moment CREATE_CHAN is answered: a fresh connect+read of
+1000 PVs is three pipelined exchanges (search, create, read), not 1000 round trips.
+"""
+
+from __future__ import annotations
+
+import errno
+import getpass
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
+from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
+from ..io.loop import IOLoop
+from . import protocol
+from .channel import Channel, ChannelState, ReadRequest, Subscription, WriteRequest
+from .circuit import Circuit
+from .config import CAConfig
+from .dbr import Form, Native, decoder
+from .search import NameSearch
+
+log = logging.getLogger("pvflow.ca")
+
+ECHO_TIMEOUT = 5.0  # seconds an echo may go unanswered before the circuit is declared dead
+Action = Callable[[Channel, bool], None]  # (channel, on_io_thread)
+
+
+class Connection:
+    """A circuit plus its socket. Sends come from any thread; receives on the I/O thread."""
+
+    def __init__(self, client: CAClient, host: str, port: int):
+        self.client = client
+        self.key = (host, port)
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        self.socket.setblocking(False)
+        self.circuit = Circuit(host, port, client, self.send, client.config.max_payload)
+        self.connected = False
+        self.echo_sent: float | None = None
+        self._send_lock = threading.Lock()
+        self._backlog: list[memoryview] = []
+        self.circuit.handshake(socket.gethostname(), client.user_name)
+        self.socket.connect_ex(self.key)
+        client.loop.register(self.socket, 2, self._on_event)  # EVENT_WRITE: connect done
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` in order with every other send; never blocks the caller."""
+        with self._send_lock:
+            if self._backlog or not self.connected:
+                self._backlog.append(memoryview(data))
+                return
+            try:
+                sent = self.socket.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise DisconnectedError(f"circuit to {self.circuit.address_text} is closed: "
+                                        f"{exc}", address=self.circuit.address_text) from None
+            if sent < len(data):
+                self._backlog.append(memoryview(data)[sent:])
+                self.client.loop.call_soon(self._watch_writable)
+
+    def flush(self) -> None:
+        """I/O thread: send the frames queued on the circuit, in one write."""
+        if self.circuit.output and self.connected and not self.circuit.closed:
+            try:
+                self.send(self.circuit.take_output())
+            except DisconnectedError as exc:
+                self.client.close_connection(self, exc)
+
+    def _watch_writable(self) -> None:
+        if not self.circuit.closed:
+            self.client.loop.modify(self.socket, 3, self._on_event)
+
+    def _drain_backlog(self) -> None:
+        with self._send_lock:
+            while self._backlog:
+                chunk = self._backlog[0]
+                try:
+                    sent = self.socket.send(chunk)
+                except BlockingIOError:
+                    return
+                if sent < len(chunk):
+                    self._backlog[0] = chunk[sent:]
+                    return
+                self._backlog.pop(0)
+        self.client.loop.modify(self.socket, 1, self._on_event)
+
+    def _on_event(self, mask: int) -> None:
+        try:
+            if not self.connected:
+                self._on_connected()
+                return
+            if mask & 2:
+                self._drain_backlog()
+            if mask & 1:
+                self._receive()
+        except (OSError, PVFlowError) as exc:
+            self.client.close_connection(self, exc)
+
+    def _on_connected(self) -> None:
+        error = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            raise DisconnectedError(f"cannot connect to {self.circuit.address_text}: "
+                                    f"{errno.errorcode.get(error, error)}",
+                                    address=self.circuit.address_text)
+        with self._send_lock:
+            self.connected = True
+        self.client.loop.modify(self.socket, 3 if self._backlog else 1, self._on_event)
+        self.flush()
+
+    def _receive(self) -> None:
+        circuit = self.circuit
+        count = self.socket.recv_into(circuit.receive_view())
+        if count == 0:
+            raise DisconnectedError(f"{circuit.address_text} closed the circuit",
+                                    address=circuit.address_text)
+        circuit.received(count)
+        self.echo_sent = None
+
+    def close(self) -> None:
+        self.client.loop.unregister(self.socket)
+        self.socket.close()
+
+
+class CAClient:
+    """Channel Access for one Context."""
+
+    def __init__(self, config: CAConfig, loop: IOLoop, dispatcher: Dispatcher):
+        self.config = config
+        self.loop = loop
+        self.dispatcher = dispatcher
+        self.user_name = _user_name()
+        self._lock = threading.Lock()
+        self._channels: dict[str, Channel] = {}
+        self._by_cid: dict[int, Channel] = {}
+        self._connections: dict[tuple[str, int], Connection] = {}
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._search: NameSearch | None = None
+        self._name_server_connections: list[Connection] = []
+        ready = threading.Event()
+        loop.call_soon(self._start, ready)
+        if not ready.wait(10):
+            raise PVFlowError("the pvflow I/O thread did not start")
+
+    # --- setup and teardown (I/O thread) ---------------------------------------------------------
+    def _start(self, ready: threading.Event) -> None:
+        try:
+            self._search = NameSearch(self.config.addresses, self.config.repeater_port,
+                                      self._on_search_response, self.loop.call_later)
+            self.loop.register(self._search.socket, 1, self._search.on_readable)
+            self._search.register_with_repeater()
+            for host, port in self.config.name_servers:
+                self._name_server_connections.append(Connection(self, host, port))
+            self._schedule_liveness()
+        finally:
+            ready.set()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        done = threading.Event()
+        self.loop.call_soon(self._shutdown, done)
+        done.wait(5)
+
+    def _shutdown(self, done: threading.Event) -> None:
+        try:
+            for connection in list(self._connections.values()) + self._name_server_connections:
+                self.close_connection(connection, DisconnectedError("the Context was closed"),
+                                      research=False)
+            for channel in self._by_cid.values():
+                for subscription in channel.subscriptions.values():
+                    subscription.mailbox.close()
+            if self._search is not None:
+                self.loop.unregister(self._search.socket)
+                self._search.close()
+        finally:
+            done.set()
+
+    # --- channels ---------------------------------------------------------------------------------
+    def channel(self, name: str) -> Channel:
+        found = self._channels.get(name)
+        if found is not None:
+            return found
+        if self._closed:
+            raise PVFlowError(f"cannot use {name}: the Context is closed", pv=name)
+        if not name or len(name.encode()) > 4000 or "\0" in name:
+            raise ValueError(f"{name!r} is not a valid PV name")
+        with self._lock:
+            found = self._channels.get(name)
+            if found is None:
+                found = Channel(name, next(self._ids) & 0xFFFFFFFF)
+                self._channels[name] = found
+                self._by_cid[found.cid] = found
+                self.loop.call_soon(self._begin_search, found)
+        return found
+
+    def channels(self, names: Iterable[str]) -> list[Channel]:
+        return [self.channel(name) for name in names]
+
+    def _begin_search(self, channel: Channel) -> None:
+        if self._search is not None and channel.state is ChannelState.SEARCHING:
+            self._search.add(channel)
+            for connection in self._name_server_connections:
+                connection.circuit.queue(protocol.search(channel.name, channel.cid))
+                self.loop.at_end_of_iteration(connection, connection.flush)
+
+    def when_connected(self, channel: Channel, action: Action) -> Action | None:
+        """Run ``action`` now if connected (returns None), else on connect (returns it)."""
+        with self._lock:
+            if channel.state is not ChannelState.CONNECTED:
+                channel.on_connect.append(action)
+                return action
+        action(channel, False)
+        return None
+
+    def forget_action(self, channel: Channel, action: Action) -> None:
+        with self._lock:
+            if action in channel.on_connect:
+                channel.on_connect.remove(action)
+
+    # --- requests (any thread) --------------------------------------------------------------------
+    def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
+                   as_string: bool = False, count: int | None = None) -> tuple[int, bytes]:
+        """Register a READ_NOTIFY on the channel's circuit; return its ioid and frame."""
+        circuit = channel.circuit
+        if circuit is None:
+            raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
+        native = Native.STRING if as_string and channel.native in (
+            Native.ENUM, Native.STRING) else channel.native
+        as_array = channel.count != 1 if count is None else count != 1
+        if count is None:
+            count = 0 if channel.count != 1 and circuit.server_version >= 13 else channel.count
+        ioid = next(self._ids) & 0xFFFFFFFF
+        text = as_string and native == Native.CHAR
+        request = ReadRequest(channel, decoder(form + native, text), as_array,
+                              form != Form.PLAIN, sink)
+        circuit.pending[ioid] = request
+        return ioid, protocol.read_notify(form + native, count, channel.sid, ioid)
+
+    def write_frame(self, channel: Channel, value: Any, data_type: int, count: int,
+                    payload: bytes, sink: Callable[[Any], None] | None) -> tuple[int, bytes]:
+        circuit = channel.circuit
+        if circuit is None:
+            raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
+        payload = protocol.pad_payload(payload)
+        if sink is None:
+            return 0, protocol.write(data_type, count, channel.sid, 0, payload)
+        ioid = next(self._ids) & 0xFFFFFFFF
+        circuit.pending[ioid] = WriteRequest(channel, value, sink)
+        return ioid, protocol.write_notify(data_type, count, channel.sid, ioid, payload)
+
+    def send(self, channel: Channel, frame: bytes, on_io_thread: bool) -> None:
+        """Send now from a caller thread; queue for the end-of-iteration flush on the I/O one."""
+        circuit = channel.circuit
+        connection = self._connections.get((circuit.host, circuit.port)) if circuit else None
+        if connection is None or circuit is None or circuit.closed:
+            raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
+        if on_io_thread:
+            circuit.queue(frame)
+            self.loop.at_end_of_iteration(connection, connection.flush)
+        else:
+            connection.send(frame)
+
+    def send_many(self, frames: dict[Channel, list[bytes]]) -> None:
+        """One write per circuit for a bulk request (caller thread, connected channels)."""
+        by_connection: dict[Connection, list[bytes]] = {}
+        for channel, channel_frames in frames.items():
+            circuit = channel.circuit
+            connection = self._connections.get((circuit.host, circuit.port)) if circuit else None
+            if connection is None:
+                raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
+            by_connection.setdefault(connection, []).extend(channel_frames)
+        for connection, parts in by_connection.items():
+            connection.send(b"".join(parts))
+
+    def cancel(self, channel: Channel, ioid: int) -> bool:
+        """Forget a request; False when the I/O thread already took it (its answer is coming)."""
+        circuit = channel.circuit
+        return circuit is not None and circuit.pending.pop(ioid, None) is not None
+
+    def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
+        if channel.state is ChannelState.CONNECTED:
+            return PVTimeoutError(f"{what} of {channel.name}: no answer from "
+                                  f"{channel.address()} within {timeout} s",
+                                  pv=channel.name, address=channel.address())
+        return PVTimeoutError(f"{channel.name} did not connect within {timeout} s "
+                              f"({self._search_hint(channel)})", pv=channel.name)
+
+    def _search_hint(self, channel: Channel) -> str:
+        if channel.state is ChannelState.SEARCHING:
+            targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
+            return f"no server answered the search to {targets}"
+        return f"{channel.state.value} to {channel.address()}"
+
+    # --- subscriptions ----------------------------------------------------------------------------
+    def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox
+                  ) -> Subscription:
+        """Start a monitor. On a connected channel EVENT_ADD leaves from the caller's thread,
+        so it reaches the server before any put the caller makes next (program order)."""
+        subscription = Subscription(next(self._ids) & 0xFFFFFFFF, channel, form, mask,
+                                    form != Form.PLAIN, mailbox)
+        with self._lock:
+            channel.subscriptions[subscription.subscription_id] = subscription
+            connected = channel.state is ChannelState.CONNECTED
+        if connected:
+            try:
+                self._start_subscription(subscription, on_io_thread=False)
+            except DisconnectedError:
+                pass  # the I/O thread restarts it when the channel reconnects
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription.mailbox.close()
+        subscription.closed = True
+        self.loop.call_soon(self._remove_subscription, subscription)
+
+    def _start_subscription(self, subscription: Subscription, on_io_thread: bool = True) -> None:
+        channel = subscription.channel
+        circuit = channel.circuit
+        if circuit is None:
+            raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
+        subscription.decoder = decoder(subscription.form + channel.native)
+        circuit.subscriptions[subscription.subscription_id] = subscription
+        count = 0 if channel.count != 1 and circuit.server_version >= 13 else channel.count
+        subscription.mailbox.post(ConnectionChange(True))
+        self.send(channel, protocol.event_add(subscription.form + channel.native, count,
+                                              channel.sid, subscription.subscription_id,
+                                              subscription.mask), on_io_thread)
+
+    def _remove_subscription(self, subscription: Subscription) -> None:
+        channel = subscription.channel
+        channel.subscriptions.pop(subscription.subscription_id, None)
+        circuit = channel.circuit
+        if circuit is not None and circuit.subscriptions.pop(subscription.subscription_id, None):
+            if channel.state is ChannelState.CONNECTED:
+                self.send(channel, protocol.event_cancel(subscription.form + channel.native,
+                                                         channel.count, channel.sid,
+                                                         subscription.subscription_id), True)
+
+    # --- events from the search and the circuits (I/O thread) -------------------------------------
+    def _on_search_response(self, response: protocol.SearchResponse) -> None:
+        channel = self._by_cid.get(response.cid)
+        if channel is None or channel.state is not ChannelState.SEARCHING:
+            return  # a second server answered, or an answer to a search we dropped
+        assert self._search is not None
+        self._search.remove(channel.cid)
+        key = (response.host, response.port)
+        connection = self._connections.get(key)
+        if connection is None:
+            try:
+                connection = self._connections[key] = Connection(self, *key)
+            except OSError as exc:
+                log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name, *key, exc)
+                self._search.add(channel)
+                return
+        channel.state = ChannelState.CONNECTING
+        channel.circuit = connection.circuit
+        connection.circuit.channels[channel.cid] = channel
+        connection.circuit.queue(protocol.create_channel(channel.name, channel.cid))
+        self.loop.at_end_of_iteration(connection, connection.flush)
+
+    def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
+        self._on_search_response(response)
+
+    def channel_created(self, circuit: Circuit, channel: Channel, native: int, count: int,
+                        sid: int) -> None:
+        enum_changed = channel.native != native
+        channel.native = Native(native)
+        channel.count = count
+        channel.sid = sid
+        if enum_changed:
+            channel.enum_strings = ()
+        with self._lock:
+            channel.state = ChannelState.CONNECTED
+            actions, channel.on_connect = channel.on_connect, []
+        for subscription in list(channel.subscriptions.values()):
+            self._start_subscription(subscription)
+        for action in actions:
+            try:
+                action(channel, True)
+            except PVFlowError as exc:
+                log.debug("%s: deferred request failed: %s", channel.name, exc)
+
+    def access_changed(self, circuit: Circuit, channel: Channel) -> None:
+        pass  # rights are read from channel.access when a put is made
+
+    def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
+        log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
+                    reason)
+        self._disconnected(channel, research=True)
+
+    def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
+        self._disconnected(channel, research=True)
+
+    def close_connection(self, connection: Connection, error: BaseException,
+                         research: bool = True) -> None:
+        if connection.circuit.closed:
+            return
+        if isinstance(error, RemoteProtocolError):
+            log.error("closing circuit to %s: %s", connection.circuit.address_text, error)
+        elif research:
+            log.info("circuit to %s lost: %s", connection.circuit.address_text, error)
+        if self._connections.get(connection.key) is connection:
+            del self._connections[connection.key]
+        lost = DisconnectedError(f"circuit to {connection.circuit.address_text} closed: {error}",
+                                 address=connection.circuit.address_text)
+        channels = connection.circuit.close(lost)
+        connection.close()
+        for channel in channels:
+            self._disconnected(channel, research)
+
+    def _disconnected(self, channel: Channel, research: bool) -> None:
+        was_connected = channel.state is ChannelState.CONNECTED
+        with self._lock:
+            channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
+            channel.circuit = None
+        if was_connected:
+            for subscription in channel.subscriptions.values():
+                subscription.decoder = None
+                subscription.mailbox.post(ConnectionChange(False))
+        if research and self._search is not None:
+            self._search.add(channel)
+            for connection in self._name_server_connections:
+                connection.circuit.queue(protocol.search(channel.name, channel.cid))
+                self.loop.at_end_of_iteration(connection, connection.flush)
+
+    # --- liveness (I/O thread) --------------------------------------------------------------------
+    def _schedule_liveness(self) -> None:
+        if not self._closed:
+            self.loop.call_later(1.0, self._check_liveness)
+
+    def _check_liveness(self) -> None:
+        now = time.monotonic()
+        for connection in list(self._connections.values()) + self._name_server_connections:
+            circuit = connection.circuit
+            if not connection.connected or circuit.closed:
+                continue
+            if connection.echo_sent is not None:
+                if now - connection.echo_sent > ECHO_TIMEOUT:
+                    self.close_connection(connection, DisconnectedError(
+                        f"{circuit.address_text} did not answer an echo in {ECHO_TIMEOUT} s",
+                        address=circuit.address_text))
+            elif now - circuit.last_received > self.config.connection_timeout:
+                connection.echo_sent = now
+                circuit.queue(protocol.echo())
+                connection.flush()
+        self._schedule_liveness()
+
+    # --- introspection ----------------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        return {"channels": len(self._channels), "circuits": len(self._connections),
+                "searching": self._search.waiting if self._search else 0}
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "pvflow"

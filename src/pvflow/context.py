@@ -1,0 +1,440 @@
+"""`Context`: pvflow's one public client surface (client API layer; integrations build on it).
+
+Names route by prefix: ``ca://NAME`` and bare ``NAME`` go to Channel Access, ``pva://NAME``
+to pvAccess. Every operation has a sync method and an ``*_async`` twin with the same
+signature, errors and results: both start the same request through the engine and differ
+only in how they wait (a lock for threads, a future resolved on the caller's loop for
+asyncio), so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .ca.channel import Channel
+from .ca.client import CAClient
+from .ca.config import CAConfig
+from .ca.dbr import FORM_NAMES, Form, Native, encode_put
+from .ca.protocol import AccessRights, Monitor
+from .errors import AccessDeniedError, PVFlowError, PVTimeoutError
+from .io.completion import Batch, Completion, asyncio_waiter
+from .io.delivery import Mailbox, asyncio_schedule, call_in_worker, shared_dispatcher
+from .io.loop import shared_loop
+from .reading import Reading
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+"""Timeout sentinel: "use the Context's timeout"; ``None`` means wait forever."""
+
+DEFAULT_MASK = Monitor.VALUE | Monitor.ALARM
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """What `pvflow info` shows: where a PV lives and what it holds."""
+
+    name: str
+    address: str | None
+    native_type: str
+    element_count: int
+    read_access: bool
+    write_access: bool
+    state: str
+
+
+class Subscription:
+    """A running monitor; ``close()`` stops it. Counters say what happened to its updates."""
+
+    def __init__(self, client: CAClient, inner: Any, mailbox: Mailbox):
+        self._client = client
+        self._inner = inner
+        self.mailbox = mailbox
+
+    @property
+    def name(self) -> str:
+        return self.mailbox.name
+
+    @property
+    def dropped(self) -> int:
+        """Updates discarded because the callback fell ``queue_size`` updates behind."""
+        return self.mailbox.dropped
+
+    def close(self) -> None:
+        self._client.unsubscribe(self._inner)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Request:
+    """One request on one channel, issued now or on connect; knows how to withdraw itself."""
+
+    __slots__ = ("client", "channel", "action", "ioids")
+
+    def __init__(self, client: CAClient, channel: Channel):
+        self.client = client
+        self.channel = channel
+        self.action: Any = None
+        self.ioids: list[int] = []
+
+    def withdraw(self) -> bool:
+        """True when nothing of it is left in flight (it can be reported as timed out)."""
+        if self.action is not None:
+            self.client.forget_action(self.channel, self.action)
+        removed = [self.client.cancel(self.channel, ioid) for ioid in self.ioids]
+        return all(removed) if removed else True
+
+
+class _Join:
+    """Merge a CTRL reading (metadata) and a TIME reading (timestamp) into one Reading."""
+
+    __slots__ = ("parts", "sink")
+
+    def __init__(self, sink: Callable[[Any], None]):
+        self.parts: list[Any] = []
+        self.sink = sink
+
+    def part(self, value: Any) -> None:
+        self.parts.append(value)
+        if len(self.parts) == 2:
+            errors = [part for part in self.parts if isinstance(part, BaseException)]
+            self.sink(errors[0] if errors else self.parts[0].merged(self.parts[1]))
+
+
+def _form(form: str) -> int:
+    try:
+        return FORM_NAMES[form]
+    except KeyError:
+        raise ValueError(f"form must be one of {sorted(FORM_NAMES)}, not {form!r}") from None
+
+
+class Context:
+    """A set of channels and monitors over CA (and PVA) sharing the process's I/O thread.
+
+    ``env`` replaces ``os.environ`` for the EPICS_* variables; ``timeout`` (seconds) is the
+    default for every call that takes one.
+    """
+
+    def __init__(self, env: Mapping[str, str] | None = None, *, timeout: float = 5.0):
+        self.timeout = timeout
+        self._loop = shared_loop()
+        self._dispatcher = shared_dispatcher()
+        self._ca = CAClient(CAConfig.from_env(env), self._loop, self._dispatcher)
+
+    # --- routing --------------------------------------------------------------------------------
+    def _route(self, name: str) -> tuple[CAClient, Channel]:
+        if name.startswith("pva://"):
+            raise PVFlowError(f"{name}: pvAccess is not available in this pvflow version",
+                              pv=name)
+        return self._ca, self._ca.channel(name[5:] if name.startswith("ca://") else name)
+
+    def _timeout(self, timeout: Any) -> float | None:
+        return self.timeout if timeout is DEFAULT else timeout
+
+    # --- starting requests (shared by the sync and async twins) --------------------------------
+    def _start_read(self, client: CAClient, channel: Channel, form: int, sink: Callable[[Any], None],
+                    as_string: bool, count: int | None) -> _Request:
+        request = _Request(client, channel)
+        if form == Form.CTRL:
+            join = _Join(sink)
+            forms = ((Form.CTRL, join.part), (Form.TIME, join.part))
+        else:
+            forms = ((form, sink),)
+
+        def issue(ready: Channel, on_io_thread: bool) -> None:
+            try:
+                frames = []
+                for one_form, one_sink in forms:
+                    ioid, frame = client.read_frame(ready, one_form, one_sink,
+                                                    as_string=as_string, count=count)
+                    request.ioids.append(ioid)
+                    frames.append(frame)
+                client.send(ready, b"".join(frames), on_io_thread)
+            except PVFlowError as exc:
+                sink(exc)
+
+        request.action = client.when_connected(channel, issue)
+        return request
+
+    def _start_connect(self, channels: list[tuple[CAClient, Channel]], batch: Batch
+                       ) -> list[_Request]:
+        requests = []
+        for index, (client, channel) in enumerate(channels):
+            request = _Request(client, channel)
+            request.action = client.when_connected(channel, self._io_setter(batch, index, True))
+            requests.append(request)
+        return requests
+
+    def _io_setter(self, batch: Batch, index: int, fixed: Any = None) -> Callable[..., None]:
+        """A sink (or on-connect action) filling ``batch[index]`` on the I/O thread, where
+        the batch's countdown lives without a lock."""
+        in_loop = self._loop.in_loop
+
+        def fill(result: Any, *_: Any) -> None:
+            result = fixed if fixed is not None else result
+            if in_loop():
+                batch.set(index, result)
+            else:
+                self._loop.call_soon(batch.set, index, result)
+
+        return fill
+
+    def _start_many(self, names: list[str], form: int, as_string: bool, batch: Batch
+                    ) -> list[_Request]:
+        """Reads of connected channels leave in one write per circuit; the rest on connect."""
+        requests: list[_Request] = []
+        frames: dict[Channel, list[bytes]] = {}
+        for index, name in enumerate(names):
+            client, channel = self._route(name)
+            if channel.connected and form != Form.CTRL:
+                request = _Request(client, channel)
+                try:
+                    ioid, frame = client.read_frame(channel, form, batch.setter(index),
+                                                    as_string=as_string)
+                except PVFlowError as exc:
+                    self._loop.call_soon(batch.set, index, exc)
+                else:
+                    request.ioids.append(ioid)
+                    frames.setdefault(channel, []).append(frame)
+            else:
+                request = self._start_read(client, channel, form, self._io_setter(batch, index),
+                                           as_string, None)
+            requests.append(request)
+        if frames:
+            client.send_many(frames)
+        return requests
+
+    def _prepare_put(self, client: CAClient, channel: Channel, value: Any
+                     ) -> tuple[int, int, bytes]:
+        if not channel.access & AccessRights.WRITE:
+            raise AccessDeniedError(f"put of {value!r} to {channel.name} refused: the server "
+                                    f"{channel.address()} grants no write access",
+                                    pv=channel.name, address=channel.address())
+        try:
+            return encode_put(channel.native, channel.count, value, channel.enum_strings)
+        except ValueError as exc:
+            raise ValueError(f"cannot put {value!r} to {channel.name}: {exc}") from None
+
+    @staticmethod
+    def _needs_enum_strings(channel: Channel, value: Any) -> bool:
+        return channel.native == Native.ENUM and isinstance(value, str) and not \
+            channel.enum_strings
+
+    def _start_put(self, client: CAClient, channel: Channel, value: Any,
+                   sink: Callable[[Any], None] | None) -> _Request:
+        data_type, count, payload = self._prepare_put(client, channel, value)
+        request = _Request(client, channel)
+        ioid, frame = client.write_frame(channel, value, data_type, count, payload, sink)
+        if sink is not None:
+            request.ioids.append(ioid)
+        client.send(channel, frame, False)
+        return request
+
+    # --- waiting ---------------------------------------------------------------------------------
+    def _wait(self, completion: Completion, request: _Request, what: str, timeout: Any) -> Any:
+        seconds = self._timeout(timeout)
+        if not completion.wait(seconds):
+            if request.withdraw() or not completion.wait(seconds):
+                raise request.client.timeout_error(request.channel, what, seconds)
+        return completion.result()
+
+    async def _wait_async(self, future: asyncio.Future[Any], request: _Request, what: str,
+                          timeout: Any) -> Any:
+        seconds = self._timeout(timeout)
+        try:
+            done = await asyncio.wait_for(future, seconds)
+        except asyncio.TimeoutError:
+            request.withdraw()
+            raise request.client.timeout_error(request.channel, what, seconds) from None
+        return done.result()
+
+    def _finish_many(self, names: list[str], batch: Batch, requests: list[_Request],
+                     what: str, seconds: float | None) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for index, name in enumerate(names):
+            if batch.is_set(index):
+                results[name] = batch.results[index]
+            else:
+                request = requests[index]
+                request.withdraw()
+                results[name] = request.client.timeout_error(request.channel, what, seconds)
+        return results
+
+    @staticmethod
+    def _raise_unconnected(results: dict[str, Any]) -> None:
+        failed = [name for name, value in results.items() if isinstance(value, BaseException)]
+        if failed:
+            first = results[failed[0]]
+            more = f" (and {len(failed) - 1} more: {', '.join(failed[1:6])})" if len(failed) > 1 \
+                else ""
+            raise PVTimeoutError(f"{first}{more}", pv=failed[0])
+
+    # --- public sync API --------------------------------------------------------------------------
+    def get(self, name: str, *, form: str = "value", timeout: Any = DEFAULT,
+            as_string: bool = False, count: int | None = None) -> Any:
+        """The value of ``name`` (``form="value"``) or a :class:`Reading` (``"time"``, ``"ctrl"``).
+
+        Arrays come as numpy arrays, scalars as Python numbers, enums as their index (or their
+        string with ``as_string=True``).
+        """
+        client, channel = self._route(name)
+        completion = Completion()
+        request = self._start_read(client, channel, _form(form), completion.set, as_string,
+                                   count)
+        return self._wait(completion, request, "get", timeout)
+
+    def get_many(self, names: Iterable[str], *, form: str = "value", timeout: Any = DEFAULT,
+                 as_string: bool = False) -> dict[str, Any]:
+        """``{name: value}`` for every name, read in one round trip per server.
+
+        A name that fails maps to the exception instance (``PVTimeoutError`` naming it, for
+        example) rather than raising, so one dead PV never costs the other readings.
+        """
+        names = list(names)
+        batch = Batch(len(names))
+        requests = self._start_many(names, _form(form), as_string, batch)
+        seconds = self._timeout(timeout)
+        batch.wait(seconds)
+        return self._finish_many(names, batch, requests, "get", seconds)
+
+    def put(self, name: str, value: Any, *, wait: bool = True, timeout: Any = DEFAULT,
+            callback: Callable[[BaseException | None], None] | None = None) -> None:
+        """Write ``value``. ``wait=True`` returns when the server's put-callback completes.
+
+        With ``callback`` the call returns at once and ``callback(None)`` (or
+        ``callback(error)``) runs on a callback worker when the server confirms.
+        """
+        client, channel = self._route(name)
+        if not channel.connected:
+            self.connect([name], timeout=timeout)
+        if self._needs_enum_strings(channel, value):
+            channel.enum_strings = self.get(name, form="ctrl", timeout=timeout).enum_strings
+        if callback is not None:
+            self._start_put(client, channel, value,
+                            lambda result: call_in_worker(self._dispatcher, callback, result))
+            return
+        if not wait:
+            self._start_put(client, channel, value, None)
+            return
+        completion = Completion()
+        request = self._start_put(client, channel, value, completion.set)
+        self._wait(completion, request, "put", timeout)
+
+    def connect(self, names: Iterable[str], *, timeout: Any = DEFAULT) -> None:
+        """Wait until every name is connected; ``PVTimeoutError`` lists those that are not."""
+        names = list(names)
+        channels = [self._route(name) for name in names]
+        batch = Batch(len(channels))
+        requests = self._start_connect(channels, batch)
+        seconds = self._timeout(timeout)
+        if not batch.wait(seconds):
+            self._raise_unconnected(self._finish_many(names, batch, requests, "connect",
+                                                      seconds))
+
+    def subscribe(self, name: str, callback: Callable[[Any], None], *, form: str = "time",
+                  mask: int = DEFAULT_MASK,
+                  connection_callback: Callable[[bool], None] | None = None,
+                  queue_size: int = 10_000,
+                  loop: asyncio.AbstractEventLoop | None = None) -> Subscription:
+        """Call ``callback`` with every update of ``name``, in order, off the I/O thread.
+
+        ``form="time"`` gives :class:`Reading` objects, ``"value"`` bare values. Connection
+        changes reach ``connection_callback`` in order with the values. With ``loop``, the
+        callbacks run on that asyncio loop's thread instead of pvflow's callback workers.
+        """
+        client, channel = self._route(name)
+        schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
+        mailbox = Mailbox(name, callback, connection_callback, schedule, queue_size)
+        return Subscription(client, client.subscribe(channel, _form(form), mask, mailbox),
+                            mailbox)
+
+    def info(self, name: str, *, timeout: Any = DEFAULT) -> ChannelInfo:
+        client, channel = self._route(name)
+        self.connect([name], timeout=timeout)
+        return ChannelInfo(name, channel.address(), channel.native.name, channel.count,
+                           bool(channel.access & AccessRights.READ),
+                           bool(channel.access & AccessRights.WRITE), channel.state.value)
+
+    # --- public async twins -------------------------------------------------------------------------
+    async def get_async(self, name: str, *, form: str = "value", timeout: Any = DEFAULT,
+                        as_string: bool = False, count: int | None = None) -> Any:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        client, channel = self._route(name)
+        completion = Completion(asyncio_waiter(loop, future))
+        request = self._start_read(client, channel, _form(form), completion.set, as_string,
+                                   count)
+        return await self._wait_async(future, request, "get", timeout)
+
+    async def get_many_async(self, names: Iterable[str], *, form: str = "value",
+                             timeout: Any = DEFAULT, as_string: bool = False) -> dict[str, Any]:
+        names = list(names)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        batch = Batch(len(names), asyncio_waiter(loop, future))
+        requests = self._start_many(names, _form(form), as_string, batch)
+        seconds = self._timeout(timeout)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), seconds)
+        except asyncio.TimeoutError:
+            pass
+        return self._finish_many(names, batch, requests, "get", seconds)
+
+    async def put_async(self, name: str, value: Any, *, wait: bool = True,
+                        timeout: Any = DEFAULT) -> None:
+        client, channel = self._route(name)
+        if not channel.connected:
+            await self.connect_async([name], timeout=timeout)
+        if self._needs_enum_strings(channel, value):
+            reading = await self.get_async(name, form="ctrl", timeout=timeout)
+            channel.enum_strings = reading.enum_strings
+        if not wait:
+            self._start_put(client, channel, value, None)
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        completion = Completion(asyncio_waiter(loop, future))
+        request = self._start_put(client, channel, value, completion.set)
+        await self._wait_async(future, request, "put", timeout)
+
+    async def connect_async(self, names: Iterable[str], *, timeout: Any = DEFAULT) -> None:
+        names = list(names)
+        channels = [self._route(name) for name in names]
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        batch = Batch(len(channels), asyncio_waiter(loop, future))
+        requests = self._start_connect(channels, batch)
+        seconds = self._timeout(timeout)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), seconds)
+        except asyncio.TimeoutError:
+            self._raise_unconnected(self._finish_many(names, batch, requests, "connect",
+                                                      seconds))
+
+    # --- lifetime ------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close every circuit and monitor of this Context (the I/O thread stays for others)."""
+        self._ca.close()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, int]:
+        return self._ca.stats()
+
+
+__all__ = ["DEFAULT", "ChannelInfo", "Context", "Reading", "Subscription"]

@@ -1,0 +1,155 @@
+"""The circuit on a fake stream: no sockets, bytes in, requests completed, errors raised."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from pvflow.ca import protocol
+from pvflow.ca.channel import Channel, ReadRequest, WriteRequest
+from pvflow.ca.circuit import LARGE_PAYLOAD, Circuit
+from pvflow.ca.dbr import Form, Native, decoder
+from pvflow.errors import AccessDeniedError, PutError, RemoteProtocolError
+
+
+class Recorder:
+    """A listener that records what the circuit reports."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def channel_created(self, circuit, channel, native, count, sid):
+        self.events.append(("created", channel.name, native, count, sid))
+
+    def channel_failed(self, circuit, channel, reason):
+        self.events.append(("failed", channel.name, reason))
+
+    def channel_lost(self, circuit, channel):
+        self.events.append(("lost", channel.name))
+
+    def access_changed(self, circuit, channel):
+        self.events.append(("access", channel.name, channel.access))
+
+    def search_answered(self, circuit, response):
+        self.events.append(("search", response))
+
+
+def feed(circuit: Circuit, data: bytes, chunk: int) -> None:
+    """Deliver ``data`` as recv_into would: at most ``chunk`` bytes and never past the view."""
+    position = 0
+    while position < len(data):
+        view = circuit.receive_view()
+        piece = data[position:position + min(chunk, len(view))]
+        view[:len(piece)] = piece
+        circuit.received(len(piece))
+        position += len(piece)
+
+
+def make_circuit(max_payload: int = 1 << 24) -> tuple[Circuit, Recorder, list[bytes]]:
+    recorder = Recorder()
+    sent: list[bytes] = []
+    return Circuit("127.0.0.1", 5064, recorder, sent.append, max_payload), recorder, sent
+
+
+def read_reply(ioid: int, value: float, status: int = 1) -> bytes:
+    return protocol.header(Command.READ_NOTIFY, 8, 6, 1, status, ioid) + struct.pack(">d", value)
+
+
+Command = protocol.Command
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 16, 23, 24, 25, 100, 4096])
+def test_every_split_point_completes_every_request(chunk: int) -> None:
+    circuit, recorder, _ = make_circuit()
+    channel = Channel("T:ai", 1)
+    results: list[float] = []
+    for ioid in range(50):
+        circuit.pending[ioid] = ReadRequest(channel, decoder(Native.DOUBLE), False, False,
+                                            results.append)
+    stream = b"".join(read_reply(ioid, ioid * 1.5) for ioid in range(50))
+    feed(circuit, stream, chunk)
+    assert results == [ioid * 1.5 for ioid in range(50)]
+    assert not circuit.pending
+
+
+def test_connection_sequence_reports_channel() -> None:
+    circuit, recorder, _ = make_circuit()
+    channel = Channel("T:ai", 9)
+    circuit.channels[9] = channel
+    stream = (protocol.header(Command.VERSION, 0, 0, 13, 0, 0)
+              + protocol.header(Command.ACCESS_RIGHTS, 0, 0, 0, 9, 3)
+              + protocol.header(Command.CREATE_CHAN, 0, Native.DOUBLE, 1, 9, 77))
+    feed(circuit, stream, 5)
+    assert circuit.server_version == 13
+    assert recorder.events == [("access", "T:ai", 3), ("created", "T:ai", 6, 1, 77)]
+
+
+def test_large_payload_is_handed_over_without_copy_and_in_native_order() -> None:
+    circuit, _, _ = make_circuit()
+    channel = Channel("T:big", 1)
+    channel.count = 100_000
+    values = np.arange(100_000, dtype=">f8")
+    assert values.nbytes >= LARGE_PAYLOAD
+    results: list[np.ndarray] = []
+    circuit.pending[4] = ReadRequest(channel, decoder(Form.TIME + Native.DOUBLE), True, False,
+                                     results.append)
+    prefix = b"\0" * 16  # TIME_DOUBLE metadata
+    payload = prefix + values.tobytes()
+    stream = protocol.header(Command.READ_NOTIFY, len(payload), 20, 100_000, 1, 4) + payload
+    feed(circuit, stream + read_reply(5, 1.0), 65_000)
+    (array,) = results
+    assert array.dtype == np.float64 and array.dtype.isnative
+    np.testing.assert_array_equal(array, np.arange(100_000, dtype=float))
+    assert array.base is not None  # a view on the payload buffer, not a copy
+
+
+def test_oversized_payload_closes_the_circuit() -> None:
+    circuit, _, _ = make_circuit(max_payload=1000)
+    stream = protocol.header(Command.READ_NOTIFY, 2000, 6, 250, 1, 1) + b"\0" * 100
+    with pytest.raises(RemoteProtocolError, match="2000-byte payload"):
+        feed(circuit, stream, len(stream))
+
+
+def test_bad_native_type_is_a_protocol_error() -> None:
+    circuit, _, _ = make_circuit()
+    circuit.channels[1] = Channel("T:x", 1)
+    with pytest.raises(RemoteProtocolError, match="native type 99"):
+        feed(circuit, protocol.header(Command.CREATE_CHAN, 0, 99, 1, 1, 2), 16)
+
+
+def test_write_notify_status_becomes_put_error() -> None:
+    circuit, _, _ = make_circuit()
+    channel = Channel("T:ao", 1)
+    results: list[object] = []
+    circuit.pending[3] = WriteRequest(channel, 5, results.append)
+    circuit.pending[4] = WriteRequest(channel, 6, results.append)
+    feed(circuit, protocol.header(Command.WRITE_NOTIFY, 0, 6, 1, 160, 3)
+         + protocol.header(Command.WRITE_NOTIFY, 0, 6, 1, 1, 4), 100)
+    error, success = results
+    assert isinstance(error, PutError) and "T:ao" in str(error) and "ECA_PUTFAIL" in str(error)
+    assert success is None
+
+
+def test_error_response_fails_the_original_request() -> None:
+    circuit, _, _ = make_circuit()
+    channel = Channel("T:ro", 1)
+    results: list[object] = []
+    circuit.pending[8] = ReadRequest(channel, decoder(6), False, False, results.append)
+    original = protocol.read_notify(6, 1, 2, 8)
+    message = protocol.pad_string("no read access")
+    feed(circuit, protocol.header(Command.ERROR, len(original) + len(message), 0, 0, 1, 368)
+         + original + message, 7)
+    (error,) = results
+    assert isinstance(error, AccessDeniedError) and "T:ro" in str(error)
+
+
+def test_close_fails_pending_requests() -> None:
+    circuit, _, _ = make_circuit()
+    results: list[object] = []
+    circuit.pending[1] = ReadRequest(Channel("T:a", 1), decoder(6), False, False, results.append)
+    circuit.channels[1] = Channel("T:a", 1)
+    channels = circuit.close(ConnectionError("gone"))
+    assert [c.name for c in channels] == ["T:a"]
+    assert isinstance(results[0], ConnectionError)
