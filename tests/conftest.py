@@ -37,9 +37,10 @@ def standard_db(prefix: str) -> str:
     return STANDARD_DB.replace("$(P)", prefix)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def softioc():
-    """The C softIoc (epicscorelibs) serving the standard records under prefix ``T:``."""
+    """The C softIoc (epicscorelibs) serving the standard records under prefix ``T:``; one per
+    test module, so no module sees values another one left behind."""
     ioc = SoftIoc(standard_db("T:"), access_security=ACCESS_SECURITY)
     ioc.start()
     yield ioc

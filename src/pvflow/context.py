@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .ca.channel import Channel
+from .ca.channel import BulkRead, Channel
 from .ca.client import CAClient
 from .ca.config import CAConfig
 from .ca.dbr import FORM_NAMES, Form, Native, encode_put
 from .ca.protocol import AccessRights, Monitor
-from .errors import AccessDeniedError, PVFlowError, PVTimeoutError
+from .errors import AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError
 from .io.completion import Batch, Completion, asyncio_waiter
 from .io.delivery import Mailbox, asyncio_schedule, call_in_worker, shared_dispatcher
 from .io.loop import shared_loop
@@ -96,6 +96,34 @@ class _Request:
         return all(removed) if removed else True
 
 
+class _Many:
+    """The requests of one bulk call, by slot: single requests, or blocks of a BulkRead."""
+
+    __slots__ = ("requests", "bulk")
+
+    def __init__(self, size: int):
+        self.requests: list[_Request | None] = [None] * size
+        self.bulk: list[tuple[CAClient, BulkRead]] = []
+
+    def withdraw(self, slots: list[int]) -> None:
+        for slot in slots:
+            self.request(slot).withdraw()
+
+    def request(self, slot: int) -> _Request:
+        """The request of ``slot``; one from a block is rebuilt on demand (rare: timeouts)."""
+        found = self.requests[slot]
+        if found is None:
+            for client, bulk in self.bulk:
+                if slot in bulk.slots:
+                    position = bulk.slots.index(slot)
+                    found = _Request(client, bulk.channels[position])
+                    found.ioids.append(bulk.base + position)
+                    break
+            self.requests[slot] = found
+        assert found is not None
+        return found
+
+
 class _Join:
     """Merge a CTRL reading (metadata) and a TIME reading (timestamp) into one Reading."""
 
@@ -131,9 +159,10 @@ class Context:
         self._loop = shared_loop()
         self._dispatcher = shared_dispatcher()
         self._ca = CAClient(CAConfig.from_env(env), self._loop, self._dispatcher)
+        self._routes: dict[str, tuple[CAClient, Channel]] = {}
 
     # --- routing --------------------------------------------------------------------------------
-    def _route(self, name: str) -> tuple[CAClient, Channel]:
+    def _lookup(self, name: str) -> tuple[CAClient, Channel]:
         if name.startswith("pva://"):
             raise PVFlowError(f"{name}: pvAccess is not available in this pvflow version",
                               pv=name)
@@ -167,14 +196,12 @@ class Context:
         request.action = client.when_connected(channel, issue)
         return request
 
-    def _start_connect(self, channels: list[tuple[CAClient, Channel]], batch: Batch
-                       ) -> list[_Request]:
-        requests = []
+    def _start_connect(self, channels: list[tuple[CAClient, Channel]], batch: Batch) -> _Many:
+        many = _Many(len(channels))
         for index, (client, channel) in enumerate(channels):
-            request = _Request(client, channel)
+            request = many.requests[index] = _Request(client, channel)
             request.action = client.when_connected(channel, self._io_setter(batch, index, True))
-            requests.append(request)
-        return requests
+        return many
 
     def _io_setter(self, batch: Batch, index: int, fixed: Any = None) -> Callable[..., None]:
         """A sink (or on-connect action) filling ``batch[index]`` on the I/O thread, where
@@ -190,30 +217,44 @@ class Context:
 
         return fill
 
+    def _route(self, name: str) -> tuple[CAClient, Channel]:
+        found = self._routes.get(name)
+        if found is None:
+            found = self._routes[name] = self._lookup(name)
+        return found
+
     def _start_many(self, names: list[str], form: int, as_string: bool, batch: Batch
-                    ) -> list[_Request]:
-        """Reads of connected channels leave in one write per circuit; the rest on connect."""
-        requests: list[_Request] = []
-        frames: dict[Channel, list[bytes]] = {}
+                    ) -> _Many:
+        """Reads of connected channels leave as one block and one write per circuit; the rest
+        are issued by the I/O thread as their channels connect."""
+        many = _Many(len(names))
+        groups: dict[Any, tuple[CAClient, list[Channel], list[int]]] = {}
         for index, name in enumerate(names):
             client, channel = self._route(name)
-            if channel.connected and form != Form.CTRL:
-                request = _Request(client, channel)
-                try:
-                    ioid, frame = client.read_frame(channel, form, batch.setter(index),
-                                                    as_string=as_string)
-                except PVFlowError as exc:
-                    self._loop.call_soon(batch.set, index, exc)
-                else:
-                    request.ioids.append(ioid)
-                    frames.setdefault(channel, []).append(frame)
+            circuit = channel.circuit
+            if (channel.connected and circuit is not None and form != Form.CTRL
+                    and not as_string and (channel.count == 1 or circuit.server_version >= 13)):
+                group = groups.get(circuit)
+                if group is None:
+                    group = groups[circuit] = (client, [], [])
+                group[1].append(channel)
+                group[2].append(index)
             else:
-                request = self._start_read(client, channel, form, self._io_setter(batch, index),
-                                           as_string, None)
-            requests.append(request)
-        if frames:
-            client.send_many(frames)
-        return requests
+                many.requests[index] = self._start_read(
+                    client, channel, form, self._io_setter(batch, index), as_string, None)
+        for client, channels, slots in groups.values():
+            connection = client.connection_of(channels[0])
+            request, frames = client.bulk_read(channels, form, slots, batch)
+            many.bulk.append((client, request))
+            try:
+                if connection is None:
+                    raise DisconnectedError(f"{channels[0].name} lost its circuit",
+                                            pv=channels[0].name)
+                connection.send(frames)
+            except DisconnectedError as exc:
+                for slot in slots:
+                    self._loop.call_soon(batch.set, slot, exc)
+        return many
 
     def _prepare_put(self, client: CAClient, channel: Channel, value: Any
                      ) -> tuple[int, int, bytes]:
@@ -259,15 +300,17 @@ class Context:
             raise request.client.timeout_error(request.channel, what, seconds) from None
         return done.result()
 
-    def _finish_many(self, names: list[str], batch: Batch, requests: list[_Request],
-                     what: str, seconds: float | None) -> dict[str, Any]:
+    def _finish_many(self, names: list[str], batch: Batch, many: _Many, what: str,
+                     seconds: float | None) -> dict[str, Any]:
         results: dict[str, Any] = {}
+        missing = [index for index in range(len(names)) if not batch.is_set(index)]
+        if missing:
+            many.withdraw(missing)
         for index, name in enumerate(names):
             if batch.is_set(index):
                 results[name] = batch.results[index]
             else:
-                request = requests[index]
-                request.withdraw()
+                request = many.request(index)
                 results[name] = request.client.timeout_error(request.channel, what, seconds)
         return results
 
@@ -303,10 +346,10 @@ class Context:
         """
         names = list(names)
         batch = Batch(len(names))
-        requests = self._start_many(names, _form(form), as_string, batch)
+        many = self._start_many(names, _form(form), as_string, batch)
         seconds = self._timeout(timeout)
         batch.wait(seconds)
-        return self._finish_many(names, batch, requests, "get", seconds)
+        return self._finish_many(names, batch, many, "get", seconds)
 
     def put(self, name: str, value: Any, *, wait: bool = True, timeout: Any = DEFAULT,
             callback: Callable[[BaseException | None], None] | None = None) -> None:
@@ -383,13 +426,13 @@ class Context:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         batch = Batch(len(names), asyncio_waiter(loop, future))
-        requests = self._start_many(names, _form(form), as_string, batch)
+        many = self._start_many(names, _form(form), as_string, batch)
         seconds = self._timeout(timeout)
         try:
             await asyncio.wait_for(asyncio.shield(future), seconds)
         except asyncio.TimeoutError:
             pass
-        return self._finish_many(names, batch, requests, "get", seconds)
+        return self._finish_many(names, batch, many, "get", seconds)
 
     async def put_async(self, name: str, value: Any, *, wait: bool = True,
                         timeout: Any = DEFAULT) -> None:

@@ -25,7 +25,8 @@ from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProto
 from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
 from ..io.loop import IOLoop
 from . import protocol
-from .channel import Channel, ChannelState, ReadRequest, Subscription, WriteRequest
+from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
+                      WriteRequest)
 from .circuit import Circuit
 from .config import CAConfig
 from .dbr import Form, Native, decoder
@@ -148,7 +149,8 @@ class CAClient:
         self._channels: dict[str, Channel] = {}
         self._by_cid: dict[int, Channel] = {}
         self._connections: dict[tuple[str, int], Connection] = {}
-        self._ids = itertools.count(1)
+        self._next_id = 1
+        self._id_lock = threading.Lock()
         self._closed = False
         self._search: NameSearch | None = None
         self._name_server_connections: list[Connection] = []
@@ -204,14 +206,20 @@ class CAClient:
         with self._lock:
             found = self._channels.get(name)
             if found is None:
-                found = Channel(name, next(self._ids) & 0xFFFFFFFF)
+                found = Channel(name, self.allocate_ids(1))
                 self._channels[name] = found
                 self._by_cid[found.cid] = found
                 self.loop.call_soon(self._begin_search, found)
         return found
 
-    def channels(self, names: Iterable[str]) -> list[Channel]:
-        return [self.channel(name) for name in names]
+    def allocate_ids(self, count: int) -> int:
+        """The first of ``count`` consecutive ids (cids, ioids, subscription ids share them)."""
+        with self._id_lock:
+            first = self._next_id
+            if first + count >= 0xFFFFFFFF:
+                first = 1
+            self._next_id = first + count
+        return first
 
     def _begin_search(self, channel: Channel) -> None:
         if self._search is not None and channel.state is ChannelState.SEARCHING:
@@ -246,12 +254,34 @@ class CAClient:
         as_array = channel.count != 1 if count is None else count != 1
         if count is None:
             count = 0 if channel.count != 1 and circuit.server_version >= 13 else channel.count
-        ioid = next(self._ids) & 0xFFFFFFFF
+        ioid = self.allocate_ids(1)
         text = as_string and native == Native.CHAR
         request = ReadRequest(channel, decoder(form + native, text), as_array,
                               form != Form.PLAIN, sink)
         circuit.pending[ioid] = request
         return ioid, protocol.read_notify(form + native, count, channel.sid, ioid)
+
+    def bulk_read(self, channels: list[Channel], form: int, slots: list[int], batch: Any
+                  ) -> tuple[BulkRead, bytes]:
+        """Register reads of ``channels`` (connected, one circuit, counts 0 or 1) as one block."""
+        circuit = channels[0].circuit
+        if circuit is None:
+            raise DisconnectedError(f"{channels[0].name} is not connected", pv=channels[0].name)
+        natives = [channel.native for channel in channels]
+        request = BulkRead(self.allocate_ids(len(channels)), channels,
+                           [decoder(form + native) for native in natives], form != Form.PLAIN,
+                           slots, batch)
+        base = request.base
+        circuit.pending.update(zip(range(base, base + len(channels)),
+                                   itertools.repeat(request)))
+        counts = [0 if channel.count != 1 else 1 for channel in channels]
+        frames = protocol.read_notify_many([form + native for native in natives], counts,
+                                           [channel.sid for channel in channels], base)
+        return request, frames
+
+    def connection_of(self, channel: Channel) -> Connection | None:
+        circuit = channel.circuit
+        return self._connections.get((circuit.host, circuit.port)) if circuit else None
 
     def write_frame(self, channel: Channel, value: Any, data_type: int, count: int,
                     payload: bytes, sink: Callable[[Any], None] | None) -> tuple[int, bytes]:
@@ -261,7 +291,7 @@ class CAClient:
         payload = protocol.pad_payload(payload)
         if sink is None:
             return 0, protocol.write(data_type, count, channel.sid, 0, payload)
-        ioid = next(self._ids) & 0xFFFFFFFF
+        ioid = self.allocate_ids(1)
         circuit.pending[ioid] = WriteRequest(channel, value, sink)
         return ioid, protocol.write_notify(data_type, count, channel.sid, ioid, payload)
 
@@ -276,18 +306,6 @@ class CAClient:
             self.loop.at_end_of_iteration(connection, connection.flush)
         else:
             connection.send(frame)
-
-    def send_many(self, frames: dict[Channel, list[bytes]]) -> None:
-        """One write per circuit for a bulk request (caller thread, connected channels)."""
-        by_connection: dict[Connection, list[bytes]] = {}
-        for channel, channel_frames in frames.items():
-            circuit = channel.circuit
-            connection = self._connections.get((circuit.host, circuit.port)) if circuit else None
-            if connection is None:
-                raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
-            by_connection.setdefault(connection, []).extend(channel_frames)
-        for connection, parts in by_connection.items():
-            connection.send(b"".join(parts))
 
     def cancel(self, channel: Channel, ioid: int) -> bool:
         """Forget a request; False when the I/O thread already took it (its answer is coming)."""
@@ -313,7 +331,7 @@ class CAClient:
                   ) -> Subscription:
         """Start a monitor. On a connected channel EVENT_ADD leaves from the caller's thread,
         so it reaches the server before any put the caller makes next (program order)."""
-        subscription = Subscription(next(self._ids) & 0xFFFFFFFF, channel, form, mask,
+        subscription = Subscription(self.allocate_ids(1), channel, form, mask,
                                     form != Form.PLAIN, mailbox)
         with self._lock:
             channel.subscriptions[subscription.subscription_id] = subscription
