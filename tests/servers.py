@@ -17,19 +17,20 @@ from pathlib import Path
 
 READY_LINE = "iocRun: All initialization complete"
 
-# The module's own main() with access security loaded before iocInit (it has no -a option).
+# Runs the module as `python -m` would, with access security loaded before iocInit (neither
+# module has an -a option; both start through epicscorelibs.ioc.start_ioc).
 _LAUNCHER = """
-import os, sys, importlib
-module = importlib.import_module(sys.argv.pop(1))
+import os, runpy, sys
+module = sys.argv.pop(1)
 acf = os.environ.get("PVFLOW_TEST_ACF")
 if acf:
-    core = importlib.import_module("epicscorelibs.ioc")
+    import epicscorelibs.ioc as core
     original = core.iocInit
     def init():
         core.ioc('asSetFilename("%s")' % acf)
         return original()
     core.iocInit = init
-module.main()
+runpy.run_module(module, run_name="__main__", alter_sys=True)
 """
 
 
@@ -110,7 +111,9 @@ class SoftIoc:
         )
         ready = threading.Event()
         threading.Thread(target=self._read_output, args=(self.process, ready), daemon=True).start()
-        if not ready.wait(self.startup_timeout):
+        started = ready.wait(self.startup_timeout) and any(READY_LINE in line
+                                                          for line in self.output)
+        if not started:
             self.stop()
             raise RuntimeError("softIoc did not start:\n" + "".join(self.output[-40:]))
         return self

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .ca.channel import BulkRead, Channel
-from .ca.client import CAClient
+from .ca.channel import Channel
+from .ca.client import CAClient, DeferredReads
 from .ca.config import CAConfig
 from .ca.dbr import FORM_NAMES, Form, Native, encode_put
 from .ca.protocol import AccessRights, Monitor
@@ -97,31 +97,39 @@ class _Request:
 
 
 class _Many:
-    """The requests of one bulk call, by slot: single requests, or blocks of a BulkRead."""
+    """The requests of one bulk call, by slot: single requests, or slots of block reads."""
 
-    __slots__ = ("requests", "bulk")
+    __slots__ = ("requests", "deferred")
 
     def __init__(self, size: int):
         self.requests: list[_Request | None] = [None] * size
-        self.bulk: list[tuple[CAClient, BulkRead]] = []
+        self.deferred: list[tuple[CAClient, DeferredReads]] = []
 
     def withdraw(self, slots: list[int]) -> None:
         for slot in slots:
             self.request(slot).withdraw()
 
     def request(self, slot: int) -> _Request:
-        """The request of ``slot``; one from a block is rebuilt on demand (rare: timeouts)."""
+        """The request of ``slot``; one inside a block is rebuilt on demand (rare: timeouts)."""
         found = self.requests[slot]
         if found is None:
-            for client, bulk in self.bulk:
-                if slot in bulk.slots:
-                    position = bulk.slots.index(slot)
-                    found = _Request(client, bulk.channels[position])
-                    found.ioids.append(bulk.base + position)
-                    break
-            self.requests[slot] = found
-        assert found is not None
+            found = self.requests[slot] = self._from_blocks(slot)
         return found
+
+    def _from_blocks(self, slot: int) -> _Request:
+        for client, deferred in self.deferred:
+            for read in deferred.reads:
+                if slot in read.slots:
+                    position = read.slots.index(slot)
+                    request = _Request(client, read.channels[position])
+                    request.ioids.append(read.base + position)
+                    return request
+            for channel, channel_slot in deferred.slots.items():
+                if channel_slot == slot:
+                    request = _Request(client, channel)
+                    request.action = deferred.on_connect
+                    return request
+        raise KeyError(slot)
 
 
 class _Join:
@@ -223,37 +231,32 @@ class Context:
             found = self._routes[name] = self._lookup(name)
         return found
 
+    def _route_many(self, names: list[str]) -> list[tuple[CAClient, Channel]]:
+        missing = [name for name in names if name not in self._routes]
+        if missing:
+            if any(name.startswith("pva://") for name in missing):
+                for name in missing:
+                    self._route(name)  # raises the clear error for the pva:// name
+            bare = [name[5:] if name.startswith("ca://") else name for name in missing]
+            for name, channel in zip(missing, self._ca.channels(bare)):
+                self._routes[name] = (self._ca, channel)
+        routes = self._routes
+        return [routes[name] for name in names]
+
     def _start_many(self, names: list[str], form: int, as_string: bool, batch: Batch
                     ) -> _Many:
-        """Reads of connected channels leave as one block and one write per circuit; the rest
-        are issued by the I/O thread as their channels connect."""
+        """Plain and TIME reads go in ioid blocks per circuit (connected channels now, the
+        others as they connect); CTRL and string reads one by one."""
         many = _Many(len(names))
-        groups: dict[Any, tuple[CAClient, list[Channel], list[int]]] = {}
-        for index, name in enumerate(names):
-            client, channel = self._route(name)
-            circuit = channel.circuit
-            if (channel.connected and circuit is not None and form != Form.CTRL
-                    and not as_string and (channel.count == 1 or circuit.server_version >= 13)):
-                group = groups.get(circuit)
-                if group is None:
-                    group = groups[circuit] = (client, [], [])
-                group[1].append(channel)
-                group[2].append(index)
-            else:
+        blocks: dict[CAClient, list[tuple[Channel, int]]] = {}
+        for index, (client, channel) in enumerate(self._route_many(names)):
+            if form == Form.CTRL or as_string:
                 many.requests[index] = self._start_read(
                     client, channel, form, self._io_setter(batch, index), as_string, None)
-        for client, channels, slots in groups.values():
-            connection = client.connection_of(channels[0])
-            request, frames = client.bulk_read(channels, form, slots, batch)
-            many.bulk.append((client, request))
-            try:
-                if connection is None:
-                    raise DisconnectedError(f"{channels[0].name} lost its circuit",
-                                            pv=channels[0].name)
-                connection.send(frames)
-            except DisconnectedError as exc:
-                for slot in slots:
-                    self._loop.call_soon(batch.set, slot, exc)
+            else:
+                blocks.setdefault(client, []).append((channel, index))
+        for client, entries in blocks.items():
+            many.deferred.append((client, client.read_when_connected(entries, form, batch)))
         return many
 
     def _prepare_put(self, client: CAClient, channel: Channel, value: Any
@@ -344,7 +347,7 @@ class Context:
         A name that fails maps to the exception instance (``PVTimeoutError`` naming it, for
         example) rather than raising, so one dead PV never costs the other readings.
         """
-        names = list(names)
+        names = list(dict.fromkeys(names))
         batch = Batch(len(names))
         many = self._start_many(names, _form(form), as_string, batch)
         seconds = self._timeout(timeout)
@@ -376,8 +379,8 @@ class Context:
 
     def connect(self, names: Iterable[str], *, timeout: Any = DEFAULT) -> None:
         """Wait until every name is connected; ``PVTimeoutError`` lists those that are not."""
-        names = list(names)
-        channels = [self._route(name) for name in names]
+        names = list(dict.fromkeys(names))
+        channels = self._route_many(names)
         batch = Batch(len(channels))
         requests = self._start_connect(channels, batch)
         seconds = self._timeout(timeout)
@@ -422,7 +425,7 @@ class Context:
 
     async def get_many_async(self, names: Iterable[str], *, form: str = "value",
                              timeout: Any = DEFAULT, as_string: bool = False) -> dict[str, Any]:
-        names = list(names)
+        names = list(dict.fromkeys(names))
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         batch = Batch(len(names), asyncio_waiter(loop, future))
@@ -452,8 +455,8 @@ class Context:
         await self._wait_async(future, request, "put", timeout)
 
     async def connect_async(self, names: Iterable[str], *, timeout: Any = DEFAULT) -> None:
-        names = list(names)
-        channels = [self._route(name) for name in names]
+        names = list(dict.fromkeys(names))
+        channels = self._route_many(names)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         batch = Batch(len(channels), asyncio_waiter(loop, future))

@@ -29,7 +29,7 @@ from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription
                       WriteRequest)
 from .circuit import Circuit
 from .config import CAConfig
-from .dbr import Form, Native, decoder
+from .dbr import NATIVES, Form, Native, decoder
 from .search import NameSearch
 
 log = logging.getLogger("pvflow.ca")
@@ -137,6 +137,60 @@ class Connection:
         self.socket.close()
 
 
+class DeferredReads:
+    """The reads of a bulk get whose channels were not connected when it was called.
+
+    Channels connecting in one loop iteration (their CREATE_CHAN answers arrive together) are
+    read together: one ioid block and one vectorised frame batch per circuit.
+    """
+
+    def __init__(self, client: CAClient, form: int, batch: Any,
+                 entries: list[tuple[Channel, int]]):
+        self.client = client
+        self.form = form
+        self.batch = batch
+        self.slots = {channel: slot for channel, slot in entries}
+        self.ready: list[Channel] = []
+        self.reads: list[BulkRead] = []
+
+    def on_connect(self, channel: Channel, on_io_thread: bool) -> None:
+        """I/O thread only (registered as an on-connect action)."""
+        self.ready.append(channel)
+        self.client.loop.at_end_of_iteration(self, self._flush)
+
+    def _flush(self) -> None:
+        ready, self.ready = self.ready, []
+        self.read(ready, on_io_thread=True)
+
+    def read(self, channels: list[Channel], on_io_thread: bool) -> None:
+        groups: dict[Circuit, list[Channel]] = {}
+        for channel in channels:
+            circuit = channel.circuit
+            if circuit is not None:
+                groups.setdefault(circuit, []).append(channel)
+        for group in groups.values():
+            self._read_group(group, on_io_thread)
+
+    def _read_group(self, channels: list[Channel], on_io_thread: bool) -> None:
+        client = self.client
+        slots = [self.slots[channel] for channel in channels]
+        connection = client.connection_of(channels[0])
+        try:
+            if connection is None:
+                raise DisconnectedError(f"{channels[0].name} lost its circuit",
+                                        pv=channels[0].name)
+            request, frames = client.bulk_read(channels, self.form, slots, self.batch)
+            self.reads.append(request)
+            if on_io_thread:
+                connection.circuit.queue(frames)
+                client.loop.at_end_of_iteration(connection, connection.flush)
+            else:
+                connection.send(frames)
+        except DisconnectedError as error:
+            for slot in slots:
+                client.loop.call_soon(self.batch.set, slot, error)
+
+
 class CAClient:
     """Channel Access for one Context."""
 
@@ -197,19 +251,28 @@ class CAClient:
     # --- channels ---------------------------------------------------------------------------------
     def channel(self, name: str) -> Channel:
         found = self._channels.get(name)
-        if found is not None:
-            return found
+        return found if found is not None else self.channels([name])[0]
+
+    def channels(self, names: Iterable[str]) -> list[Channel]:
+        """The channels of ``names``, creating the missing ones with one hand-over to the I/O
+        thread (a thousand wake-ups would make the two threads fight for the GIL)."""
         if self._closed:
-            raise PVFlowError(f"cannot use {name}: the Context is closed", pv=name)
-        if not name or len(name.encode()) > 4000 or "\0" in name:
-            raise ValueError(f"{name!r} is not a valid PV name")
+            raise PVFlowError("the Context is closed")
+        found: list[Channel] = []
+        new: list[Channel] = []
         with self._lock:
-            found = self._channels.get(name)
-            if found is None:
-                found = Channel(name, self.allocate_ids(1))
-                self._channels[name] = found
-                self._by_cid[found.cid] = found
-                self.loop.call_soon(self._begin_search, found)
+            for name in names:
+                channel = self._channels.get(name)
+                if channel is None:
+                    if not name or len(name) > 4000 or "\0" in name:
+                        raise ValueError(f"{name!r} is not a valid PV name")
+                    channel = Channel(name, self.allocate_ids(1))
+                    self._channels[name] = channel
+                    self._by_cid[channel.cid] = channel
+                    new.append(channel)
+                found.append(channel)
+        if new:
+            self.loop.call_soon(self._begin_search, new)
         return found
 
     def allocate_ids(self, count: int) -> int:
@@ -221,12 +284,18 @@ class CAClient:
             self._next_id = first + count
         return first
 
-    def _begin_search(self, channel: Channel) -> None:
-        if self._search is not None and channel.state is ChannelState.SEARCHING:
-            self._search.add(channel)
-            for connection in self._name_server_connections:
-                connection.circuit.queue(protocol.search(channel.name, channel.cid))
-                self.loop.at_end_of_iteration(connection, connection.flush)
+    def _begin_search(self, channels: list[Channel]) -> None:
+        for channel in channels:
+            if channel.state is ChannelState.SEARCHING:
+                self._search_again(channel)
+
+    def _search_again(self, channel: Channel) -> None:
+        if self._search is None:
+            return
+        self._search.add(channel)
+        for connection in self._name_server_connections:
+            connection.circuit.queue(protocol.search(channel.name, channel.cid))
+            self.loop.at_end_of_iteration(connection, connection.flush)
 
     def when_connected(self, channel: Channel, action: Action) -> Action | None:
         """Run ``action`` now if connected (returns None), else on connect (returns it)."""
@@ -278,6 +347,21 @@ class CAClient:
         frames = protocol.read_notify_many([form + native for native in natives], counts,
                                            [channel.sid for channel in channels], base)
         return request, frames
+
+    def read_when_connected(self, entries: list[tuple[Channel, int]], form: int, batch: Any
+                            ) -> DeferredReads:
+        """Read ``(channel, slot)`` pairs: the connected ones now, from the caller's thread,
+        the others as they connect; in ioid blocks per circuit either way."""
+        deferred = DeferredReads(self, form, batch, entries)
+        connected = []
+        with self._lock:
+            for channel, _ in entries:
+                if channel.state is ChannelState.CONNECTED:
+                    connected.append(channel)
+                else:
+                    channel.on_connect.append(deferred.on_connect)
+        deferred.read(connected, on_io_thread=False)
+        return deferred
 
     def connection_of(self, channel: Channel) -> Connection | None:
         circuit = channel.circuit
@@ -399,7 +483,7 @@ class CAClient:
     def channel_created(self, circuit: Circuit, channel: Channel, native: int, count: int,
                         sid: int) -> None:
         enum_changed = channel.native != native
-        channel.native = Native(native)
+        channel.native = NATIVES[native]
         channel.count = count
         channel.sid = sid
         if enum_changed:
@@ -452,11 +536,8 @@ class CAClient:
             for subscription in channel.subscriptions.values():
                 subscription.decoder = None
                 subscription.mailbox.post(ConnectionChange(False))
-        if research and self._search is not None:
-            self._search.add(channel)
-            for connection in self._name_server_connections:
-                connection.circuit.queue(protocol.search(channel.name, channel.cid))
-                self.loop.at_end_of_iteration(connection, connection.flush)
+        if research:
+            self._search_again(channel)
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
     def _schedule_liveness(self) -> None:

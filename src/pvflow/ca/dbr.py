@@ -36,6 +36,9 @@ class Native(IntEnum):
     DOUBLE = 6
 
 
+NATIVES = tuple(Native)  # index -> member, cheaper than Native(n) on the connect path
+
+
 class Form(IntEnum):
     """Offsets of the DBR families: ``dbr_type = form + native``."""
 

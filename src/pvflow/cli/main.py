@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "put": "pvflow.cli.pv",
     "monitor": "pvflow.cli.pv",
     "info": "pvflow.cli.pv",
+    "ioc": "pvflow.cli.ioc",
+    "view": "pvflow.cli.view",
 }
 
 

@@ -102,7 +102,11 @@ class Mailbox:
 
 
 class Dispatcher:
-    """Worker threads running ready mailboxes; shared by all subscriptions of a process."""
+    """Worker threads running ready mailboxes; shared by all subscriptions of a process.
+
+    The workers start with the first callback, so a process that only gets and puts never
+    pays for them.
+    """
 
     def __init__(self, workers: int = 4, name: str = "pvflow-callback"):
         if workers < 1:
@@ -110,11 +114,20 @@ class Dispatcher:
         self._ready: queue.SimpleQueue[Mailbox | None] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{index}", daemon=True)
                          for index in range(workers)]
-        for thread in self._threads:
-            thread.start()
+        self._started = False
+        self._start_lock = threading.Lock()
 
     def schedule(self, mailbox: Mailbox) -> None:
+        if not self._started:
+            self._start()
         self._ready.put(mailbox)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if not self._started:
+                for thread in self._threads:
+                    thread.start()
+                self._started = True
 
     def _work(self) -> None:
         ready = self._ready
@@ -125,6 +138,8 @@ class Dispatcher:
             mailbox.run()
 
     def stop(self) -> None:
+        if not self._started:
+            return
         for _ in self._threads:
             self._ready.put(None)
         for thread in self._threads:

@@ -1,0 +1,89 @@
+"""``pvflow ioc detector``: the Diss-compatible detector IOC (application layer).
+
+Start-up follows Diss: the controller first brings the device to READY, because the channel
+PVs and the image size come from the device configuration; only then are the records built
+and served (CA and PVA). Nothing is served during INIT and WARMUP; a failure there ends the
+process with exit code 1 and a log line saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from ..framework.plugins import PluginError, load_plugin
+from ..framework.records import LoopThread
+from ..framework.runner import EXIT_FAIL, EXIT_OK, run_ioc
+from ..framework.settings import ConfigError, load_settings
+from ..framework.structured_logging import configure_logging, log_event
+from .backend import REQUIRED_METHODS
+from .controller import DetectorController
+from .pvs import DetectorRecords, image_array_bytes
+from .settings import DetectorSettings
+
+log = logging.getLogger("pvflow.ioc.detector")
+
+#: Built-in backends; third parties use ``module:Class`` or this entry-point group.
+BUILTIN_BACKENDS = {"sim": "pvflow.ioc.detector.sim:SimDetector"}
+BACKEND_GROUP = "pvflow.ioc.detector.backends"
+
+
+class DetectorApp:
+    """The detector IOC as the runner sees it."""
+
+    name = "detector"
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.settings = load_settings(DetectorSettings, environ)
+        configure_logging(self.settings.log_level)
+        try:
+            backend_class = load_plugin(self.settings.device_backend, builtins=BUILTIN_BACKENDS,
+                                        group=BACKEND_GROUP, required=REQUIRED_METHODS)
+        except PluginError as exc:
+            raise ConfigError(f"DISS_DEVICE_BACKEND={self.settings.device_backend!r}: "
+                              f"{exc}") from exc
+        check_environment = getattr(backend_class, "check_environment", None)
+        if callable(check_environment):
+            check_environment(environ)
+        log_event(log, logging.INFO, "Detector IOC", prefix=self.settings.epics_prefix,
+                  backend=f"{backend_class.__module__}:{backend_class.__qualname__}",
+                  auto_acquire=self.settings.auto_acquire or "off",
+                  loop_period=self.settings.loop_period)
+        self.controller = DetectorController(backend_class, environ, self.settings)
+        self.records: DetectorRecords | None = None
+
+    async def prepare(self) -> None:
+        log_event(log, logging.INFO, "Waiting for initialization", state="INIT")
+        await self.controller.start_up()
+
+    def required_array_bytes(self) -> int:
+        assert self.controller.config is not None
+        return image_array_bytes(self.controller.config)
+
+    def build_records(self, loop_thread: LoopThread) -> None:
+        assert self.controller.config is not None
+        self.records = DetectorRecords(self.settings.epics_prefix, self.controller,
+                                       self.controller.config, loop_thread)
+
+    def started(self) -> None:
+        assert self.records is not None
+        self.records.started()
+        log_event(log, logging.INFO, "Serving", prefix=self.settings.epics_prefix,
+                  channels=",".join(self.records.images))
+
+    async def run(self, stop: asyncio.Event) -> int:
+        await self.controller.run(stop)
+        if self.controller.machine.failed:
+            log_event(log, logging.CRITICAL, "IOC exits in FAIL", code=EXIT_FAIL,
+                      reason=self.controller.machine.failure)
+            return EXIT_FAIL
+        return EXIT_OK
+
+    async def close(self) -> None:
+        await self.controller.close()
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    """Run the detector IOC configured by ``DISS_*`` variables; returns the exit code."""
+    return run_ioc(DetectorApp, environ)
