@@ -18,19 +18,22 @@ from pathlib import Path
 READY_LINE = "iocRun: All initialization complete"
 
 # Runs the module as `python -m` would, with access security loaded before iocInit (neither
-# module has an -a option; both start through epicscorelibs.ioc.start_ioc).
+# module has an -a option; both start through epicscorelibs.ioc, which is patched in place).
 _LAUNCHER = """
 import os, runpy, sys
+import epicscorelibs.ioc as core
 module = sys.argv.pop(1)
 acf = os.environ.get("PVFLOW_TEST_ACF")
 if acf:
-    import epicscorelibs.ioc as core
     original = core.iocInit
     def init():
         core.ioc('asSetFilename("%s")' % acf)
         return original()
     core.iocInit = init
-runpy.run_module(module, run_name="__main__", alter_sys=True)
+if module == core.__name__:
+    core.main()
+else:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
 """
 
 
