@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .ca.channel import Channel
+from .ca.channel import Channel, ChannelState
 from .ca.client import CAClient, DeferredReads
 from .ca.config import CAConfig
 from .ca.dbr import FORM_NAMES, Form, Native, encode_put
@@ -183,6 +183,12 @@ class Context:
     def _start_read(self, client: CAClient, channel: Channel, form: int, sink: Callable[[Any], None],
                     as_string: bool, count: int | None) -> _Request:
         request = _Request(client, channel)
+        if form != Form.CTRL and channel.state is ChannelState.CONNECTED:
+            try:  # the common case, straight from this thread
+                request.ioids.append(client.read_now(channel, form, sink, as_string, count))
+                return request
+            except DisconnectedError:
+                pass  # lost just now: wait for the reconnection like any unconnected channel
         if form == Form.CTRL:
             join = _Join(sink)
             forms = ((Form.CTRL, join.part), (Form.TIME, join.part))
@@ -248,15 +254,15 @@ class Context:
         """Plain and TIME reads go in ioid blocks per circuit (connected channels now, the
         others as they connect); CTRL and string reads one by one."""
         many = _Many(len(names))
-        blocks: dict[CAClient, list[tuple[Channel, int]]] = {}
-        for index, (client, channel) in enumerate(self._route_many(names)):
-            if form == Form.CTRL or as_string:
+        routes = self._route_many(names)
+        if form == Form.CTRL or as_string:
+            for index, (client, channel) in enumerate(routes):
                 many.requests[index] = self._start_read(
                     client, channel, form, self._io_setter(batch, index), as_string, None)
-            else:
-                blocks.setdefault(client, []).append((channel, index))
-        for client, entries in blocks.items():
-            many.deferred.append((client, client.read_when_connected(entries, form, batch)))
+        elif routes:
+            channels = [channel for _, channel in routes]
+            many.deferred.append((self._ca, self._ca.read_when_connected(
+                channels, list(range(len(channels))), form, batch)))
         return many
 
     def _prepare_put(self, client: CAClient, channel: Channel, value: Any
@@ -305,6 +311,8 @@ class Context:
 
     def _finish_many(self, names: list[str], batch: Batch, many: _Many, what: str,
                      seconds: float | None) -> dict[str, Any]:
+        if batch.remaining == 0:
+            return dict(zip(names, batch.results))
         results: dict[str, Any] = {}
         missing = [index for index in range(len(names)) if not batch.is_set(index)]
         if missing:

@@ -98,11 +98,11 @@ class BulkRead:
     __slots__ = ("base", "channels", "decoders", "as_arrays", "reading", "slots", "batch")
 
     def __init__(self, base: int, channels: list[Channel], decoders: list[Decoder],
-                 reading: bool, slots: list[int], batch: Any):
+                 as_arrays: list[bool], reading: bool, slots: list[int], batch: Any):
         self.base = base
         self.channels = channels
         self.decoders = decoders
-        self.as_arrays = [channel.count != 1 for channel in channels]
+        self.as_arrays = as_arrays
         self.reading = reading
         self.slots = slots
         self.batch = batch
@@ -112,11 +112,12 @@ class BulkRead:
 
     def complete(self, ioid: int, buffer: Any, start: int, count: int, owned: bool) -> None:
         position = ioid - self.base
-        decoder = self.decoders[position]
         if self.reading:
-            value = decoder.reading(buffer, start, count, self.as_arrays[position], owned)
+            value = self.decoders[position].reading(buffer, start, count,
+                                                    self.as_arrays[position], owned)
         else:
-            value = decoder.value(buffer, start, count, self.as_arrays[position], owned)
+            value = self.decoders[position].value(buffer, start, count,
+                                                  self.as_arrays[position], owned)
         self.batch.set(self.slots[position], value)
 
     def fail(self, ioid: int, error: BaseException) -> None:

@@ -23,13 +23,13 @@ from typing import Any
 
 from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
 from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
-from ..io.loop import IOLoop
+from ..io.loop import READ, WRITE, IOLoop
 from . import protocol
 from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
                       WriteRequest)
 from .circuit import Circuit
 from .config import CAConfig
-from .dbr import NATIVES, Form, Native, decoder
+from .dbr import DECODERS, NATIVES, Form, Native, decoder
 from .search import NameSearch
 
 log = logging.getLogger("pvflow.ca")
@@ -55,7 +55,7 @@ class Connection:
         self._backlog: list[memoryview] = []
         self.circuit.handshake(socket.gethostname(), client.user_name)
         self.socket.connect_ex(self.key)
-        client.loop.register(self.socket, 2, self._on_event)  # EVENT_WRITE: connect done
+        client.loop.register(self.socket, WRITE, self._on_event)  # writable: connect done
 
     def send(self, data: bytes) -> None:
         """Write ``data`` in order with every other send; never blocks the caller."""
@@ -84,7 +84,7 @@ class Connection:
 
     def _watch_writable(self) -> None:
         if not self.circuit.closed:
-            self.client.loop.modify(self.socket, 3, self._on_event)
+            self.client.loop.modify(self.socket, READ | WRITE, self._on_event)
 
     def _drain_backlog(self) -> None:
         with self._send_lock:
@@ -98,16 +98,16 @@ class Connection:
                     self._backlog[0] = chunk[sent:]
                     return
                 self._backlog.pop(0)
-        self.client.loop.modify(self.socket, 1, self._on_event)
+        self.client.loop.modify(self.socket, READ, self._on_event)
 
     def _on_event(self, mask: int) -> None:
         try:
             if not self.connected:
                 self._on_connected()
                 return
-            if mask & 2:
+            if mask & WRITE:
                 self._drain_backlog()
-            if mask & 1:
+            if mask & ~WRITE:  # readable, or an error/hang-up that recv will report
                 self._receive()
         except (OSError, PVFlowError) as exc:
             self.client.close_connection(self, exc)
@@ -120,7 +120,8 @@ class Connection:
                                     address=self.circuit.address_text)
         with self._send_lock:
             self.connected = True
-        self.client.loop.modify(self.socket, 3 if self._backlog else 1, self._on_event)
+        self.client.loop.modify(self.socket, READ | WRITE if self._backlog else READ,
+                               self._on_event)
         self.flush()
 
     def _receive(self) -> None:
@@ -138,18 +139,17 @@ class Connection:
 
 
 class DeferredReads:
-    """The reads of a bulk get whose channels were not connected when it was called.
+    """The reads of one bulk get, issued in ioid blocks per circuit.
 
-    Channels connecting in one loop iteration (their CREATE_CHAN answers arrive together) are
-    read together: one ioid block and one vectorised frame batch per circuit.
+    Channels not connected at the call are read as they connect: those whose CREATE_CHAN
+    answers arrive in one loop iteration are read together, as one block.
     """
 
-    def __init__(self, client: CAClient, form: int, batch: Any,
-                 entries: list[tuple[Channel, int]]):
+    def __init__(self, client: CAClient, form: int, batch: Any):
         self.client = client
         self.form = form
         self.batch = batch
-        self.slots = {channel: slot for channel, slot in entries}
+        self.slots: dict[Channel, int] = {}  # the channels still waiting for a connection
         self.ready: list[Channel] = []
         self.reads: list[BulkRead] = []
 
@@ -160,20 +160,14 @@ class DeferredReads:
 
     def _flush(self) -> None:
         ready, self.ready = self.ready, []
-        self.read(ready, on_io_thread=True)
+        groups: dict[Circuit | None, list[Channel]] = {}
+        for channel in ready:
+            groups.setdefault(channel.circuit, []).append(channel)
+        for channels in groups.values():
+            self.read_group(channels, [self.slots[channel] for channel in channels], True)
 
-    def read(self, channels: list[Channel], on_io_thread: bool) -> None:
-        groups: dict[Circuit, list[Channel]] = {}
-        for channel in channels:
-            circuit = channel.circuit
-            if circuit is not None:
-                groups.setdefault(circuit, []).append(channel)
-        for group in groups.values():
-            self._read_group(group, on_io_thread)
-
-    def _read_group(self, channels: list[Channel], on_io_thread: bool) -> None:
+    def read_group(self, channels: list[Channel], slots: list[int], on_io_thread: bool) -> None:
         client = self.client
-        slots = [self.slots[channel] for channel in channels]
         connection = client.connection_of(channels[0])
         try:
             if connection is None:
@@ -218,7 +212,7 @@ class CAClient:
         try:
             self._search = NameSearch(self.config.addresses, self.config.repeater_port,
                                       self._on_search_response, self.loop.call_later)
-            self.loop.register(self._search.socket, 1, self._search.on_readable)
+            self.loop.register(self._search.socket, READ, self._search.on_readable)
             self._search.register_with_repeater()
             for host, port in self.config.name_servers:
                 self._name_server_connections.append(Connection(self, host, port))
@@ -325,47 +319,74 @@ class CAClient:
             count = 0 if channel.count != 1 and circuit.server_version >= 13 else channel.count
         ioid = self.allocate_ids(1)
         text = as_string and native == Native.CHAR
-        request = ReadRequest(channel, decoder(form + native, text), as_array,
-                              form != Form.PLAIN, sink)
+        request = ReadRequest(channel, decoder(form + native, True) if text else
+                              DECODERS[form + native], as_array, form != Form.PLAIN, sink)
         circuit.pending[ioid] = request
         return ioid, protocol.read_notify(form + native, count, channel.sid, ioid)
 
     def bulk_read(self, channels: list[Channel], form: int, slots: list[int], batch: Any
                   ) -> tuple[BulkRead, bytes]:
-        """Register reads of ``channels`` (connected, one circuit, counts 0 or 1) as one block."""
+        """Register reads of ``channels`` (connected, one circuit) as one block of ioids."""
         circuit = channels[0].circuit
         if circuit is None:
             raise DisconnectedError(f"{channels[0].name} is not connected", pv=channels[0].name)
-        natives = [channel.native for channel in channels]
+        types = [form + channel.native for channel in channels]
+        as_arrays = [channel.count != 1 for channel in channels]
         request = BulkRead(self.allocate_ids(len(channels)), channels,
-                           [decoder(form + native) for native in natives], form != Form.PLAIN,
-                           slots, batch)
+                           [DECODERS[data_type] for data_type in types], as_arrays,
+                           form != Form.PLAIN, slots, batch)
         base = request.base
         circuit.pending.update(zip(range(base, base + len(channels)),
                                    itertools.repeat(request)))
-        counts = [0 if channel.count != 1 else 1 for channel in channels]
-        frames = protocol.read_notify_many([form + native for native in natives], counts,
+        # count 0 asks for the current length of an array (servers of protocol 4.13 and up)
+        frames = protocol.read_notify_many(types, [not array for array in as_arrays],
                                            [channel.sid for channel in channels], base)
         return request, frames
 
-    def read_when_connected(self, entries: list[tuple[Channel, int]], form: int, batch: Any
-                            ) -> DeferredReads:
-        """Read ``(channel, slot)`` pairs: the connected ones now, from the caller's thread,
-        the others as they connect; in ioid blocks per circuit either way."""
-        deferred = DeferredReads(self, form, batch, entries)
-        connected = []
+    def read_when_connected(self, channels: list[Channel], slots: list[int], form: int,
+                            batch: Any) -> DeferredReads:
+        """Read ``channels`` into ``slots`` of ``batch``: the connected ones now, from the
+        caller's thread, the others as they connect; in ioid blocks per circuit either way."""
+        deferred = DeferredReads(self, form, batch)
+        connected_state = ChannelState.CONNECTED
+        circuits = {channel.circuit if channel.state is connected_state else None
+                    for channel in channels}
+        if len(circuits) == 1 and None not in circuits:  # the common case: all on one server
+            deferred.read_group(channels, slots, on_io_thread=False)
+            return deferred
+        ready: list[Channel] = []
+        ready_slots: list[int] = []
         with self._lock:
-            for channel, _ in entries:
-                if channel.state is ChannelState.CONNECTED:
-                    connected.append(channel)
+            for channel, slot in zip(channels, slots):
+                if channel.state is connected_state:
+                    ready.append(channel)
+                    ready_slots.append(slot)
                 else:
+                    deferred.slots[channel] = slot
                     channel.on_connect.append(deferred.on_connect)
-        deferred.read(connected, on_io_thread=False)
+        groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
+        for channel, slot in zip(ready, ready_slots):
+            group = groups.setdefault(channel.circuit, ([], []))
+            group[0].append(channel)
+            group[1].append(slot)
+        for group_channels, group_slots in groups.values():
+            deferred.read_group(group_channels, group_slots, on_io_thread=False)
         return deferred
 
     def connection_of(self, channel: Channel) -> Connection | None:
         circuit = channel.circuit
         return self._connections.get((circuit.host, circuit.port)) if circuit else None
+
+    def read_now(self, channel: Channel, form: int, sink: Callable[[Any], None],
+                 as_string: bool = False, count: int | None = None) -> int:
+        """Read a connected channel from the caller's thread: no hand-over, one send."""
+        circuit = channel.circuit
+        ioid, frame = self.read_frame(channel, form, sink, as_string=as_string, count=count)
+        circuit.send_now(frame)  # type: ignore[union-attr]  (read_frame checked it)
+        if circuit.closed:  # type: ignore[union-attr]
+            circuit.pending.pop(ioid, None)  # type: ignore[union-attr]
+            raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
+        return ioid
 
     def write_frame(self, channel: Channel, value: Any, data_type: int, count: int,
                     payload: bytes, sink: Callable[[Any], None] | None) -> tuple[int, bytes]:

@@ -144,7 +144,7 @@ class Decoder:
     """Decodes payloads of one DBR type; built once per type and reused for every message."""
 
     __slots__ = ("dbr_type", "form", "native", "prefix", "fields", "value_offset", "_scalar",
-                 "_dtype", "_native_dtype")
+                 "_dtype", "_native_dtype", "_string")
 
     def __init__(self, dbr_type: int):
         self.dbr_type = dbr_type
@@ -156,20 +156,21 @@ class Decoder:
         self._scalar = struct.Struct(">" + prefix_format + value_code)
         self._dtype = ELEMENT_DTYPE[self.native]
         self._native_dtype = NATIVE_ORDER_DTYPE[self.native]
+        self._string = self.native == Native.STRING
 
     def value(self, buffer: Any, offset: int, count: int, as_array: bool,
               owned: bool = False) -> Any:
         """The bare value; ``as_array`` False gives a Python scalar (or str) for count 1."""
         if not as_array and count == 1:
             item = self._scalar.unpack_from(buffer, offset)[-1]
-            return _text(item) if self.native == Native.STRING else item
+            return _text(item) if self._string else item
         return self._array(buffer, offset + self.value_offset, count, owned)
 
     def reading(self, buffer: Any, offset: int, count: int, as_array: bool,
                 owned: bool = False) -> Reading:
         if not as_array and count == 1:
             values = self._scalar.unpack_from(buffer, offset)
-            value = _text(values[-1]) if self.native == Native.STRING else values[-1]
+            value = _text(values[-1]) if self._string else values[-1]
         else:
             values = self.prefix.unpack_from(buffer, offset)
             value = self._array(buffer, offset + self.value_offset, count, owned)
@@ -206,6 +207,9 @@ def decoder(dbr_type: int, text: bool = False) -> Decoder:
         kind = CharTextDecoder if text and dbr_type % 7 == Native.CHAR else Decoder
         found = _DECODERS[(dbr_type, text)] = kind(dbr_type)
     return found
+
+
+DECODERS = [decoder(dbr_type) for dbr_type in range(35)]  # by DBR type: the bulk read table
 
 
 def payload_size(dbr_type: int, count: int) -> int:

@@ -1,8 +1,9 @@
 """The I/O thread: one per process, owning every socket of every Context (transport layer).
 
-A selector loop rather than asyncio: the hot path is recv_into, a struct parse and a lock
-release, with no transport/protocol objects per message, and sync callers (the common case in
-ophyd) wait on a lock rather than on a future of another thread's event loop.
+An epoll loop rather than asyncio (or the ``selectors`` module, which builds a key object per
+event): the hot path is recv_into, a struct parse and a lock release, with no transport or
+protocol objects per message, and sync callers (the common case in ophyd) wait on a lock
+rather than on a future of another thread's event loop.
 Other threads never touch the selector; they hand work over with :meth:`IOLoop.call_soon`
 (a deque plus one wake-up byte) or write request frames straight to a circuit's socket.
 """
@@ -13,7 +14,7 @@ import heapq
 import itertools
 import logging
 import os
-import selectors
+import select
 import socket
 import threading
 import time
@@ -24,6 +25,8 @@ from typing import Any
 log = logging.getLogger("pvflow.io")
 
 Handler = Callable[[int], None]
+READ = select.EPOLLIN
+WRITE = select.EPOLLOUT
 
 
 class Timer:
@@ -42,7 +45,8 @@ class IOLoop:
     """A selector loop on a daemon thread; handlers, timers and calls all run on it."""
 
     def __init__(self, name: str = "pvflow-io"):
-        self._selector = selectors.DefaultSelector()
+        self._poller = select.epoll()
+        self._handlers: dict[int, Handler] = {}
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
@@ -52,7 +56,7 @@ class IOLoop:
         self._sequence = itertools.count()
         self._end_of_iteration: dict[Any, Callable[[], None]] = {}
         self._running = True
-        self._selector.register(self._wake_read, selectors.EVENT_READ, self._drain_wake)
+        self.register(self._wake_read, READ, self._drain_wake)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         self.thread_id = self._thread.ident
@@ -79,16 +83,21 @@ class IOLoop:
 
     # --- called on the loop thread only ----------------------------------------------------------
     def register(self, sock: socket.socket, events: int, handler: Handler) -> None:
-        self._selector.register(sock, events, handler)
+        """Call ``handler(events)`` when ``sock`` is ready (``READ``/``WRITE`` masks)."""
+        self._handlers[sock.fileno()] = handler
+        self._poller.register(sock.fileno(), events)
 
     def modify(self, sock: socket.socket, events: int, handler: Handler) -> None:
-        self._selector.modify(sock, events, handler)
+        self._handlers[sock.fileno()] = handler
+        self._poller.modify(sock.fileno(), events)
 
     def unregister(self, sock: socket.socket) -> None:
-        try:
-            self._selector.unregister(sock)
-        except (KeyError, ValueError):
-            pass
+        fileno = sock.fileno()
+        if self._handlers.pop(fileno, None) is not None:
+            try:
+                self._poller.unregister(fileno)
+            except (OSError, ValueError):
+                pass
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         timer = Timer(time.monotonic() + delay, callback)
@@ -110,21 +119,24 @@ class IOLoop:
         except (BlockingIOError, OSError):
             pass
 
-    def _timeout(self) -> float | None:
+    def _timeout(self) -> float:
         if self._calls or self._end_of_iteration:
             return 0.0
         while self._timers and self._timers[0][2].cancelled:
             heapq.heappop(self._timers)
         if not self._timers:
-            return None
+            return -1.0
         return max(0.0, self._timers[0][0] - time.monotonic())
 
     def _run(self) -> None:
-        select = self._selector.select
+        poll = self._poller.poll
+        handlers = self._handlers
         calls = self._calls
         while self._running:
-            for key, mask in select(self._timeout()):
-                self._guarded(key.data, mask)
+            for fileno, events in poll(self._timeout()):
+                handler = handlers.get(fileno)
+                if handler is not None:
+                    self._guarded(handler, events)
             if self._timers:
                 self._run_timers()
             self._wake_pending = False
@@ -154,9 +166,8 @@ class IOLoop:
             log.exception("error in I/O handler %r", callback)
 
     def _close(self) -> None:
-        for key in list(self._selector.get_map().values()):
-            self._selector.unregister(key.fileobj)
-        self._selector.close()
+        self._handlers.clear()
+        self._poller.close()
         self._wake_read.close()
         self._wake_write.close()
 
