@@ -77,6 +77,18 @@ class Subscription:
         self.close()
 
 
+class Watch:
+    """A running connection/access watch on one PV; ``close()`` stops it."""
+
+    def __init__(self, client: CAClient, channel: Channel, mailbox: Mailbox):
+        self._client = client
+        self._channel = channel
+        self._mailbox = mailbox
+
+    def close(self) -> None:
+        self._client.unwatch(self._channel, self._mailbox)
+
+
 class _Request:
     """One request on one channel, issued now or on connect; knows how to withdraw itself."""
 
@@ -413,6 +425,19 @@ class Context:
         return Subscription(client, client.subscribe(channel, _form(form), mask, mailbox),
                             mailbox)
 
+    def watch(self, name: str, connection_callback: Callable[[bool], None], *,
+              access_callback: Callable[[bool, bool], None] | None = None,
+              loop: asyncio.AbstractEventLoop | None = None) -> Watch:
+        """Call ``connection_callback(connected)`` and ``access_callback(read, write)`` on
+        every change, in order, starting with the current state; the channel starts
+        connecting now (this is how ophyd's PV objects learn about their channel)."""
+        client, channel = self._route(name)
+        schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
+        mailbox = Mailbox(name, lambda item: None, connection_callback, schedule, 1000,
+                          access_callback)
+        client.watch(channel, mailbox)
+        return Watch(client, channel, mailbox)
+
     def info(self, name: str, *, timeout: Any = DEFAULT) -> ChannelInfo:
         client, channel = self._route(name)
         self.connect([name], timeout=timeout)
@@ -491,4 +516,4 @@ class Context:
         return self._ca.stats()
 
 
-__all__ = ["DEFAULT", "ChannelInfo", "Context", "Reading", "Subscription"]
+__all__ = ["DEFAULT", "ChannelInfo", "Context", "Reading", "Subscription", "Watch"]

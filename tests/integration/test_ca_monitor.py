@@ -96,6 +96,8 @@ def test_restart_reconnects_and_resumes() -> None:
         collector = Collector()
         subscription = context.subscribe("R:long", collector.value,
                                          connection_callback=collector.connection)
+        watcher = Collector()
+        watch = context.watch("R:ai", watcher.connection)
         assert collector.wait_for(lambda: collector.values == [42])
         ioc.stop()
         assert collector.wait_for(lambda: collector.connections == [True, False])
@@ -105,6 +107,8 @@ def test_restart_reconnects_and_resumes() -> None:
         assert collector.wait_for(lambda: collector.values[-1:] == [7])
         assert collector.events.index(False) < len(collector.events) - 2
         assert context.get("R:ai") == 1.5
+        assert watcher.wait_for(lambda: watcher.connections == [True, False, True])
+        watch.close()
         subscription.close()
         context.close()
     finally:

@@ -192,3 +192,18 @@ def test_many_threads_at_once(context) -> None:
         thread.join(60)
     assert not errors
     assert len(results) == 8 * 400
+
+
+def test_watch_reports_connection_and_access_rights(context) -> None:
+    events: list[tuple] = []
+    done = threading.Event()
+
+    def on_access(read: bool, write: bool) -> None:
+        events.append(("access", read, write))
+        done.set()
+
+    watch = context.watch("T:readonly", lambda up: events.append(("connected", up)),
+                          access_callback=on_access)
+    assert done.wait(5)
+    watch.close()
+    assert events == [("connected", True), ("access", True, False)]

@@ -30,7 +30,7 @@ class Channel:
     """One PV name on one server; survives reconnects (same cid, new sid)."""
 
     __slots__ = ("name", "cid", "state", "circuit", "sid", "native", "count", "access",
-                 "subscriptions", "on_connect", "enum_strings", "users", "search_attempt",
+                 "subscriptions", "watchers", "on_connect", "enum_strings", "search_attempt",
                  "search_due")
 
     def __init__(self, name: str, cid: int):
@@ -43,10 +43,10 @@ class Channel:
         self.count = 1
         self.access = 0
         self.subscriptions: dict[int, Subscription] = {}
+        self.watchers: list[Mailbox] = []  # connection and access-rights listeners
         # actions run on the I/O thread the moment the channel connects (pipelined connect+get)
         self.on_connect: list[Callable[[Channel], None]] = []
         self.enum_strings: tuple[str, ...] = ()
-        self.users = 0
         self.search_attempt = 0
         self.search_due = 0.0
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
-from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
+from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
 from ..io.loop import READ, WRITE, IOLoop
 from . import protocol
 from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
@@ -512,6 +512,7 @@ class CAClient:
         with self._lock:
             channel.state = ChannelState.CONNECTED
             actions, channel.on_connect = channel.on_connect, []
+            self._post_to_watchers(channel, ConnectionChange(True), _access(channel))
         for subscription in list(channel.subscriptions.values()):
             self._start_subscription(subscription)
         for action in actions:
@@ -521,7 +522,28 @@ class CAClient:
                 log.debug("%s: deferred request failed: %s", channel.name, exc)
 
     def access_changed(self, circuit: Circuit, channel: Channel) -> None:
-        pass  # rights are read from channel.access when a put is made
+        if channel.state is ChannelState.CONNECTED:  # before that, channel_created reports it
+            self._post_to_watchers(channel, _access(channel))
+
+    def _post_to_watchers(self, channel: Channel, *items: Any) -> None:
+        for watcher in channel.watchers:
+            for item in items:
+                watcher.post(item)
+
+    def watch(self, channel: Channel, mailbox: Mailbox) -> None:
+        """Report connection and access-rights changes of ``channel`` to ``mailbox``, starting
+        with the current state."""
+        with self._lock:
+            channel.watchers.append(mailbox)
+            if channel.state is ChannelState.CONNECTED:
+                mailbox.post(ConnectionChange(True))
+                mailbox.post(_access(channel))
+
+    def unwatch(self, channel: Channel, mailbox: Mailbox) -> None:
+        mailbox.close()
+        with self._lock:
+            if mailbox in channel.watchers:
+                channel.watchers.remove(mailbox)
 
     def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
         log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
@@ -554,6 +576,7 @@ class CAClient:
             channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
             channel.circuit = None
         if was_connected:
+            self._post_to_watchers(channel, ConnectionChange(False))
             for subscription in channel.subscriptions.values():
                 subscription.decoder = None
                 subscription.mailbox.post(ConnectionChange(False))
@@ -586,6 +609,11 @@ class CAClient:
     def stats(self) -> dict[str, int]:
         return {"channels": len(self._channels), "circuits": len(self._connections),
                 "searching": self._search.waiting if self._search else 0}
+
+
+def _access(channel: Channel) -> AccessChange:
+    return AccessChange(bool(channel.access & protocol.AccessRights.READ),
+                        bool(channel.access & protocol.AccessRights.WRITE))
 
 
 def _user_name() -> str:

@@ -29,17 +29,29 @@ class ConnectionChange:
         self.connected = connected
 
 
+class AccessChange:
+    """The server changed (or first told) the access rights of a channel."""
+
+    __slots__ = ("read", "write")
+
+    def __init__(self, read: bool, write: bool):
+        self.read = read
+        self.write = write
+
+
 class Mailbox:
-    """The ordered, bounded queue of one subscription."""
+    """The ordered, bounded queue of one subscription (or connection watch)."""
 
     def __init__(self, name: str, callback: Callable[[Any], None],
                  connection_callback: Callable[[bool], None] | None,
-                 schedule: Callable[[Mailbox], None], maxlen: int):
+                 schedule: Callable[[Mailbox], None], maxlen: int,
+                 access_callback: Callable[[bool, bool], None] | None = None):
         if maxlen < 1:
             raise ValueError(f"queue size must be at least 1, not {maxlen}")
         self.name = name
         self.callback = callback
         self.connection_callback = connection_callback
+        self.access_callback = access_callback
         self.maxlen = maxlen
         self.dropped = 0
         self.delivered = 0
@@ -90,6 +102,10 @@ class Mailbox:
             if isinstance(item, ConnectionChange):
                 if self.connection_callback is not None:
                     self.connection_callback(item.connected)
+                return
+            if isinstance(item, AccessChange):
+                if self.access_callback is not None:
+                    self.access_callback(item.read, item.write)
                 return
             self.delivered += 1
             self.callback(item)
