@@ -6,6 +6,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pvflow.ca import protocol
 from pvflow.ca.channel import Channel, ReadRequest, WriteRequest
@@ -112,6 +114,16 @@ def test_oversized_payload_closes_the_circuit() -> None:
         feed(circuit, stream, len(stream))
 
 
+def test_count_beyond_the_payload_is_a_protocol_error() -> None:
+    circuit, _, _ = make_circuit()
+    channel = Channel("T:x", 1)
+    channel.count = 100
+    circuit.pending[3] = ReadRequest(channel, decoder(Form.TIME + Native.DOUBLE), True, True,
+                                     lambda value: None)
+    with pytest.raises(RemoteProtocolError, match="malformed"):
+        feed(circuit, protocol.header(Command.READ_NOTIFY, 24, 20, 100, 1, 3) + b"\0" * 24, 100)
+
+
 def test_bad_native_type_is_a_protocol_error() -> None:
     circuit, _, _ = make_circuit()
     circuit.channels[1] = Channel("T:x", 1)
@@ -153,3 +165,25 @@ def test_close_fails_pending_requests() -> None:
     channels = circuit.close(ConnectionError("gone"))
     assert [c.name for c in channels] == ["T:a"]
     assert isinstance(results[0], ConnectionError)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 40), st.integers(0, 40),
+                          st.integers(0, 3), st.integers(0, 70000), st.binary(max_size=64)),
+                max_size=8),
+       st.binary(max_size=64))
+def test_malformed_frames_only_raise_remote_protocol_errors(frames, tail) -> None:
+    """Garbage headers with plausible commands, types and counts, then raw noise: the circuit
+    either copes or raises RemoteProtocolError (which closes it), never anything else."""
+    circuit, _, _ = make_circuit(max_payload=1 << 16)
+    for cid in range(4):
+        channel = Channel(f"T:{cid}", cid)
+        circuit.channels[cid] = channel
+        circuit.pending[cid] = ReadRequest(channel, decoder(Form.TIME + Native.DOUBLE), True,
+                                           True, lambda value: None)
+    stream = b"".join(protocol.header(command, len(payload), data_type % 35, count, p1, p1)
+                      + payload for command, data_type, _, p1, count, payload in frames) + tail
+    try:
+        feed(circuit, stream, 13)
+    except RemoteProtocolError:
+        pass

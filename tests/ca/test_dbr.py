@@ -40,7 +40,7 @@ def test_time_double_scalar(value: float, secs: int, nsec: int, severity: int,
                             status: int) -> None:
     meta = caproto_dbr.DBR_TIME_DOUBLE(status, severity, caproto_dbr.TimeStamp(secs, nsec))
     payload = bytes(meta) + struct.pack(">d", value)
-    reading = decoder(Form.TIME + Native.DOUBLE).reading(payload, 0, 1, as_array=False)
+    reading = decoder(Form.TIME + Native.DOUBLE).reading(payload, 0, len(payload), 1, as_array=False)
     assert reading.value == value
     assert (reading.severity, reading.status) == (severity, status)
     assert reading.timestamp == pytest.approx(EPICS_EPOCH + secs + nsec * 1e-9)
@@ -50,7 +50,7 @@ def test_time_double_scalar(value: float, secs: int, nsec: int, severity: int,
 def test_long_arrays_in_native_byte_order(values: list[int]) -> None:
     payload = b"\0" * 12 + struct.pack(f">{len(values)}i", *values)  # TIME_LONG prefix
     for owned in (False, True):
-        array = decoder(Form.TIME + Native.LONG).value(bytearray(payload), 0, len(values),
+        array = decoder(Form.TIME + Native.LONG).value(bytearray(payload), 0, len(payload), len(values),
                                                         as_array=True, owned=owned)
         assert array.dtype.isnative
         assert array.tolist() == values
@@ -64,7 +64,7 @@ def test_ctrl_double_metadata() -> None:
      meta.upper_warning_limit, meta.lower_warning_limit, meta.lower_alarm_limit,
      meta.upper_ctrl_limit, meta.lower_ctrl_limit) = (10, -10, 9, 8, -8, -9, 7, -7)
     payload = bytes(meta) + struct.pack(">d", 2.5)
-    reading = decoder(Form.CTRL + Native.DOUBLE).reading(payload, 0, 1, as_array=False)
+    reading = decoder(Form.CTRL + Native.DOUBLE).reading(payload, 0, len(payload), 1, as_array=False)
     assert (reading.value, reading.units, reading.precision) == (2.5, "mm", 4)
     assert reading.display_limits == (-10, 10)
     assert reading.alarm_limits == (-9, 9)
@@ -79,15 +79,24 @@ def test_ctrl_enum_strings() -> None:
     for index, text in enumerate([b"zero", b"one", b"two"]):
         meta.strs[index].value = text
     payload = bytes(meta) + struct.pack(">H", 2)
-    reading = decoder(Form.CTRL + Native.ENUM).reading(payload, 0, 1, as_array=False)
+    reading = decoder(Form.CTRL + Native.ENUM).reading(payload, 0, len(payload), 1, as_array=False)
     assert reading.value == 2
     assert reading.enum_strings == ("zero", "one", "two")
 
 
 def test_string_arrays() -> None:
     payload = b"".join(text.ljust(40, b"\0") for text in (b"a", b"bc", b""))
-    assert decoder(Native.STRING).value(payload, 0, 3, as_array=True) == ["a", "bc", ""]
-    assert decoder(Native.STRING).value(payload, 0, 1, as_array=False) == "a"
+    assert decoder(Native.STRING).value(payload, 0, 120, 3, as_array=True) == ["a", "bc", ""]
+    assert decoder(Native.STRING).value(payload, 0, 120, 1, as_array=False) == "a"
+
+
+@pytest.mark.parametrize("dbr_type, count, size", [(Form.TIME + Native.DOUBLE, 100, 24),
+                                                   (Native.DOUBLE, 1, 4),
+                                                   (Form.CTRL + Native.DOUBLE, 2, 60)])
+def test_short_payloads_are_refused(dbr_type: int, count: int, size: int) -> None:
+    buffer = bytes(4096)  # room beyond the payload must not be read
+    with pytest.raises(ValueError, match="payload"):
+        decoder(dbr_type).value(buffer, 0, size, count, as_array=count != 1)
 
 
 @pytest.mark.parametrize("native, value, expected", [

@@ -77,11 +77,12 @@ class ReadRequest:
     def channel_of(self, ioid: int) -> Channel:
         return self.channel
 
-    def complete(self, ioid: int, buffer: Any, start: int, count: int, owned: bool) -> None:
+    def complete(self, ioid: int, buffer: Any, start: int, stop: int, count: int,
+                 owned: bool) -> None:
         if self.reading:
-            self.sink(self.decoder.reading(buffer, start, count, self.as_array, owned))
+            self.sink(self.decoder.reading(buffer, start, stop, count, self.as_array, owned))
         else:
-            self.sink(self.decoder.value(buffer, start, count, self.as_array, owned))
+            self.sink(self.decoder.value(buffer, start, stop, count, self.as_array, owned))
 
     def fail(self, ioid: int, error: BaseException) -> None:
         self.sink(error)
@@ -110,13 +111,14 @@ class BulkRead:
     def channel_of(self, ioid: int) -> Channel:
         return self.channels[ioid - self.base]
 
-    def complete(self, ioid: int, buffer: Any, start: int, count: int, owned: bool) -> None:
+    def complete(self, ioid: int, buffer: Any, start: int, stop: int, count: int,
+                 owned: bool) -> None:
         position = ioid - self.base
         if self.reading:
-            value = self.decoders[position].reading(buffer, start, count,
+            value = self.decoders[position].reading(buffer, start, stop, count,
                                                     self.as_arrays[position], owned)
         else:
-            value = self.decoders[position].value(buffer, start, count,
+            value = self.decoders[position].value(buffer, start, stop, count,
                                                   self.as_arrays[position], owned)
         self.batch.set(self.slots[position], value)
 
@@ -166,12 +168,12 @@ class Subscription:
         self.closed = False
         self.decoder: Decoder | None = None  # set per connection: the native type may change
 
-    def deliver(self, buffer: Any, start: int, count: int, owned: bool) -> None:
+    def deliver(self, buffer: Any, start: int, stop: int, count: int, owned: bool) -> None:
         decoder = self.decoder
         if decoder is None:
             return
         as_array = self.channel.count != 1
         if self.reading:
-            self.mailbox.post(decoder.reading(buffer, start, count, as_array, owned))
+            self.mailbox.post(decoder.reading(buffer, start, stop, count, as_array, owned))
         else:
-            self.mailbox.post(decoder.value(buffer, start, count, as_array, owned))
+            self.mailbox.post(decoder.value(buffer, start, stop, count, as_array, owned))

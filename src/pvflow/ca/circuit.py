@@ -13,6 +13,7 @@ and only this circuit.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -108,7 +109,11 @@ class Circuit:
                 self._finish_large()
             return
         self._filled += count
-        self._parse()
+        try:
+            self._parse()
+        except (ValueError, IndexError, KeyError, struct.error) as exc:
+            raise RemoteProtocolError(f"{self.address_text} sent a malformed message: {exc}",
+                                      address=self.address_text) from exc
 
     def _parse(self) -> None:
         # Header parsing is inlined (not protocol.read_header) and READ_NOTIFY / EVENT_ADD are
@@ -143,13 +148,13 @@ class Circuit:
                 request = pending_pop(p2, None)
                 if request is not None:
                     if p1 == 1:
-                        request.complete(p2, buffer, start, count, False)
+                        request.complete(p2, buffer, start, stop, count, False)
                     else:
                         request.fail(p2, self._status_error(request.channel_of(p2), p1, "read"))
             elif command == 1:  # EVENT_ADD: p1 is the status, p2 the subscription id
                 subscription = subscriptions.get(p2)
                 if subscription is not None and stop > start and p1 == 1:
-                    subscription.deliver(buffer, start, count, False)
+                    subscription.deliver(buffer, start, stop, count, False)
             else:
                 handler = handlers.get(command)
                 if handler is not None:
@@ -178,7 +183,11 @@ class Circuit:
             view.release()  # numpy may keep the payload; our view must not pin it
         handler = self._handlers.get(command)
         if handler is not None:
-            handler(data_type, count, p1, p2, payload, 0, len(payload), True)
+            try:
+                handler(data_type, count, p1, p2, payload, 0, len(payload), True)
+            except (ValueError, IndexError, KeyError, struct.error) as exc:
+                raise RemoteProtocolError(f"{self.address_text} sent a malformed message: "
+                                          f"{exc}", address=self.address_text) from exc
 
     # --- handlers: (data_type, count, p1, p2, buffer, start, stop, owned) -----------------------
     def _on_read_notify(self, data_type: int, count: int, status: int, ioid: int, buffer: Any,
@@ -189,7 +198,7 @@ class Circuit:
         if status != protocol.ECA_NORMAL:
             request.fail(ioid, self._status_error(request.channel_of(ioid), status, "read"))
         elif not isinstance(request, WriteRequest):
-            request.complete(ioid, buffer, start, count, owned)
+            request.complete(ioid, buffer, start, stop, count, owned)
 
     def _on_event_add(self, data_type: int, count: int, status: int, subscription_id: int,
                       buffer: Any, start: int, stop: int, owned: bool) -> None:
@@ -197,7 +206,7 @@ class Circuit:
         if subscription is None or stop == start:  # cancel confirmation, or already closed
             return
         if status == protocol.ECA_NORMAL:
-            subscription.deliver(buffer, start, count, owned)
+            subscription.deliver(buffer, start, stop, count, owned)
 
     def _on_write_notify(self, data_type: int, count: int, status: int, ioid: int, buffer: Any,
                          start: int, stop: int, owned: bool) -> None:

@@ -158,25 +158,38 @@ class Decoder:
         self._native_dtype = NATIVE_ORDER_DTYPE[self.native]
         self._string = self.native == Native.STRING
 
-    def value(self, buffer: Any, offset: int, count: int, as_array: bool,
+    def value(self, buffer: Any, offset: int, end: int, count: int, as_array: bool,
               owned: bool = False) -> Any:
-        """The bare value; ``as_array`` False gives a Python scalar (or str) for count 1."""
+        """The bare value of the payload ``buffer[offset:end]``; ``as_array`` False gives a
+        Python scalar (or str) for count 1. ``ValueError`` if the payload is shorter than
+        ``count`` elements."""
         if not as_array and count == 1:
+            if end - offset < self._scalar.size:
+                raise ValueError(f"{end - offset}-byte payload for one DBR type "
+                                 f"{self.dbr_type} value")
             item = self._scalar.unpack_from(buffer, offset)[-1]
             return _text(item) if self._string else item
-        return self._array(buffer, offset + self.value_offset, count, owned)
+        return self._array(buffer, offset + self.value_offset, end, count, owned)
 
-    def reading(self, buffer: Any, offset: int, count: int, as_array: bool,
+    def reading(self, buffer: Any, offset: int, end: int, count: int, as_array: bool,
                 owned: bool = False) -> Reading:
         if not as_array and count == 1:
+            if end - offset < self._scalar.size:
+                raise ValueError(f"{end - offset}-byte payload for one DBR type "
+                                 f"{self.dbr_type} value")
             values = self._scalar.unpack_from(buffer, offset)
             value = _text(values[-1]) if self._string else values[-1]
         else:
+            if end - offset < self.value_offset:
+                raise ValueError(f"{end - offset}-byte payload for DBR type {self.dbr_type}")
             values = self.prefix.unpack_from(buffer, offset)
-            value = self._array(buffer, offset + self.value_offset, count, owned)
+            value = self._array(buffer, offset + self.value_offset, end, count, owned)
         return Reading(value, **_metadata(self.fields, values))
 
-    def _array(self, buffer: Any, offset: int, count: int, owned: bool) -> Any:
+    def _array(self, buffer: Any, offset: int, end: int, count: int, owned: bool) -> Any:
+        if offset + count * self._dtype.itemsize > end:
+            raise ValueError(f"{end - offset}-byte payload for {count} elements of DBR type "
+                             f"{self.dbr_type}")
         if self.native == Native.STRING:
             raw = np.frombuffer(buffer, self._dtype, count, offset)
             return [_text(item) for item in raw.tolist()]
@@ -193,7 +206,9 @@ class CharTextDecoder(Decoder):
 
     __slots__ = ()
 
-    def _array(self, buffer: Any, offset: int, count: int, owned: bool) -> Any:
+    def _array(self, buffer: Any, offset: int, end: int, count: int, owned: bool) -> Any:
+        if offset + count > end:
+            raise ValueError(f"{end - offset}-byte payload for {count} chars")
         return _text(bytes(buffer[offset:offset + count]))
 
 
