@@ -445,6 +445,15 @@ class Context:
                            bool(channel.access & AccessRights.READ),
                            bool(channel.access & AccessRights.WRITE), channel.state.value)
 
+    def release(self, names: Iterable[str]) -> None:
+        """Disconnect from ``names`` and forget them; monitors and watches on them end.
+
+        The next use of a released name searches for it afresh. Long-running programs that
+        touch ever-changing PVs use this to keep their channel count bounded.
+        """
+        routes = [self._routes.pop(name, None) or self._lookup(name) for name in names]
+        self._ca.release(channel for _, channel in routes)
+
     # --- public async twins -------------------------------------------------------------------------
     async def get_async(self, name: str, *, form: str = "value", timeout: Any = DEFAULT,
                         as_string: bool = False, count: int | None = None) -> Any:

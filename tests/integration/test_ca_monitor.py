@@ -179,3 +179,29 @@ def test_contexts_do_not_leak_threads_or_sockets(softioc) -> None:
     gc.collect()
     assert threading.active_count() == threads
     assert open_files() <= files + 2
+
+
+def test_ten_thousand_connect_release_cycles_leak_nothing(softioc) -> None:
+    import os
+    import tracemalloc
+
+    def open_files() -> int:
+        return len(os.listdir(f"/proc/{os.getpid()}/fd"))
+
+    with Context(softioc.env) as context:
+        for _ in range(200):  # warm up: caches, the circuit, the callback workers
+            context.get("T:ai")
+            context.release(["T:ai"])
+        threads, files = threading.active_count(), open_files()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for _ in range(10_000):
+            assert context.get("T:ai") == 1.5
+            context.release(["T:ai"])
+        gc.collect()
+        growth = sum(stat.size_diff for stat in
+                     tracemalloc.take_snapshot().compare_to(before, "filename"))
+        tracemalloc.stop()
+        assert context.stats()["channels"] == 0
+        assert threading.active_count() == threads and open_files() == files
+        assert growth < 1_000_000, f"{growth} bytes kept after 10 000 cycles"

@@ -207,3 +207,12 @@ def test_watch_reports_connection_and_access_rights(context) -> None:
     assert done.wait(5)
     watch.close()
     assert events == [("connected", True), ("access", True, False)]
+
+
+def test_name_server_over_tcp_without_udp_search(softioc) -> None:
+    from pvflow import Context
+
+    env = {**softioc.env, "EPICS_CA_ADDR_LIST": "", "EPICS_CA_AUTO_ADDR_LIST": "NO",
+           "EPICS_CA_NAME_SERVERS": f"127.0.0.1:{softioc.ca_port}"}
+    with Context(env, timeout=5.0) as context:
+        assert context.get_many(["T:ai", "T:string"]) == {"T:ai": 1.5, "T:string": "hello"}

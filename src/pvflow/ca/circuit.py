@@ -249,11 +249,11 @@ class Circuit:
 
     def _on_search(self, data_type: int, count: int, p1: int, cid: int, buffer: Any,
                    start: int, stop: int, owned: bool) -> None:
-        # Name servers (EPICS_CA_NAME_SERVERS) answer searches over TCP with the UDP layout.
-        if stop - start < 2:
-            return
+        # Name servers (EPICS_CA_NAME_SERVERS) answer searches over TCP like over UDP, except
+        # that rsrv leaves out the payload with the server's minor version.
         host = self.host if p1 in (0, 0xFFFFFFFF) else protocol.ip_from_int(p1)
-        version = int.from_bytes(bytes(buffer[start:start + 2]), "big")
+        version = (int.from_bytes(bytes(buffer[start:start + 2]), "big") if stop - start >= 2
+                   else self.server_version)
         self.listener.search_answered(self, protocol.SearchResponse(cid, host, data_type, version))
 
     def _on_error(self, data_type: int, count: int, cid: int, status: int, buffer: Any,

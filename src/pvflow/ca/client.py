@@ -214,11 +214,27 @@ class CAClient:
                                       self._on_search_response, self.loop.call_later)
             self.loop.register(self._search.socket, READ, self._search.on_readable)
             self._search.register_with_repeater()
-            for host, port in self.config.name_servers:
-                self._name_server_connections.append(Connection(self, host, port))
+            for address in self.config.name_servers:
+                self._open_name_server(address)
             self._schedule_liveness()
         finally:
             ready.set()
+
+    def _open_name_server(self, address: tuple[str, int]) -> None:
+        """A TCP circuit to a name server (EPICS_CA_NAME_SERVERS), asked for every channel
+        still searching; reopened a second after it drops, as long as the Context lives."""
+        if self._closed:
+            return
+        try:
+            connection = Connection(self, *address)
+        except OSError as exc:
+            log.warning("name server %s:%s: %s", *address, exc)
+            self.loop.call_later(1.0, lambda: self._open_name_server(address))
+            return
+        self._name_server_connections.append(connection)
+        for channel in self._by_cid.values():
+            if channel.state is ChannelState.SEARCHING:
+                connection.circuit.queue(protocol.search(channel.name, channel.cid))
 
     def close(self) -> None:
         if self._closed:
@@ -304,6 +320,43 @@ class CAClient:
         with self._lock:
             if action in channel.on_connect:
                 channel.on_connect.remove(action)
+
+    def release(self, channels: Iterable[Channel]) -> None:
+        """Forget ``channels``: their subscriptions and watches end and the server frees them."""
+        released = []
+        with self._lock:
+            for channel in channels:
+                if self._channels.get(channel.name) is channel:
+                    del self._channels[channel.name]
+                    self._by_cid.pop(channel.cid, None)
+                    released.append(channel)
+        for channel in released:
+            for subscription in list(channel.subscriptions.values()):
+                subscription.closed = True
+                subscription.mailbox.close()
+            for watcher in channel.watchers:
+                watcher.close()
+        if released:
+            self.loop.call_soon(self._clear_channels, released)
+
+    def _clear_channels(self, channels: list[Channel]) -> None:
+        for channel in channels:
+            with self._lock:
+                circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
+                channel.state = ChannelState.CLOSED
+                channel.circuit = None
+                channel.on_connect.clear()
+            if self._search is not None:
+                self._search.remove(channel.cid)
+            if circuit is None:
+                continue
+            circuit.channels.pop(channel.cid, None)
+            for subscription_id in channel.subscriptions:
+                circuit.subscriptions.pop(subscription_id, None)
+            connection = self._connections.get((circuit.host, circuit.port))
+            if connected and connection is not None:
+                circuit.queue(protocol.clear_channel(channel.sid, channel.cid))
+                self.loop.at_end_of_iteration(connection, connection.flush)
 
     # --- requests (any thread) --------------------------------------------------------------------
     def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
@@ -563,6 +616,10 @@ class CAClient:
             log.info("circuit to %s lost: %s", connection.circuit.address_text, error)
         if self._connections.get(connection.key) is connection:
             del self._connections[connection.key]
+        if connection in self._name_server_connections:
+            self._name_server_connections.remove(connection)
+            if research:
+                self.loop.call_later(1.0, lambda: self._open_name_server(connection.key))
         lost = DisconnectedError(f"circuit to {connection.circuit.address_text} closed: {error}",
                                  address=connection.circuit.address_text)
         channels = connection.circuit.close(lost)

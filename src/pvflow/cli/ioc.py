@@ -15,10 +15,12 @@ from collections.abc import Callable, Mapping
 #: app name -> "module:function" returning the exit code
 APPS: dict[str, str] = {
     "detector": "pvflow.ioc.detector.app:main",
+    "flyscan": "pvflow.ioc.flyscan.app:main",
 }
 
 HELP = {
     "detector": "Diss-compatible detector IOC (DISS_* variables)",
+    "flyscan": "busy-record fly-scan controller IOC (FLYSCAN_* variables)",
 }
 
 

@@ -156,7 +156,7 @@ class DetectorController:
             self._acquire_pending_since = time.monotonic()
             return None
 
-    def start_acquire(self, duration: float) -> None:
+    def start_acquire(self, duration: float, automatic: bool = False) -> None:
         """Send Acquire for a reservation made by :meth:`reserve_acquire` (loop thread)."""
         if self.machine.state is not S.READY or self.driver is None:
             with self._acquire_lock:
@@ -167,7 +167,8 @@ class DetectorController:
         if self.settings.acquire_overdue > 0 and self.config is not None:
             self._acquire_deadline = (time.monotonic() + duration * self.config.num_images
                                       + self.settings.acquire_overdue)
-        log_event(log, logging.INFO, "Acquire", duration=duration)
+        log_event(log, logging.DEBUG if automatic else logging.INFO, "Acquire",
+                  duration=duration, automatic=automatic)
         self.driver.command(CommandRequest(Command.ACQUIRE, {"duration": float(duration)}))
 
     def cancel(self) -> None:
@@ -294,7 +295,7 @@ class DetectorController:
         self._acquire_deadline = None
         auto = self.settings.auto_acquire
         if auto is not None and self.reserve_acquire() is None:
-            self.start_acquire(auto)
+            self.start_acquire(auto, automatic=True)
 
     def _enter_acquire(self, previous: DetectorState) -> None:
         with self._acquire_lock:

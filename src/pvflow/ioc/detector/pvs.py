@@ -12,6 +12,7 @@ Under ``{P}`` = ``DISS_EPICS_PREFIX`` (CA types as a CA client sees them):
 ``clear``         LONG                   RW write 0 or 1 in ERROR to acknowledge the errors
 ``error``         STRING                 R  first pending error (40 characters at most)
 ``error_text``    CHAR[1024] (string)    R  the same, whole (pvflow addition)
+``channels``      CHAR[] (string)        R  channel labels, ``:``-separated (pvflow addition)
 ``ssqcnt``        LONG (-1)              R  series counter 0..15, wrapping
 ``uuid``          STRING                 R  uuid of the last series
 ``numid``         LONG (-1)              R  numeric id of the last series, from the device
@@ -89,6 +90,9 @@ class DetectorRecords:
                                            datatype=np.float64, SCAN="Passive")
         self.acq_td = builder.WaveformIn(name("acq_td"), length=timing_length,
                                          datatype=np.float64, SCAN="Passive")
+        labels = ":".join(c.label for c in config.channels)
+        self.channels = builder.longStringIn(name("channels"), length=len(labels) + 1,
+                                             initial_value=labels, SCAN="Passive")
         self.images: dict[str, Any] = {}
         self.sizes: dict[str, list[Any]] = {}
         self.meta: dict[str, dict[str, Any]] = {}

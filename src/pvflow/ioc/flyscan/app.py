@@ -1,16 +1,19 @@
-"""Start the fly-scan controller IOC: configuration, logging, records, ``iocInit``, run.
+"""The fly-scan controller IOC as an app of the IOC framework's runner (application layer).
 
-Application layer. softioc is imported only here, at start, because importing it loads EPICS
-base and initialises the record database.
+``pvflow ioc flyscan`` (or ``python -m pvflow.ioc.flyscan``) runs it until SIGTERM/SIGINT.
+There is no hardware: ``prepare`` and ``close`` have nothing to do, and the state of the IOC
+is the busy record itself, so there is no state machine either.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import sys
 from collections.abc import Mapping
 
-from ..framework.settings import ConfigError, load_settings
+from ..framework.records import LoopThread
+from ..framework.runner import EXIT_OK, run_ioc
+from ..framework.settings import load_settings
 from ..framework.structured_logging import configure_logging, log_event
 from .config import FlyScanConfig
 from .controller import FlyScanController
@@ -18,24 +21,43 @@ from .controller import FlyScanController
 logger = logging.getLogger("pvflow.ioc.flyscan")
 
 
-def main(environ: Mapping[str, str] | None = None) -> int:
-    """Run the IOC until SIGINT or SIGTERM; 2 on a bad configuration."""
-    try:
-        config = load_settings(FlyScanConfig, environ)
-    except ConfigError as error:
-        print(f"pvflow ioc flyscan: {error}", file=sys.stderr)
-        return 2
+class FlyScanApp:
+    """What the runner needs: the records of a :class:`FlyScanController`, served until stop."""
+
+    name = "flyscan"
+
+    def __init__(self, config: FlyScanConfig):
+        self.config = config
+        self.controller = FlyScanController(config.prefix, config.nelm, seed=config.seed)
+
+    async def prepare(self) -> None:
+        """Nothing to prepare: the motor and detector are simulated."""
+
+    def required_array_bytes(self) -> int:
+        return 8 * self.config.nelm
+
+    def build_records(self, loop_thread: LoopThread) -> None:
+        self.controller.create_records()
+
+    def started(self) -> None:
+        log_event(logger, logging.INFO, "fly-scan controller ready", prefix=self.config.prefix,
+                  nelm=self.config.nelm, busy=self.config.prefix + "mybusy")
+
+    async def run(self, stop: asyncio.Event) -> int:
+        await stop.wait()
+        return EXIT_OK
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def make_app(environ: Mapping[str, str]) -> FlyScanApp:
+    """Read ``FLYSCAN_*`` from ``environ``, configure logging, build the app."""
+    config = load_settings(FlyScanConfig, environ)
     configure_logging(config.log_level)
-    controller = FlyScanController(config.prefix, config.nelm, seed=config.seed)
+    return FlyScanApp(config)
 
-    from softioc import asyncio_dispatcher, builder, softioc
 
-    dispatcher = asyncio_dispatcher.AsyncioDispatcher()
-    controller.create_records()
-    builder.LoadDatabase()
-    softioc.iocInit(dispatcher)
-    log_event(logger, logging.INFO, "IOC running", prefix=config.prefix, nelm=config.nelm)
-    dispatcher.wait_for_quit()
-    log_event(logger, logging.INFO, "IOC stopping", prefix=config.prefix)
-    softioc.safeEpicsExit(0)
-    return 0
+def main(environ: Mapping[str, str] | None = None) -> int:
+    """Run the IOC; the exit code of the framework's runner (2 on a bad configuration)."""
+    return run_ioc(make_app, environ)

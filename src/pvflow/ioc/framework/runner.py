@@ -114,10 +114,13 @@ async def _serve(app: IocApp) -> int:
         builder.LoadDatabase()
         softioc.iocInit(asyncio_dispatcher.AsyncioDispatcher(loop=loop))
         app.started()
-        log_event(log, logging.INFO, READY_MESSAGE, app=app.name)
+        # Start and stop lines are logged whatever the level: supervisors wait for them.
+        log_event(log, max(logging.INFO, log.getEffectiveLevel()), READY_MESSAGE,
+                  app=app.name)
         code = await app.run(stop)
         if code == EXIT_OK:
-            log_event(log, logging.INFO, "IOC stopped on request", app=app.name)
+            log_event(log, max(logging.INFO, log.getEffectiveLevel()), "IOC stopped on request",
+                      app=app.name)
         return code
     finally:
         try:

@@ -1,0 +1,140 @@
+"""``pvflow view``: the latest frames of a detector IOC in a matplotlib window (Diss's viewer).
+
+Unlike diss-view, which ran its own detector backend, this is a client: it reads a running
+detector IOC over CA (pvflow's client) or PVA (p4p), so it works from any machine that can
+reach the IOC. One panel per (image, channel), titled ``{channel}{image}``, laid out as Diss
+did: images in rows, channels in columns. ``--save frame.png`` writes one figure and exits,
+for headless use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Reader = Callable[[str], Any]
+
+
+def _text(value: Any) -> str:
+    """A string PV, or a long string (CHAR waveform), as text."""
+    if isinstance(value, str):
+        return value
+    data = bytes(np.asarray(value, dtype=np.uint8))
+    return data.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+
+
+def make_reader(protocol: str, timeout: float) -> tuple[Reader, Callable[[], None]]:
+    """A ``read(name) -> value`` function over ``protocol`` and its closer."""
+    if protocol == "ca":
+        from pvflow import Context
+
+        context = Context()
+        return (lambda name: context.get(name, timeout=timeout)), context.close
+    try:
+        from p4p.client.thread import Context as PvaContext
+    except ImportError:
+        raise SystemExit("pvflow view --protocol pva needs p4p (pip install p4p)") from None
+    pva = PvaContext("pva")
+
+    def read(name: str) -> Any:
+        value = pva.get(name, timeout=timeout)
+        return np.asarray(value) if getattr(value, "shape", ()) else value
+
+    return read, pva.close
+
+
+def fetch_frames(read: Reader, prefix: str, channels: list[str]) -> dict[str, np.ndarray]:
+    """The latest series of every channel as arrays of shape (n_images, width, height)."""
+    frames = {}
+    for channel in channels:
+        sizes = [int(np.asarray(read(f"{prefix}{channel}:asize{axis}")).reshape(-1)[0])
+                 for axis in range(3)]
+        flat = np.asarray(read(f"{prefix}{channel}:image")).reshape(-1)
+        count = sizes[0] * sizes[1] * sizes[2]
+        if flat.size < count:  # nothing published yet: an empty array
+            flat = np.zeros(count)
+        frames[channel] = flat[:count].reshape(sizes)
+    return frames
+
+
+def draw(figure: Any, frames: dict[str, np.ndarray], title: str, log_scale: bool) -> None:
+    """Fill ``figure`` with one panel per (image, channel)."""
+    from matplotlib.colors import LogNorm
+
+    figure.clear()
+    channels = list(frames)
+    rows = max(frame.shape[0] for frame in frames.values())
+    for column, channel in enumerate(channels):
+        for row in range(frames[channel].shape[0]):
+            axes = figure.add_subplot(rows, len(channels), row * len(channels) + column + 1)
+            image = np.fliplr(frames[channel][row].T.astype(np.float64))
+            norm = LogNorm(vmin=max(1.0, float(np.nanmin(image)) or 1.0),
+                           vmax=max(2.0, float(np.nanmax(image)))) if log_scale else None
+            axes.imshow(image, norm=norm, interpolation="nearest")
+            axes.set_title(f"{channel}{row}", fontsize=8)
+            axes.set_xticks([])
+            axes.set_yticks([])
+    figure.suptitle(title, fontsize=9)
+
+
+def run(args: argparse.Namespace) -> int:
+    prefix = args.prefix or os.environ.get("DISS_EPICS_PREFIX")
+    if not prefix:
+        print("pvflow view: give the IOC prefix (or set DISS_EPICS_PREFIX)", file=sys.stderr)
+        return 2
+    if args.save:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    read, close = make_reader(args.protocol, args.timeout)
+    try:
+        channels = (args.channels.split(",") if args.channels
+                    else _text(read(f"{prefix}channels")).split(":"))
+
+        def title() -> str:
+            state = _text(read(f"{prefix}state"))
+            numid = int(np.asarray(read(f"{prefix}numid")).reshape(-1)[0])
+            return f"{prefix}  state={state}  numid={numid}"
+
+        figure = plt.figure(figsize=(3 * len(channels), 3))
+        if args.save:
+            draw(figure, fetch_frames(read, prefix, channels), title(), args.log)
+            figure.savefig(args.save, dpi=100)
+            print(args.save)
+            return 0
+        from matplotlib.animation import FuncAnimation
+
+        def update(_: int) -> None:
+            draw(figure, fetch_frames(read, prefix, channels), title(), args.log)
+
+        animation = FuncAnimation(figure, update, interval=int(args.period * 1000),
+                                  cache_frame_data=False)
+        plt.show()
+        del animation
+        return 0
+    finally:
+        close()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "view", help="show the latest frames of a detector IOC",
+        description="Show the latest frames of a running detector IOC (pvflow ioc detector "
+                    "or Diss), read over CA or PVA.")
+    parser.add_argument("prefix", nargs="?", help="the IOC's prefix, e.g. DISS:det: "
+                        "(default: $DISS_EPICS_PREFIX)")
+    parser.add_argument("--protocol", choices=("ca", "pva"), default="ca")
+    parser.add_argument("--channels", help="comma-separated channels (default: the IOC's "
+                        "`channels` PV; needed for Diss, which has none)")
+    parser.add_argument("--save", metavar="FILE", help="write one figure to FILE and exit")
+    parser.add_argument("--period", type=float, default=0.5, help="refresh period in seconds")
+    parser.add_argument("--timeout", type=float, default=5.0, help="per-read timeout, seconds")
+    parser.add_argument("--log", action="store_true", help="logarithmic colour scale (as Diss)")
+    parser.set_defaults(run=run)
