@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "put": "pvflow.cli.pv",
     "monitor": "pvflow.cli.pv",
     "info": "pvflow.cli.pv",
+    "demo": "pvflow.cli.demo",
     "ioc": "pvflow.cli.ioc",
     "view": "pvflow.cli.view",
 }

@@ -58,7 +58,8 @@ class StateMachine(Generic[StateT]):
         recover: StateT,
         logger: logging.Logger | None = None,
     ) -> None:
-        states = set(transitions) | {t for targets in transitions.values() for t in targets}
+        states = ({fail} | set(transitions)
+                  | {t for targets in transitions.values() for t in targets})
         for role, state in (("initial", initial), ("error", error), ("fail", fail),
                             ("recover", recover)):
             if state not in states:

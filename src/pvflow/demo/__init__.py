@@ -1,0 +1,1 @@
+"""`pvflow demo`: a simulated beamline on loopback, driven through pvflow (applications layer)."""
