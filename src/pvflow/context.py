@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .ca.channel import Channel, ChannelState
-from .ca.client import CAClient, DeferredReads
+from .ca.channel import BulkRead, Channel, ChannelState
+from .ca.client import BlockPlan, CAClient, DeferredReads
 from .ca.config import CAConfig
 from .ca.dbr import FORM_NAMES, Form, Native, encode_put
 from .ca.protocol import AccessRights, Monitor
@@ -35,6 +35,7 @@ DEFAULT: Any = _Default()
 """Timeout sentinel: "use the Context's timeout"; ``None`` means wait forever."""
 
 DEFAULT_MASK = Monitor.VALUE | Monitor.ALARM
+MAX_PLANS = 64  # name lists whose bulk-read plan is kept
 
 
 @dataclass(frozen=True)
@@ -111,11 +112,12 @@ class _Request:
 class _Many:
     """The requests of one bulk call, by slot: single requests, or slots of block reads."""
 
-    __slots__ = ("requests", "deferred")
+    __slots__ = ("requests", "deferred", "plans")
 
     def __init__(self, size: int):
         self.requests: list[_Request | None] = [None] * size
         self.deferred: list[tuple[CAClient, DeferredReads]] = []
+        self.plans: list[tuple[CAClient, BulkRead]] = []
 
     def withdraw(self, slots: list[int]) -> None:
         for slot in slots:
@@ -129,6 +131,10 @@ class _Many:
         return found
 
     def _from_blocks(self, slot: int) -> _Request:
+        for client, read in self.plans:
+            request = _Request(client, read.channels[slot])
+            request.ioids.append(read.base + slot)
+            return request
         for client, deferred in self.deferred:
             for read in deferred.reads:
                 if slot in read.slots:
@@ -180,6 +186,7 @@ class Context:
         self._dispatcher = shared_dispatcher()
         self._ca = CAClient(CAConfig.from_env(env), self._loop, self._dispatcher)
         self._routes: dict[str, tuple[CAClient, Channel]] = {}
+        self._plans: dict[tuple[Any, ...], BlockPlan] = {}  # repeated bulk reads, by names
 
     # --- routing --------------------------------------------------------------------------------
     def _lookup(self, name: str) -> tuple[CAClient, Channel]:
@@ -266,6 +273,14 @@ class Context:
         """Plain and TIME reads go in ioid blocks per circuit (connected channels now, the
         others as they connect); CTRL and string reads one by one."""
         many = _Many(len(names))
+        key = (form, *names)
+        plan = self._plans.get(key)
+        if plan is not None and plan.valid:
+            try:
+                many.plans.append((self._ca, plan.send(batch)))
+                return many
+            except DisconnectedError:
+                pass  # lost just now: the general path below waits for the reconnection
         routes = self._route_many(names)
         if form == Form.CTRL or as_string:
             for index, (client, channel) in enumerate(routes):
@@ -273,8 +288,13 @@ class Context:
                     client, channel, form, self._io_setter(batch, index), as_string, None)
         elif routes:
             channels = [channel for _, channel in routes]
-            many.deferred.append((self._ca, self._ca.read_when_connected(
-                channels, list(range(len(channels))), form, batch)))
+            deferred = self._ca.read_when_connected(channels, list(range(len(channels))), form,
+                                                    batch)
+            many.deferred.append((self._ca, deferred))
+            if deferred.plan is not None:
+                if len(self._plans) >= MAX_PLANS:
+                    self._plans.pop(next(iter(self._plans)))
+                self._plans[key] = deferred.plan
         return many
 
     def _prepare_put(self, client: CAClient, channel: Channel, value: Any

@@ -99,6 +99,9 @@ def test_restart_reconnects_and_resumes() -> None:
         watcher = Collector()
         watch = context.watch("R:ai", watcher.connection)
         assert collector.wait_for(lambda: collector.values == [42])
+        names = ["R:ai", "R:long", "R:string"]
+        for _ in range(2):  # the second read reuses the first one's plan
+            assert context.get_many(names) == {"R:ai": 1.5, "R:long": 42, "R:string": "hello"}
         ioc.stop()
         assert collector.wait_for(lambda: collector.connections == [True, False])
         ioc.start()  # same ports: the channel must find it again by searching
@@ -107,6 +110,8 @@ def test_restart_reconnects_and_resumes() -> None:
         assert collector.wait_for(lambda: collector.values[-1:] == [7])
         assert collector.events.index(False) < len(collector.events) - 2
         assert context.get("R:ai") == 1.5
+        # new server-side ids after the restart: the cached plan must not be reused
+        assert context.get_many(names) == {"R:ai": 1.5, "R:long": 7, "R:string": "hello"}
         assert watcher.wait_for(lambda: watcher.connections == [True, False, True])
         watch.close()
         subscription.close()

@@ -138,6 +138,51 @@ class Connection:
         self.socket.close()
 
 
+class BlockPlan:
+    """All of a block read of fixed channels except its ioids, reusable while the client's
+    ``topology`` (bumped on every connect, disconnect and release) stays the same.
+
+    Bulk reads of the same list again and again are the common pattern (a flyer collecting
+    its waveforms, an optimiser reading its observables): with a plan, each repetition costs
+    one ioid allocation, one dict update and one numpy column write.
+    """
+
+    def __init__(self, client: CAClient, channels: list[Channel], form: int, slots: list[int]):
+        circuit = channels[0].circuit
+        if circuit is None:
+            raise DisconnectedError(f"{channels[0].name} is not connected", pv=channels[0].name)
+        self.client = client
+        self.topology = client.topology
+        self.circuit = circuit
+        self.channels = channels
+        self.slots = slots
+        self.reading = form != Form.PLAIN
+        types = [form + channel.native for channel in channels]
+        self.as_arrays = [channel.count != 1 for channel in channels]
+        self.decoders = [DECODERS[data_type] for data_type in types]
+        # count 0 asks for the current length of an array (servers of protocol 4.13 and up)
+        self.frames = protocol.read_notify_frames(types, [not array for array in self.as_arrays],
+                                                  [channel.sid for channel in channels])
+
+    @property
+    def valid(self) -> bool:
+        return self.topology == self.client.topology and not self.circuit.closed
+
+    def register(self, batch: Any) -> tuple[BulkRead, bytes]:
+        """Put a fresh block of ioids in flight on the circuit; return it and its frames."""
+        count = len(self.channels)
+        base = self.client.allocate_ids(count)
+        request = BulkRead(base, self.channels, self.decoders, self.as_arrays, self.reading,
+                           self.slots, batch)
+        self.circuit.pending.update(zip(range(base, base + count), itertools.repeat(request)))
+        return request, protocol.with_ioids(self.frames, base)
+
+    def send(self, batch: Any) -> BulkRead:
+        request, frames = self.register(batch)
+        self.circuit.send_now(frames)
+        return request
+
+
 class DeferredReads:
     """The reads of one bulk get, issued in ioid blocks per circuit.
 
@@ -152,6 +197,7 @@ class DeferredReads:
         self.slots: dict[Channel, int] = {}  # the channels still waiting for a connection
         self.ready: list[Channel] = []
         self.reads: list[BulkRead] = []
+        self.plan: BlockPlan | None = None  # when all were connected on one circuit: reusable
 
     def on_connect(self, channel: Channel, on_io_thread: bool) -> None:
         """I/O thread only (registered as an on-connect action)."""
@@ -198,6 +244,7 @@ class CAClient:
         self._by_cid: dict[int, Channel] = {}
         self._connections: dict[tuple[str, int], Connection] = {}
         self._next_id = 1
+        self.topology = 0  # bumped whenever any channel connects, disconnects or is released
         self._id_lock = threading.Lock()
         self._closed = False
         self._search: NameSearch | None = None
@@ -346,6 +393,7 @@ class CAClient:
                 channel.state = ChannelState.CLOSED
                 channel.circuit = None
                 channel.on_connect.clear()
+                self.topology += 1
             if self._search is not None:
                 self._search.remove(channel.cid)
             if circuit is None:
@@ -380,21 +428,7 @@ class CAClient:
     def bulk_read(self, channels: list[Channel], form: int, slots: list[int], batch: Any
                   ) -> tuple[BulkRead, bytes]:
         """Register reads of ``channels`` (connected, one circuit) as one block of ioids."""
-        circuit = channels[0].circuit
-        if circuit is None:
-            raise DisconnectedError(f"{channels[0].name} is not connected", pv=channels[0].name)
-        types = [form + channel.native for channel in channels]
-        as_arrays = [channel.count != 1 for channel in channels]
-        request = BulkRead(self.allocate_ids(len(channels)), channels,
-                           [DECODERS[data_type] for data_type in types], as_arrays,
-                           form != Form.PLAIN, slots, batch)
-        base = request.base
-        circuit.pending.update(zip(range(base, base + len(channels)),
-                                   itertools.repeat(request)))
-        # count 0 asks for the current length of an array (servers of protocol 4.13 and up)
-        frames = protocol.read_notify_many(types, [not array for array in as_arrays],
-                                           [channel.sid for channel in channels], base)
-        return request, frames
+        return BlockPlan(self, channels, form, slots).register(batch)
 
     def read_when_connected(self, channels: list[Channel], slots: list[int], form: int,
                             batch: Any) -> DeferredReads:
@@ -405,7 +439,13 @@ class CAClient:
         circuits = {channel.circuit if channel.state is connected_state else None
                     for channel in channels}
         if len(circuits) == 1 and None not in circuits:  # the common case: all on one server
-            deferred.read_group(channels, slots, on_io_thread=False)
+            plan = BlockPlan(self, channels, form, slots)
+            try:
+                deferred.reads.append(plan.send(batch))
+                deferred.plan = plan
+            except DisconnectedError as error:
+                for slot in slots:
+                    self.loop.call_soon(batch.set, slot, error)
             return deferred
         ready: list[Channel] = []
         ready_slots: list[int] = []
@@ -564,6 +604,7 @@ class CAClient:
             channel.enum_strings = ()
         with self._lock:
             channel.state = ChannelState.CONNECTED
+            self.topology += 1
             actions, channel.on_connect = channel.on_connect, []
             self._post_to_watchers(channel, ConnectionChange(True), _access(channel))
         for subscription in list(channel.subscriptions.values()):
@@ -632,6 +673,7 @@ class CAClient:
         with self._lock:
             channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
             channel.circuit = None
+            self.topology += 1
         if was_connected:
             self._post_to_watchers(channel, ConnectionChange(False))
             for subscription in channel.subscriptions.values():

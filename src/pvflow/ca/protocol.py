@@ -228,20 +228,24 @@ _HEADER_DTYPE = np.dtype([("command", ">u2"), ("size", ">u2"), ("data_type", ">u
                           ("count", ">u2"), ("p1", ">u4"), ("p2", ">u4")])
 
 
-def read_notify_many(data_types: Sequence[int], counts: Sequence[int], sids: Sequence[int],
-                     first_ioid: int) -> bytes:
-    """READ_NOTIFY frames for many channels with consecutive ioids, packed in one go.
-
-    Counts must fit 16 bits (bulk reads ask for 1 or 0 = "current length").
-    """
+def read_notify_frames(data_types: Sequence[int], counts: Sequence[int],
+                       sids: Sequence[int]) -> np.ndarray:
+    """READ_NOTIFY frames for many channels as a structured array; :func:`with_ioids` numbers
+    them. Counts must fit 16 bits (bulk reads ask for 1, or 0 = "current length")."""
     frames = np.empty(len(sids), _HEADER_DTYPE)
     frames["command"] = Command.READ_NOTIFY
     frames["size"] = 0
     frames["data_type"] = data_types
     frames["count"] = counts
     frames["p1"] = sids
-    frames["p2"] = np.arange(first_ioid, first_ioid + len(sids), dtype=np.uint32)
-    return frames.tobytes()
+    return frames
+
+
+def with_ioids(frames: np.ndarray, first_ioid: int) -> bytes:
+    """The bytes of ``frames`` with consecutive ioids from ``first_ioid``."""
+    numbered = frames.copy()
+    numbered["p2"] = np.arange(first_ioid, first_ioid + len(frames), dtype=np.uint32)
+    return numbered.tobytes()
 
 
 def write(data_type: int, count: int, sid: int, ioid: int, payload: bytes) -> bytes:

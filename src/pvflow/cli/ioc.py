@@ -16,11 +16,13 @@ from collections.abc import Callable, Mapping
 APPS: dict[str, str] = {
     "detector": "pvflow.ioc.detector.app:main",
     "flyscan": "pvflow.ioc.flyscan.app:main",
+    "sync": "pvflow.ioc.sync.app:main",
 }
 
 HELP = {
     "detector": "Diss-compatible detector IOC (DISS_* variables)",
     "flyscan": "busy-record fly-scan controller IOC (FLYSCAN_* variables)",
+    "sync": "syncster-compatible laser-sync IOC (SYNCSTER_* variables)",
 }
 
 

@@ -1,0 +1,5 @@
+"""``python -m pvflow.ioc.sync``: run the sync IOC."""
+
+from .app import main
+
+raise SystemExit(main())

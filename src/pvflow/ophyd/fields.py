@@ -1,0 +1,107 @@
+"""pyepics-style metadata dictionaries from pvflow readings (integration layer, no I/O).
+
+ophyd reads a PV's state as the keyword dictionary pyepics passes to its callbacks (``value``,
+``status``, ``lower_ctrl_limit``, ``enum_strs``, ``char_value`` ...). These pure functions build
+exactly those keys from a :class:`pvflow.Reading`, so the PV object never invents a format.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..reading import Reading
+
+# Every key pyepics keeps per PV (``epics.PV._fields``); ophyd code and user callbacks may
+# look any of them up, so all are present (None until known).
+FIELDS = (
+    "pvname", "value", "char_value", "status", "ftype", "chid", "host", "count", "nelm",
+    "access", "write_access", "read_access", "severity", "timestamp", "posixseconds",
+    "nanoseconds", "precision", "units", "enum_strs", "monitor_delta", "upper_disp_limit",
+    "lower_disp_limit", "upper_alarm_limit", "lower_alarm_limit", "lower_warning_limit",
+    "upper_warning_limit", "upper_ctrl_limit", "lower_ctrl_limit", "type", "typefull",
+)
+
+CONTROL_KEYS = (
+    "precision", "units", "enum_strs", "upper_disp_limit", "lower_disp_limit",
+    "upper_alarm_limit", "lower_alarm_limit", "upper_warning_limit", "lower_warning_limit",
+    "upper_ctrl_limit", "lower_ctrl_limit",
+)
+
+# pyepics shows char waveforms shorter than this as text in ``char_value`` (its
+# AUTOMONITOR_MAXLENGTH); longer ones only when a string is asked for explicitly.
+LONG_STRING_LENGTH = 65536
+
+_LIMITS = (
+    ("display_limits", "lower_disp_limit", "upper_disp_limit"),
+    ("alarm_limits", "lower_alarm_limit", "upper_alarm_limit"),
+    ("warning_limits", "lower_warning_limit", "upper_warning_limit"),
+    ("control_limits", "lower_ctrl_limit", "upper_ctrl_limit"),
+)
+
+
+def time_fields(reading: Reading) -> dict[str, Any]:
+    """The keys a DBR_TIME read or monitor carries: alarm state and timestamp."""
+    fields: dict[str, Any] = {"status": reading.status, "severity": reading.severity}
+    if reading.timestamp is not None:
+        seconds = math.floor(reading.timestamp)
+        fields.update(timestamp=reading.timestamp, posixseconds=seconds,
+                      nanoseconds=int(round((reading.timestamp - seconds) * 1e9)))
+    return fields
+
+
+def control_fields(reading: Reading) -> dict[str, Any]:
+    """The keys a DBR_CTRL read carries; absent ones (no precision on an int) stay absent so
+    they never overwrite what is known."""
+    fields: dict[str, Any] = {}
+    if reading.precision is not None:
+        fields["precision"] = reading.precision
+    if reading.units is not None:
+        fields["units"] = reading.units
+    if reading.enum_strings:
+        fields["enum_strs"] = tuple(reading.enum_strings)
+    for attribute, low_key, high_key in _LIMITS:
+        limits = getattr(reading, attribute)
+        if limits is not None:
+            fields[low_key], fields[high_key] = limits
+    return fields
+
+
+def char_value(value: Any, native_type: str | None, element_count: int, precision: int | None,
+               enum_strings: Sequence[str] | None, long_string: bool = False) -> Any:
+    """The text pyepics shows for ``value`` (its ``_set_charval``): enum labels, char
+    waveforms decoded up to the first NUL, floats at the PV's precision."""
+    if value is None:
+        return "None"
+    if native_type == "STRING" or isinstance(value, str):
+        return value
+    if native_type == "CHAR" and (element_count < LONG_STRING_LENGTH or long_string):
+        return _decode_chars(value)
+    if element_count > 1:
+        length = len(value) if hasattr(value, "__len__") else 1
+        return f"<array size={length}, type=time_{(native_type or 'unknown').lower()}>"
+    if native_type in ("FLOAT", "DOUBLE") and precision is not None:
+        try:
+            style = "g" if 4 < abs(int(math.log10(abs(value + 1e-9)))) else "f"
+            return f"{value:.{precision}{style}}"
+        except (ValueError, TypeError, ArithmeticError):
+            return str(value)
+    if native_type == "ENUM" and enum_strings:
+        try:
+            return enum_strings[int(value)]
+        except (IndexError, TypeError, ValueError):
+            return str(value)
+    return repr(value)
+
+
+def _decode_chars(value: Any) -> str:
+    codes = np.atleast_1d(np.asarray(value)).astype(np.uint8).tobytes()
+    return codes.split(b"\0", 1)[0].decode("latin-1").rstrip()
+
+
+def is_array(value: Any) -> bool:
+    """Whether a read returned an array (numpy array or a list of strings)."""
+    return isinstance(value, (np.ndarray, list, tuple))
