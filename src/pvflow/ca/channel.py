@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PutError
 from ..io.delivery import Mailbox
 from .dbr import Decoder, Native
-from .protocol import describe_status
+from .protocol import describe_status, pad_string
 
 if TYPE_CHECKING:
     from .circuit import Circuit
@@ -29,12 +29,13 @@ class ChannelState(Enum):
 class Channel:
     """One PV name on one server; survives reconnects (same cid, new sid)."""
 
-    __slots__ = ("name", "cid", "state", "circuit", "sid", "native", "count", "access",
+    __slots__ = ("name", "wire_name", "cid", "state", "circuit", "sid", "native", "count", "access",
                  "subscriptions", "watchers", "on_connect", "enum_strings", "search_attempt",
                  "search_due")
 
     def __init__(self, name: str, cid: int):
         self.name = name
+        self.wire_name = pad_string(name)  # searched and created under it, maybe many times
         self.cid = cid
         self.state = ChannelState.SEARCHING
         self.circuit: Circuit | None = None
@@ -93,13 +94,16 @@ class BulkRead:
 
     One object for the whole block (the slot is ``ioid - base``) instead of one request per
     channel: registering 1000 reads is then a single ``dict.update`` and each answer costs
-    one subtraction to find its slot.
+    one subtraction to find its slot. Plain numeric scalars, nearly every answer of a bulk
+    read, are unpacked here directly rather than through their decoder.
     """
 
-    __slots__ = ("base", "channels", "decoders", "as_arrays", "reading", "slots", "batch")
+    __slots__ = ("base", "channels", "decoders", "as_arrays", "reading", "slots", "batch",
+                 "scalars")
 
     def __init__(self, base: int, channels: list[Channel], decoders: list[Decoder],
-                 as_arrays: list[bool], reading: bool, slots: list[int], batch: Any):
+                 as_arrays: list[bool], reading: bool, slots: list[int], batch: Any,
+                 scalars: list[Any]):
         self.base = base
         self.channels = channels
         self.decoders = decoders
@@ -107,6 +111,7 @@ class BulkRead:
         self.reading = reading
         self.slots = slots
         self.batch = batch
+        self.scalars = scalars  # per channel: a numeric scalar's struct, or None
 
     def channel_of(self, ioid: int) -> Channel:
         return self.channels[ioid - self.base]
@@ -114,7 +119,10 @@ class BulkRead:
     def complete(self, ioid: int, buffer: Any, start: int, stop: int, count: int,
                  owned: bool) -> None:
         position = ioid - self.base
-        if self.reading:
+        scalar = self.scalars[position]
+        if scalar is not None and count == 1 and stop - start >= scalar.size:
+            value = scalar.unpack_from(buffer, start)[0]
+        elif self.reading:
             value = self.decoders[position].reading(buffer, start, stop, count,
                                                     self.as_arrays[position], owned)
         else:

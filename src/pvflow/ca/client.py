@@ -29,7 +29,7 @@ from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription
                       WriteRequest)
 from .circuit import Circuit
 from .config import CAConfig
-from .dbr import DECODERS, NATIVES, Form, Native, decoder
+from .dbr import DECODERS, NATIVES, PLAIN_SCALARS, Form, Native, decoder
 from .search import NameSearch
 
 log = logging.getLogger("pvflow.ca")
@@ -160,6 +160,8 @@ class BlockPlan:
         types = [form + channel.native for channel in channels]
         self.as_arrays = [channel.count != 1 for channel in channels]
         self.decoders = [DECODERS[data_type] for data_type in types]
+        self.scalars = [None if array else PLAIN_SCALARS[data_type]
+                        for data_type, array in zip(types, self.as_arrays)]
         # count 0 asks for the current length of an array (servers of protocol 4.13 and up)
         self.frames = protocol.read_notify_frames(types, [not array for array in self.as_arrays],
                                                   [channel.sid for channel in channels])
@@ -173,7 +175,7 @@ class BlockPlan:
         count = len(self.channels)
         base = self.client.allocate_ids(count)
         request = BulkRead(base, self.channels, self.decoders, self.as_arrays, self.reading,
-                           self.slots, batch)
+                           self.slots, batch, self.scalars)
         self.circuit.pending.update(zip(range(base, base + count), itertools.repeat(request)))
         return request, protocol.with_ioids(self.frames, base)
 
@@ -281,7 +283,7 @@ class CAClient:
         self._name_server_connections.append(connection)
         for channel in self._by_cid.values():
             if channel.state is ChannelState.SEARCHING:
-                connection.circuit.queue(protocol.search(channel.name, channel.cid))
+                connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
 
     def close(self) -> None:
         if self._closed:
@@ -351,7 +353,7 @@ class CAClient:
             return
         self._search.add(channel)
         for connection in self._name_server_connections:
-            connection.circuit.queue(protocol.search(channel.name, channel.cid))
+            connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
             self.loop.at_end_of_iteration(connection, connection.flush)
 
     def when_connected(self, channel: Channel, action: Action) -> Action | None:
@@ -588,7 +590,7 @@ class CAClient:
         channel.state = ChannelState.CONNECTING
         channel.circuit = connection.circuit
         connection.circuit.channels[channel.cid] = channel
-        connection.circuit.queue(protocol.create_channel(channel.name, channel.cid))
+        connection.circuit.queue(protocol.create_channel(channel.wire_name, channel.cid))
         self.loop.at_end_of_iteration(connection, connection.flush)
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
@@ -606,9 +608,10 @@ class CAClient:
             channel.state = ChannelState.CONNECTED
             self.topology += 1
             actions, channel.on_connect = channel.on_connect, []
-            self._post_to_watchers(channel, ConnectionChange(True), _access(channel))
-        for subscription in list(channel.subscriptions.values()):
-            self._start_subscription(subscription)
+            self._post_connection(channel, True)
+        if channel.subscriptions:
+            for subscription in list(channel.subscriptions.values()):
+                self._start_subscription(subscription)
         for action in actions:
             try:
                 action(channel, True)
@@ -616,13 +619,19 @@ class CAClient:
                 log.debug("%s: deferred request failed: %s", channel.name, exc)
 
     def access_changed(self, circuit: Circuit, channel: Channel) -> None:
-        if channel.state is ChannelState.CONNECTED:  # before that, channel_created reports it
-            self._post_to_watchers(channel, _access(channel))
+        if channel.state is ChannelState.CONNECTED and channel.watchers:
+            for watcher in channel.watchers:  # before connection, channel_created reports it
+                watcher.post(_access(channel))
 
-    def _post_to_watchers(self, channel: Channel, *items: Any) -> None:
-        for watcher in channel.watchers:
-            for item in items:
-                watcher.post(item)
+    @staticmethod
+    def _post_connection(channel: Channel, connected: bool) -> None:
+        """Tell the channel's watchers (if any: most channels have none)."""
+        if channel.watchers:
+            items = (ConnectionChange(True), _access(channel)) if connected else (
+                ConnectionChange(False),)
+            for watcher in channel.watchers:
+                for item in items:
+                    watcher.post(item)
 
     def watch(self, channel: Channel, mailbox: Mailbox) -> None:
         """Report connection and access-rights changes of ``channel`` to ``mailbox``, starting
@@ -675,7 +684,7 @@ class CAClient:
             channel.circuit = None
             self.topology += 1
         if was_connected:
-            self._post_to_watchers(channel, ConnectionChange(False))
+            self._post_connection(channel, False)
             for subscription in channel.subscriptions.values():
                 subscription.decoder = None
                 subscription.mailbox.post(ConnectionChange(False))

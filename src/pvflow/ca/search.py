@@ -31,7 +31,7 @@ def search_datagrams(channels: Iterable[Channel]) -> list[bytes]:
     parts: list[bytes] = [head]
     size = len(head)
     for channel in channels:
-        message = search(channel.name, channel.cid)
+        message = search(channel.wire_name, channel.cid)
         if size + len(message) > MAX_DATAGRAM and len(parts) > 1:
             datagrams.append(b"".join(parts))
             parts, size = [head], len(head)

@@ -96,8 +96,9 @@ class View:
                 return choices[index] if 0 <= index < len(choices) else str(index)
             return index
         if kind == "table":
-            columns = to_python(self.ftype, leaves, self.bits["value"])  # type: ignore[arg-type]
-            return {name: column for name, column in columns.items()}
+            assert self.value_type is not None
+            columns = to_python(self.value_type, leaves, self.bits["value"])  # type: ignore[arg-type]
+            return dict(columns)
         if kind == "ndarray":
             return self._image(leaves)
         return to_python(self.ftype, leaves)

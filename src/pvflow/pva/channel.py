@@ -1,0 +1,59 @@
+"""Channels as the PVA engine tracks them (transport layer, no I/O).
+
+A channel is shared by every user of a name in a Context. It keeps its server-side operations
+across calls: one GET per request shape (value, time, everything), one PUT, so that after the
+first use a get or a put is one round trip, not INIT + EXEC + DESTROY as in p4p.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from ..io.delivery import Mailbox
+
+if TYPE_CHECKING:
+    from .circuit import Circuit
+    from .operations import GetOperation, MonitorOperation, PutOperation
+
+
+class ChannelState(Enum):
+    SEARCHING = "searching"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class Channel:
+    """One PV name on one server; survives reconnects (same cid, new sid, new operations)."""
+
+    __slots__ = ("name", "cid", "state", "circuit", "sid", "gets", "put", "subscriptions",
+                 "watchers", "on_connect", "search_attempt", "search_due", "lock", "field_type")
+
+    def __init__(self, name: str, cid: int):
+        self.name = name
+        self.cid = cid
+        self.state = ChannelState.SEARCHING
+        self.circuit: Circuit | None = None
+        self.sid = 0
+        self.gets: dict[str, GetOperation] = {}  # by pvRequest text
+        self.put: PutOperation | None = None
+        self.subscriptions: dict[int, MonitorOperation] = {}
+        self.watchers: list[Mailbox] = []
+        self.on_connect: list[Callable[[Channel, bool], None]] = []
+        self.search_attempt = 0
+        self.search_due = 0.0
+        self.lock = threading.Lock()  # guards the request queues of its operations
+        self.field_type: Any = None  # from GET_FIELD or the first INIT: what `info` shows
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ChannelState.CONNECTED
+
+    def address(self) -> str | None:
+        return self.circuit.address_text if self.circuit is not None else None
+
+    def __repr__(self) -> str:
+        return f"<PVA Channel {self.name!r} cid={self.cid} {self.state.value}>"
