@@ -7,16 +7,14 @@ fixed here; the client workers import them rather than receiving them on a comma
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy
 
-from tests.servers import READY_LINE, epics_env, free_port
+from pvflow.demo.network import free_port, loopback_env
+from pvflow.demo.processes import ServerProcess
 
 from .rawca import write_arrays
 
@@ -29,6 +27,7 @@ OUTPUT_NAMES = [f"bench:ao:{index:04d}" for index in range(SCALAR_COUNT)]
 SMALL_WAVEFORM = "bench:waveform:1e3"
 LARGE_WAVEFORM = "bench:waveform:1e6"
 FLOOD_RECORD = "bench:flood"
+READY_LINE = "iocRun: All initialization complete"
 REPEATER_READY_LINE = "Repeater is listening"
 
 
@@ -47,71 +46,21 @@ def database_text() -> str:
     return "\n".join(records) + "\n"
 
 
-class ServerProcess:
-    """A server subprocess that is ready once it prints ``ready_line``, and is stopped by PID.
-
-    Its stdin stays open: the IOC shell exits at end of input.
-    """
-
-    def __init__(self, command: list[str], ready_line: str, environment: dict[str, str],
-                 startup_timeout: float = 30.0):
-        self.command = command
-        self.ready_line = ready_line
-        self.environment = environment
-        self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
-
-    def start(self) -> ServerProcess:
-        self.process = subprocess.Popen(
-            self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env={**os.environ, **self.environment})
-        ready = threading.Event()
-        threading.Thread(target=self._read_output, args=(self.process, ready), daemon=True).start()
-        if not ready.wait(self.startup_timeout) or self.process.poll() is not None:
-            self.stop()
-            raise RuntimeError(f"{self.command[-1]} did not start:\n" + "".join(self.output[-30:]))
-        return self
-
-    def _read_output(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.output.append(line)
-            if self.ready_line in line:
-                ready.set()
-        ready.set()  # end of output: the process died, and start() says so
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        for stream in (process.stdin, process.stdout):
-            if stream:
-                stream.close()
-
-
 class BenchServer:
     """The IOC plus repeater, with the waveforms filled before any client connects."""
 
     def __init__(self) -> None:
         self.ca_port = free_port()
         # What every client process gets too: loopback only, this IOC's ports only.
-        self.environment = epics_env(self.ca_port, free_port(), free_port())
+        self.environment = loopback_env(self.ca_port, free_port(), free_port())
         self._directory = tempfile.TemporaryDirectory(prefix="pvflow-bench-")
         database = Path(self._directory.name) / "bench.db"
         database.write_text(database_text())
         self.ioc = ServerProcess([sys.executable, "-m", "pvxslibs.ioc", "-d", str(database)],
-                                 READY_LINE, self.environment)
+                                 self.environment, READY_LINE, name="benchmark IOC")
         self.repeater = ServerProcess(
-            [str(Path(sys.executable).with_name("caproto-repeater"))], REPEATER_READY_LINE,
-            self.environment)
+            [str(Path(sys.executable).with_name("caproto-repeater"))], self.environment,
+            REPEATER_READY_LINE, name="caproto-repeater")
 
     def start(self) -> BenchServer:
         try:
