@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[ioc,test,bench]'
+	$(PY) -m pip install --quiet --no-deps 'ophyd-epicsrs>=0.13'  # pins ophyd==1.6.*: see pyproject
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PutError
+from ..errors import PutError, RemoteProtocolError
 from ..io.delivery import Mailbox
 from .dbr import Decoder, Native
 from .protocol import describe_status, pad_string
@@ -46,7 +46,7 @@ class Channel:
         self.subscriptions: dict[int, Subscription] = {}
         self.watchers: list[Mailbox] = []  # connection and access-rights listeners
         # actions run on the I/O thread the moment the channel connects (pipelined connect+get)
-        self.on_connect: list[Callable[[Channel], None]] = []
+        self.on_connect: list[Callable[[Channel, bool], None]] = []
         self.enum_strings: tuple[str, ...] = ()
         self.search_attempt = 0
         self.search_due = 0.0
@@ -146,6 +146,11 @@ class WriteRequest:
 
     def channel_of(self, ioid: int) -> Channel:
         return self.channel
+
+    def complete(self, ioid: int, buffer: Any, start: int, stop: int, count: int,
+                 owned: bool) -> None:
+        raise RemoteProtocolError(f"the server answered the put to {self.channel.name} with "
+                                  f"read data", pv=self.channel.name)
 
     def complete_status(self, status: int) -> None:
         if status == 1:

@@ -197,7 +197,7 @@ class Circuit:
             return
         if status != protocol.ECA_NORMAL:
             request.fail(ioid, self._status_error(request.channel_of(ioid), status, "read"))
-        elif not isinstance(request, WriteRequest):
+        else:
             request.complete(ioid, buffer, start, stop, count, owned)
 
     def _on_event_add(self, data_type: int, count: int, status: int, subscription_id: int,

@@ -476,10 +476,12 @@ class CAClient:
                  as_string: bool = False, count: int | None = None) -> int:
         """Read a connected channel from the caller's thread: no hand-over, one send."""
         circuit = channel.circuit
+        if circuit is None:
+            raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
         ioid, frame = self.read_frame(channel, form, sink, as_string=as_string, count=count)
-        circuit.send_now(frame)  # type: ignore[union-attr]  (read_frame checked it)
-        if circuit.closed:  # type: ignore[union-attr]
-            circuit.pending.pop(ioid, None)  # type: ignore[union-attr]
+        circuit.send_now(frame)
+        if circuit.closed:
+            circuit.pending.pop(ioid, None)
             raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
         return ioid
 
@@ -565,7 +567,8 @@ class CAClient:
         channel = subscription.channel
         channel.subscriptions.pop(subscription.subscription_id, None)
         circuit = channel.circuit
-        if circuit is not None and circuit.subscriptions.pop(subscription.subscription_id, None):
+        if circuit is not None and circuit.subscriptions.pop(subscription.subscription_id,
+                                                             None) is not None:
             if channel.state is ChannelState.CONNECTED:
                 self.send(channel, protocol.event_cancel(subscription.form + channel.native,
                                                          channel.count, channel.sid,

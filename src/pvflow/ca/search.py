@@ -43,7 +43,7 @@ def search_datagrams(channels: Iterable[Channel]) -> list[bytes]:
 
 
 def next_interval(attempt: int) -> float:
-    return min(FIRST_RETRY * (2 ** attempt), MAX_INTERVAL)
+    return min(FIRST_RETRY * 2.0 ** attempt, MAX_INTERVAL)
 
 
 class NameSearch:

@@ -1,0 +1,17 @@
+"""The codec and transport layers stay clean under `mypy --strict`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SOURCE = Path(__file__).parents[1] / "src" / "pvflow"
+STRICT = ["ca", "io", "errors.py", "reading.py"]
+
+
+def test_codec_and_transport_are_strictly_typed() -> None:
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                             *(str(SOURCE / part) for part in STRICT)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
