@@ -84,9 +84,11 @@ class SyncEngine:
 
     def step(self) -> None:
         """One poll: the device was just updated; errors first, then the state's own rule."""
-        for error in self.device.errors:
-            self.machine.add_error(error)
         if self.device.errors:
+            # in ERROR already, the errors stay listed once: the device repeats them each poll
+            if self.state is not SyncState.ERROR:
+                for error in self.device.errors:
+                    self.machine.add_error(error)
             return
         self.machine.step()
 

@@ -157,6 +157,14 @@ class RreSimulator:
         with self._lock:
             self._crc_error_answers += count
 
+    def clear_faults(self) -> None:
+        """Forget every pending injected fault and answer normally again."""
+        with self._lock:
+            self._corrupt_answers = 0
+            self._nack_answers.clear()
+            self._crc_error_answers = 0
+            self._silent = False
+
     def set_silent(self, silent: bool) -> None:
         """Stop (or resume) answering: the client times out."""
         with self._lock:
