@@ -178,7 +178,7 @@ def test_view_saves_the_latest_frames(ioc, ca, protocol, tmp_path):
     import subprocess
     import sys
 
-    from .detector_process import ROOT
+    from .ioc_process import ROOT
 
     acquire_series(ca, ioc)
     target = tmp_path / f"frame-{protocol}.png"

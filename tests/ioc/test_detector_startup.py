@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from .clients import CaClient, wait_until
-from .detector_process import ROOT, DetectorProcess
+from .detector_process import DetectorProcess
+from .ioc_process import ROOT
 
 
 @pytest.mark.parametrize("variable, value, says", [

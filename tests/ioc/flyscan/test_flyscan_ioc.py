@@ -14,7 +14,7 @@ import pytest
 
 from pvflow.ioc.flyscan.simulation import ScanSettings, SignalShape, positions, signal
 from tests.ioc.clients import CaClient, patched_environ, pva_context, wait_until
-from tests.ioc.flyscan.ioc_process import IocProcess, unique_prefix
+from tests.ioc.ioc_process import IocProcess, unique_prefix
 
 NELM = 64
 CA_STRING, CA_ENUM, CA_CHAR, CA_DOUBLE = 0, 3, 4, 6

@@ -17,7 +17,7 @@ import pytest
 
 from pvflow.ioc.flyscan.simulation import ScanSettings, positions, signal
 from tests.ioc.clients import CaClient
-from tests.ioc.flyscan.ioc_process import ROOT, IocProcess, RepeaterProcess
+from tests.ioc.ioc_process import ROOT, IocProcess, RepeaterProcess
 
 pytest.importorskip("ophyd")
 pytest.importorskip("bluesky")

@@ -9,7 +9,7 @@ import pytest
 from pvflow.ioc.sync.rre_registers import PidState, TrackerState
 from pvflow.ioc.sync.rre_simulator import RreSimulator
 from tests.ioc.clients import CaClient, wait_until
-from tests.ioc.flyscan.ioc_process import IocProcess, unique_prefix
+from tests.ioc.ioc_process import IocProcess, unique_prefix
 
 TIMEOUT = 60.0
 
