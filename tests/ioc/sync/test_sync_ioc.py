@@ -37,6 +37,9 @@ def test_sim_backend_walks_the_syncster_state_machine():
         ca.put(p + "sim:locked", 0)
         wait_state(ca, p, "ERROR")
         assert ca.get(p + "error").startswith("Sync lost; flags: pid:OFF")
+        ca.put(p + "clear", 0)  # syncster clears on 1 only
+        assert "value=0" in ioc.wait_for_line('msg="Clear ignored"')
+        assert ca.get(p + "state") == "ERROR"
         ca.put(p + "clear", 1)
         wait_state(ca, p, "OFF")
         wait_until(lambda: ca.get(p + "clear") == 0, TIMEOUT, "clear back to 0")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from .state_machine import StateMachine
@@ -100,16 +100,20 @@ class StatusRecords:
 
     ``state`` follows the machine. ``error`` shows the first pending error (truncated to an
     EPICS string; ``error_text`` has it whole) and also reports refused client writes, so the
-    one who wrote learns why. Any client write to ``clear`` (0 or 1) while in the error state
-    calls ``on_clear``; ``clear`` is reset to 0 when the machine leaves the error state.
+    one who wrote learns why. A client write to ``clear`` while in the error state calls
+    ``on_clear``: any value by default (Diss clears on 0 or 1), or only one of
+    ``clear_values`` (syncster clears on 1); ``clear`` is reset to 0 when the machine leaves
+    the error state.
     """
 
     def __init__(self, prefix: str, machine: StateMachine[Any], loop_thread: LoopThread,
                  on_clear: Callable[[], None] | None = None,
-                 logger: logging.Logger | None = None) -> None:
+                 logger: logging.Logger | None = None,
+                 clear_values: Collection[int] | None = None) -> None:
         from softioc import builder
 
         self.machine = machine
+        self._clear_values = clear_values
         self.loop_thread = loop_thread
         self._on_clear = on_clear or machine.clear
         self._log = logger or logging.getLogger("pvflow.ioc")
@@ -128,6 +132,10 @@ class StatusRecords:
     def _validate_clear(self, record: Any, value: int) -> bool:
         if self.loop_thread.is_current():
             return True  # the IOC resetting the PV
+        if self._clear_values is not None and value not in self._clear_values:
+            log_event(self._log, logging.INFO, "Clear ignored", pv=record.name, value=value,
+                      reason=f"only {sorted(self._clear_values)} clear")
+            return True
         log_event(self._log, logging.INFO, "Clear requested", pv=record.name, value=value,
                   state=self.machine.state.name)
         self.loop_thread.call(self._clear_requested)

@@ -62,7 +62,7 @@ class SyncApp:
         self.loop_thread = loop_thread
         p = self.settings.prefix
         self.status = StatusRecords(p, self.engine.machine, loop_thread,
-                                    on_clear=self._clear, logger=logger)
+                                    on_clear=self._clear, logger=logger, clear_values={1})
         self.records["stray"] = builder.longOut(
             check_record_name(p + "stray"), initial_value=0, always_update=True,
             validate=self.status.guarded(self._validate_stray))
