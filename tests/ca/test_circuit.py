@@ -107,11 +107,21 @@ def test_large_payload_is_handed_over_without_copy_and_in_native_order() -> None
     assert array.base is not None  # a view on the payload buffer, not a copy
 
 
-def test_oversized_payload_closes_the_circuit() -> None:
+@pytest.mark.parametrize("chunk", [7, 1000, 5000])
+def test_oversized_payload_fails_its_request_and_keeps_the_circuit(chunk: int) -> None:
     circuit, _, _ = make_circuit(max_payload=1000)
-    stream = protocol.header(Command.READ_NOTIFY, 2000, 6, 250, 1, 1) + b"\0" * 100
-    with pytest.raises(RemoteProtocolError, match="2000-byte payload"):
-        feed(circuit, stream, len(stream))
+    channel = Channel("T:big", 1)
+    channel.count = 250
+    results: list[object] = []
+    for ioid in (1, 2):
+        circuit.pending[ioid] = ReadRequest(channel, decoder(Native.DOUBLE), True, False,
+                                            results.append)
+    big = protocol.header(Command.READ_NOTIFY, 2000, 6, 250, 1, 1) + b"\x7f" * 2000
+    small = protocol.header(Command.READ_NOTIFY, 16, 6, 2, 1, 2) + struct.pack(">2d", 1, 2)
+    feed(circuit, big + small, chunk)
+    error, values = results
+    assert "T:big" in str(error) and "EPICS_CA_MAX_ARRAY_BYTES" in str(error)
+    assert values.tolist() == [1.0, 2.0]  # the next message still parses
 
 
 def test_count_beyond_the_payload_is_a_protocol_error() -> None:

@@ -216,3 +216,15 @@ def test_name_server_over_tcp_without_udp_search(softioc) -> None:
            "EPICS_CA_NAME_SERVERS": f"127.0.0.1:{softioc.ca_port}"}
     with Context(env, timeout=5.0) as context:
         assert context.get_many(["T:ai", "T:string"]) == {"T:ai": 1.5, "T:string": "hello"}
+
+
+def test_array_above_our_limit_fails_that_get_only(softioc) -> None:
+    from pvflow import Context, PVFlowError
+
+    with Context({**softioc.env, "EPICS_CA_MAX_ARRAY_BYTES": "100000"}) as small:
+        small.connect(["T:ai", "T:big"])
+        small.put("T:big", np.arange(50_000.0))
+        with pytest.raises(PVFlowError, match="T:big.*EPICS_CA_MAX_ARRAY_BYTES"):
+            small.get("T:big")
+        assert small.get("T:ai") == 1.5  # same circuit, still up
+        assert small.stats()["circuits"] == 1

@@ -13,6 +13,7 @@ and only this circuit.
 
 from __future__ import annotations
 
+import logging
 import struct
 import time
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from . import protocol
 from .channel import BulkRead, Channel, ReadRequest, Subscription, WriteRequest
 from .protocol import (EXTENDED_HEADER_SIZE, EXTENDED_SIZES, HEADER, HEADER_SIZE, Command,
                        read_header)
+
+log = logging.getLogger("pvflow.ca")
 
 RECEIVE_BUFFER_SIZE = 256 * 1024
 LARGE_PAYLOAD = 64 * 1024  # at or above: own buffer, zero-copy to numpy
@@ -69,6 +72,7 @@ class Circuit:
         self._large: tuple[int, int, int, int, int, bytearray] | None = None
         self._large_view: memoryview | None = None
         self._large_filled = 0
+        self._skip = 0  # bytes of a refused oversized payload still to read and drop
         self._handlers: dict[int, Callable[..., None]] = {
             Command.READ_NOTIFY: self._on_read_notify,
             Command.EVENT_ADD: self._on_event_add,
@@ -99,6 +103,8 @@ class Circuit:
     def receive_view(self) -> memoryview:
         if self._large_view is not None:
             return self._large_view[self._large_filled:]
+        if self._skip:
+            return self._view[:self._skip]
         return self._view[self._filled:]
 
     def received(self, count: int) -> None:
@@ -107,6 +113,9 @@ class Circuit:
             self._large_filled += count
             if self._large_filled == len(self._large_view):
                 self._finish_large()
+            return
+        if self._skip:
+            self._skip -= count
             return
         self._filled += count
         try:
@@ -134,12 +143,16 @@ class Circuit:
                 size, count = _unpack_extended(buffer, start)
                 start += EXTENDED_SIZES.size
             stop = start + size
+            if size > self.max_payload:
+                # libca's behaviour: refuse the one request, keep the circuit and its channels
+                self._refuse_oversized(command, p2, size)
+                if stop > end:
+                    self._skip = stop - end
+                    offset = end
+                    break
+                offset = stop
+                continue
             if stop > end:
-                if size > self.max_payload:
-                    raise RemoteProtocolError(
-                        f"{self.address_text} announced a {size}-byte payload, more than the "
-                        f"limit of {self.max_payload} (EPICS_CA_MAX_ARRAY_BYTES)",
-                        address=self.address_text)
                 if size >= LARGE_PAYLOAD:
                     self._start_large(command, data_type, count, p1, p2, start, end, size)
                     offset = end
@@ -165,6 +178,21 @@ class Circuit:
             if remaining:
                 buffer[:remaining] = buffer[offset:end]
             self._filled = remaining
+
+    def _refuse_oversized(self, command: int, request_id: int, size: int) -> None:
+        limit = f"{size} bytes, more than EPICS_CA_MAX_ARRAY_BYTES allows ({self.max_payload})"
+        if command in (Command.READ_NOTIFY, Command.WRITE_NOTIFY):
+            request = self.pending.pop(request_id, None)
+            if request is not None:
+                name = request.channel_of(request_id).name
+                request.fail(request_id, PVFlowError(
+                    f"{name}: the answer from {self.address_text} is {limit}; raise "
+                    f"EPICS_CA_MAX_ARRAY_BYTES", pv=name, address=self.address_text))
+        elif command == Command.EVENT_ADD:
+            subscription = self.subscriptions.get(request_id)
+            if subscription is not None:
+                log.error("%s: monitor update of %s dropped; raise EPICS_CA_MAX_ARRAY_BYTES",
+                          subscription.channel.name, limit)
 
     def _start_large(self, command: int, data_type: int, count: int, p1: int, p2: int,
                      start: int, end: int, size: int) -> None:
