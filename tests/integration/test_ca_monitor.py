@@ -210,3 +210,27 @@ def test_ten_thousand_connect_release_cycles_leak_nothing(softioc) -> None:
         assert context.stats()["channels"] == 0
         assert threading.active_count() == threads and open_files() == files
         assert growth < 1_000_000, f"{growth} bytes kept after 10 000 cycles"
+
+
+def test_silent_server_is_detected_by_echo_and_recovered() -> None:
+    """A frozen IOC keeps its sockets open but answers nothing: only the echo notices."""
+    import os
+    import signal
+
+    ioc = SoftIoc(standard_db("E:"))
+    ioc.start()
+    try:
+        with Context({**ioc.env, "EPICS_CA_CONN_TMO": "1"}) as context:
+            collector = Collector()
+            watch = context.watch("E:ai", collector.connection)
+            assert collector.wait_for(lambda: collector.connections == [True])
+            os.kill(ioc.process.pid, signal.SIGSTOP)
+            try:
+                assert collector.wait_for(lambda: collector.connections == [True, False], 30)
+            finally:
+                os.kill(ioc.process.pid, signal.SIGCONT)
+            assert collector.wait_for(lambda: collector.connections == [True, False, True], 30)
+            assert context.get("E:ai") == 1.5
+            watch.close()
+    finally:
+        ioc.close()

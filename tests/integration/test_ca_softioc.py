@@ -228,3 +228,28 @@ def test_array_above_our_limit_fails_that_get_only(softioc) -> None:
             small.get("T:big")
         assert small.get("T:ai") == 1.5  # same circuit, still up
         assert small.stats()["circuits"] == 1
+
+
+def test_subscription_delivered_on_an_asyncio_loop(context) -> None:
+    async def run() -> tuple[list[int], set[int]]:
+        loop = asyncio.get_running_loop()
+        values: list[int] = []
+        threads: set[int] = set()
+        done = asyncio.Event()
+
+        def on_update(reading) -> None:
+            values.append(reading.value)
+            threads.add(threading.get_ident())
+            if reading.value == 30:
+                done.set()  # safe: we are on the loop's thread
+
+        subscription = context.subscribe("T:long", on_update, loop=loop)
+        for value in range(31):
+            await context.put_async("T:long", value)
+        await asyncio.wait_for(done.wait(), 10)
+        subscription.close()
+        return values, threads
+
+    values, threads = asyncio.run(run())
+    assert values[-31:] == list(range(31))
+    assert threads == {threading.get_ident()}
