@@ -6,13 +6,37 @@ and embedded uses can configure a Context without touching the process environme
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .protocol import DEFAULT_REPEATER_PORT, DEFAULT_SERVER_PORT
 
 DEFAULT_MAX_PAYLOAD = 1 << 30  # with no EPICS_CA_MAX_ARRAY_BYTES: still refuse absurd headers
+_SIOCGIFFLAGS = 0x8913
+_SIOCGIFBRDADDR = 0x8919
+_IFF_UP = 0x1
+_IFF_BROADCAST = 0x2
+
+
+def broadcast_addresses() -> list[str]:
+    """The broadcast address of every interface that is up, as libca's automatic address
+    list has it; the limited broadcast when the interfaces cannot be asked (not Linux)."""
+    found: list[str] = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            for _, name in socket.if_nameindex():
+                request = struct.pack("256s", name.encode()[:15])
+                flags = struct.unpack_from("H", fcntl.ioctl(probe, _SIOCGIFFLAGS, request), 16)[0]
+                if flags & _IFF_UP and flags & _IFF_BROADCAST:
+                    answer = fcntl.ioctl(probe, _SIOCGIFBRDADDR, request)
+                    found.append(socket.inet_ntoa(answer[20:24]))
+    except OSError:
+        pass
+    return found or ["255.255.255.255"]
 
 
 def _parse_addresses(text: str, default_port: int, variable: str) -> list[tuple[str, int]]:
@@ -53,7 +77,7 @@ class CAConfig:
         addresses = _parse_addresses(env.get("EPICS_CA_ADDR_LIST", ""), server_port,
                                      "EPICS_CA_ADDR_LIST")
         if env.get("EPICS_CA_AUTO_ADDR_LIST", "YES").strip().upper() != "NO":
-            addresses.append(("255.255.255.255", server_port))
+            addresses.extend((address, server_port) for address in broadcast_addresses())
         name_servers = _parse_addresses(env.get("EPICS_CA_NAME_SERVERS", ""), server_port,
                                         "EPICS_CA_NAME_SERVERS")
         max_bytes = int(_number(env, "EPICS_CA_MAX_ARRAY_BYTES", DEFAULT_MAX_PAYLOAD))
