@@ -34,5 +34,8 @@ class Reading:
         values = {}
         for name in self.__dataclass_fields__:
             mine = getattr(self, name)
-            values[name] = mine if mine not in (None, ()) else getattr(other, name)
+            # Identity and type tests, not ``in (None, ())``: a numpy array value would be
+            # compared element by element.
+            missing = mine is None or (type(mine) is tuple and not mine)
+            values[name] = getattr(other, name) if missing else mine
         return Reading(**values)
