@@ -17,6 +17,7 @@ CLIENTS: dict[str, tuple[str, str, str]] = {
     "epicsrs-ca": ("epicsrs_client", "EpicsRsCaAdapter", "epicsrs CA"),
     "pvflow": ("pvflow_client", "PvflowAdapter", "pvflow"),
     "epicsrs-pva": ("epicsrs_client", "EpicsRsPvaAdapter", "epicsrs PVA"),
+    "pvflow-pva": ("pvflow_pva_client", "PvflowPvaAdapter", "pvflow PVA"),
     "pyepics": ("pyepics_client", "PyepicsAdapter", "pyepics"),
     "aioca": ("aioca_client", "AiocaAdapter", "aioca"),
     "caproto": ("caproto_client", "CaprotoAdapter", "caproto thread"),

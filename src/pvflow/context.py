@@ -10,11 +10,12 @@ asyncio), so the two can never drift apart.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .ca.channel import BulkRead, Channel, ChannelState
+from .ca.channel import BulkRead, Channel
 from .ca.client import BlockPlan, CAClient, DeferredReads
 from .ca.config import CAConfig
 from .ca.dbr import FORM_NAMES, Form, Native, encode_put
@@ -23,6 +24,8 @@ from .errors import AccessDeniedError, DisconnectedError, PVFlowError, PVTimeout
 from .io.completion import Batch, Completion, asyncio_waiter
 from .io.delivery import Mailbox, asyncio_schedule, call_in_worker, shared_dispatcher
 from .io.loop import shared_loop
+from .pva.client import PVAClient
+from .pva.config import PVAConfig
 from .reading import Reading
 
 
@@ -185,14 +188,25 @@ class Context:
         self._loop = shared_loop()
         self._dispatcher = shared_dispatcher()
         self._ca = CAClient(CAConfig.from_env(env), self._loop, self._dispatcher)
+        self._env = env
+        self._pva_client: PVAClient | None = None  # started by the first pva:// name
+        self._pva_lock = threading.Lock()
         self._routes: dict[str, tuple[CAClient, Channel]] = {}
         self._plans: dict[tuple[Any, ...], BlockPlan] = {}  # repeated bulk reads, by names
 
     # --- routing --------------------------------------------------------------------------------
+    @property
+    def _pva(self) -> PVAClient:
+        if self._pva_client is None:
+            with self._pva_lock:
+                if self._pva_client is None:
+                    self._pva_client = PVAClient(PVAConfig.from_env(self._env), self._loop,
+                                                 self._dispatcher)
+        return self._pva_client
+
     def _lookup(self, name: str) -> tuple[CAClient, Channel]:
         if name.startswith("pva://"):
-            raise PVFlowError(f"{name}: pvAccess is not available in this pvflow version",
-                              pv=name)
+            return self._pva, self._pva.channel(name[6:])  # type: ignore[return-value]
         return self._ca, self._ca.channel(name[5:] if name.startswith("ca://") else name)
 
     def _timeout(self, timeout: Any) -> float | None:
@@ -202,13 +216,15 @@ class Context:
     def _start_read(self, client: CAClient, channel: Channel, form: int, sink: Callable[[Any], None],
                     as_string: bool, count: int | None) -> _Request:
         request = _Request(client, channel)
-        if form != Form.CTRL and channel.state is ChannelState.CONNECTED:
+        # PVA reads everything a CTRL reading needs in one GET; CA joins a CTRL and a TIME read
+        split = form == Form.CTRL and client is self._ca
+        if not split and channel.connected:
             try:  # the common case, straight from this thread
                 request.ioids.append(client.read_now(channel, form, sink, as_string, count))
                 return request
             except DisconnectedError:
                 pass  # lost just now: wait for the reconnection like any unconnected channel
-        if form == Form.CTRL:
+        if split:
             join = _Join(sink)
             forms = ((Form.CTRL, join.part), (Form.TIME, join.part))
         else:
@@ -259,19 +275,22 @@ class Context:
     def _route_many(self, names: list[str]) -> list[tuple[CAClient, Channel]]:
         missing = [name for name in names if name not in self._routes]
         if missing:
-            if any(name.startswith("pva://") for name in missing):
-                for name in missing:
-                    self._route(name)  # raises the clear error for the pva:// name
-            bare = [name[5:] if name.startswith("ca://") else name for name in missing]
-            for name, channel in zip(missing, self._ca.channels(bare)):
+            pva = [name for name in missing if name.startswith("pva://")]
+            if pva:
+                for name, pva_channel in zip(pva, self._pva.channels(name[6:] for name in pva)):
+                    self._routes[name] = (self._pva, pva_channel)  # type: ignore[assignment]
+            ca = [name for name in missing if not name.startswith("pva://")]
+            bare = [name[5:] if name.startswith("ca://") else name for name in ca]
+            for name, channel in zip(ca, self._ca.channels(bare)):
                 self._routes[name] = (self._ca, channel)
         routes = self._routes
         return [routes[name] for name in names]
 
     def _start_many(self, names: list[str], form: int, as_string: bool, batch: Batch
                     ) -> _Many:
-        """Plain and TIME reads go in ioid blocks per circuit (connected channels now, the
-        others as they connect); CTRL and string reads one by one."""
+        """Reads go in blocks per engine and circuit (connected channels now, the others as
+        they connect), each block one write: a mixed ca/pva list is split, both halves
+        pipelined; CA's CTRL and string reads go one by one."""
         many = _Many(len(names))
         key = (form, *names)
         plan = self._plans.get(key)
@@ -282,16 +301,24 @@ class Context:
             except DisconnectedError:
                 pass  # lost just now: the general path below waits for the reconnection
         routes = self._route_many(names)
-        if form == Form.CTRL or as_string:
-            for index, (client, channel) in enumerate(routes):
+        ca_one_by_one = form == Form.CTRL or as_string
+        groups: dict[Any, tuple[list[Channel], list[int]]] = {}
+        for index, (client, channel) in enumerate(routes):
+            if client is self._ca and ca_one_by_one:
                 many.requests[index] = self._start_read(
                     client, channel, form, self._io_setter(batch, index), as_string, None)
-        elif routes:
-            channels = [channel for _, channel in routes]
-            deferred = self._ca.read_when_connected(channels, list(range(len(channels))), form,
-                                                    batch)
-            many.deferred.append((self._ca, deferred))
-            if deferred.plan is not None:
+            else:
+                group = groups.setdefault(client, ([], []))
+                group[0].append(channel)
+                group[1].append(index)
+        for client, (channels, slots) in groups.items():
+            if client is not self._ca:
+                many.deferred.append((client, client.read_when_connected(  # type: ignore
+                    channels, slots, form, batch, as_string)))
+                continue
+            deferred = client.read_when_connected(channels, slots, form, batch)
+            many.deferred.append((client, deferred))
+            if deferred.plan is not None and len(groups) == 1:
                 if len(self._plans) >= MAX_PLANS:
                     self._plans.pop(next(iter(self._plans)))
                 self._plans[key] = deferred.plan
@@ -310,13 +337,19 @@ class Context:
 
     @staticmethod
     def _needs_enum_strings(channel: Channel, value: Any) -> bool:
-        return channel.native == Native.ENUM and isinstance(value, str) and not \
-            channel.enum_strings
+        # (a PVA put operation fetches an enum's choices itself)
+        return isinstance(channel, Channel) and channel.native == Native.ENUM and \
+            isinstance(value, str) and not channel.enum_strings
 
     def _start_put(self, client: CAClient, channel: Channel, value: Any,
                    sink: Callable[[Any], None] | None) -> _Request:
-        data_type, count, payload = self._prepare_put(client, channel, value)
         request = _Request(client, channel)
+        if client is not self._ca:
+            token = client.put(channel, value, sink)  # type: ignore[attr-defined]
+            if sink is not None:
+                request.ioids.append(token)
+            return request
+        data_type, count, payload = self._prepare_put(client, channel, value)
         ioid, frame = client.write_frame(channel, value, data_type, count, payload, sink)
         if sink is not None:
             request.ioids.append(ioid)
@@ -432,18 +465,26 @@ class Context:
                   mask: int = DEFAULT_MASK,
                   connection_callback: Callable[[bool], None] | None = None,
                   queue_size: int = 10_000,
-                  loop: asyncio.AbstractEventLoop | None = None) -> Subscription:
+                  loop: asyncio.AbstractEventLoop | None = None,
+                  server_queue_size: int = 100, request: str | None = None) -> Subscription:
         """Call ``callback`` with every update of ``name``, in order, off the I/O thread.
 
         ``form="time"`` gives :class:`Reading` objects, ``"value"`` bare values. Connection
         changes reach ``connection_callback`` in order with the values. With ``loop``, the
         callbacks run on that asyncio loop's thread instead of pvflow's callback workers.
+        pvAccess only: ``server_queue_size`` is the monitor's ``queueSize`` (updates the
+        server may send ahead of our acknowledgement) and ``request`` a pvRequest such as
+        ``"field(value)record[DBE=VALUE]"`` replacing the one ``form`` implies.
         """
         client, channel = self._route(name)
         schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
         mailbox = Mailbox(name, callback, connection_callback, schedule, queue_size)
-        return Subscription(client, client.subscribe(channel, _form(form), mask, mailbox),
-                            mailbox)
+        if client is not self._ca:
+            inner = client.subscribe(channel, _form(form), mask, mailbox,  # type: ignore
+                                     server_queue_size, request)
+        else:
+            inner = client.subscribe(channel, _form(form), mask, mailbox)
+        return Subscription(client, inner, mailbox)
 
     def watch(self, name: str, connection_callback: Callable[[bool], None], *,
               access_callback: Callable[[bool, bool], None] | None = None,
@@ -461,6 +502,20 @@ class Context:
     def info(self, name: str, *, timeout: Any = DEFAULT) -> ChannelInfo:
         client, channel = self._route(name)
         self.connect([name], timeout=timeout)
+        if client is not self._ca:
+            completion = Completion()
+            client.introspect(channel, completion.set)  # type: ignore[attr-defined]
+            if not completion.wait(self._timeout(timeout)):
+                raise client.timeout_error(channel, "introspection", self._timeout(timeout))
+            ftype = completion.result()
+            value = ftype.lookup("value") if ftype is not None else None
+            shown = value if value is not None and value.code != 0x80 else ftype
+            count = 1
+            if shown is not None and shown.is_array:
+                count = len(self.get(name, timeout=timeout))
+            return ChannelInfo(name, channel.address(),
+                               shown.describe() if shown is not None else "none", count,
+                               True, True, channel.state.value)
         return ChannelInfo(name, channel.address(), channel.native.name, channel.count,
                            bool(channel.access & AccessRights.READ),
                            bool(channel.access & AccessRights.WRITE), channel.state.value)
@@ -472,7 +527,31 @@ class Context:
         touch ever-changing PVs use this to keep their channel count bounded.
         """
         routes = [self._routes.pop(name, None) or self._lookup(name) for name in names]
-        self._ca.release(channel for _, channel in routes)
+        self._ca.release(channel for client, channel in routes if client is self._ca)
+        pva = [channel for client, channel in routes if client is not self._ca]
+        if pva:
+            self._pva.release(pva)  # type: ignore[arg-type]
+
+    def rpc(self, name: str, argument: Any = None, *, timeout: Any = DEFAULT) -> Any:
+        """pvAccess RPC: send ``argument`` (a dict becomes a structure) to ``pva://NAME``
+        and return the server's answer (a dict for a structure)."""
+        client, channel = self._route(name)
+        if client is self._ca:
+            raise ValueError(f"{name}: RPC needs a pva:// name")
+        completion = Completion()
+        client.rpc(channel, argument, completion.set)  # type: ignore[attr-defined]
+        return self._wait(completion, _Request(client, channel), "rpc", timeout)
+
+    async def rpc_async(self, name: str, argument: Any = None, *,
+                        timeout: Any = DEFAULT) -> Any:
+        client, channel = self._route(name)
+        if client is self._ca:
+            raise ValueError(f"{name}: RPC needs a pva:// name")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        completion = Completion(asyncio_waiter(loop, future))
+        client.rpc(channel, argument, completion.set)  # type: ignore[attr-defined]
+        return await self._wait_async(future, _Request(client, channel), "rpc", timeout)
 
     # --- public async twins -------------------------------------------------------------------------
     async def get_async(self, name: str, *, form: str = "value", timeout: Any = DEFAULT,
@@ -534,6 +613,8 @@ class Context:
     def close(self) -> None:
         """Close every circuit and monitor of this Context (the I/O thread stays for others)."""
         self._ca.close()
+        if self._pva_client is not None:
+            self._pva_client.close()
 
     def __enter__(self) -> Context:
         return self
@@ -542,7 +623,10 @@ class Context:
         self.close()
 
     def stats(self) -> dict[str, int]:
-        return self._ca.stats()
+        stats = self._ca.stats()
+        if self._pva_client is not None:
+            stats.update({f"pva_{key}": value for key, value in self._pva_client.stats().items()})
+        return stats
 
 
 __all__ = ["DEFAULT", "ChannelInfo", "Context", "Reading", "Subscription", "Watch"]

@@ -17,7 +17,8 @@ from ..io.delivery import ConnectionChange, Mailbox
 from . import protocol, request
 from .nt import View, put_values, view_of
 from .protocol import Command, Sub, read_status
-from .pvdata import FieldType, empty_leaves, read_partial, read_type, read_value, write_partial
+from .pvdata import (FieldType, empty_leaves, read_partial, read_type, read_type_memo, read_value,
+                     write_partial)
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -128,6 +129,13 @@ class GetOperation(Operation):
     def _initialised(self, circuit: Circuit, status: protocol.Status | None, buffer: Any,
                      offset: int, order: str) -> None:
         channel = self.channel
+        if status is not None and not status.success and self.request_text != FULL_REQUEST:
+            # p4p refuses a pvRequest selecting no existing field: ask for everything instead
+            circuit.unregister(self.ioid)
+            with channel.lock:
+                self.request_text = FULL_REQUEST
+                circuit.queue(self._init(circuit))
+            return
         if status is not None and not status.success:
             circuit.unregister(self.ioid)
             with channel.lock:
@@ -137,13 +145,13 @@ class GetOperation(Operation):
             for _, sink, _ in failed:
                 sink(error)
             return
-        ftype, _ = read_type(buffer, offset, order, circuit.types)
+        ftype, _ = read_type_memo(buffer, offset, order, circuit.types)
         if ftype is None:
             raise PVFlowError(f"{channel.name}: the server described no type for a get")
         view = view_of(ftype)
-        if self.request_text == VALUE_REQUEST and not view.complete_with_value_only:
-            # An image, a table or a plain structure needs more than its value field: ask for
-            # everything instead (once per channel and connection).
+        if self.request_text != FULL_REQUEST and not view.complete_with_value_only:
+            # An image, a table or a plain structure needs more than its value (and alarm and
+            # time stamp): ask for everything instead (once per channel and connection).
             circuit.queue(protocol.destroy_request(channel.sid, self.ioid))
             circuit.unregister(self.ioid)
             with channel.lock:
@@ -238,7 +246,7 @@ class PutOperation(Operation):
                     self.state = NEW
                     waiting, self.waiting = self.waiting, []
                 else:
-                    self.ftype, _ = read_type(buffer, offset, order, circuit.types)
+                    self.ftype, _ = read_type_memo(buffer, offset, order, circuit.types)
                     if self.ftype is None:
                         raise PVFlowError(f"{channel.name}: the server described no put type")
                     self.leaves = empty_leaves(self.ftype)
@@ -321,7 +329,7 @@ class MonitorOperation(Operation):
             self.mailbox.post(remote_error(channel, "monitor", status))
             return
         if sub & Sub.INIT:
-            self.ftype, _ = read_type(buffer, offset, order, circuit.types)
+            self.ftype, _ = read_type_memo(buffer, offset, order, circuit.types)
             if self.ftype is None:
                 raise PVFlowError(f"{channel.name}: the server described no monitor type")
             self.view = view_of(self.ftype)
@@ -376,7 +384,7 @@ class OneShot(Operation):
             return
         if self.command == Command.GET_FIELD:
             circuit.unregister(self.ioid)
-            self.sink(read_type(buffer, offset, order, circuit.types)[0])
+            self.sink(read_type_memo(buffer, offset, order, circuit.types)[0])
             return
         if sub & Sub.INIT:
             from .pvdata import write_type, write_value

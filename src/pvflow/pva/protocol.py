@@ -107,7 +107,7 @@ def message(command: int, payload: bytes) -> bytes:
     return HEADER.pack(MAGIC, VERSION, 0, command, len(payload)) + payload
 
 
-def read_header(buffer: Any, offset: int) -> tuple[int, int, int, int]:
+def read_header(buffer: Any, offset: int) -> tuple[int, int, int, str]:
     """``(flags, command, payload size, byte order)`` of the header at ``offset``."""
     magic, _version, flags, command, size = HEADER.unpack_from(buffer, offset)
     if magic != MAGIC:

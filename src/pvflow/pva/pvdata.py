@@ -12,6 +12,7 @@ structures go through the generic recursive decoder.
 from __future__ import annotations
 
 import struct
+from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +153,29 @@ def read_type(buffer: Any, offset: int, order: str, cache: TypeCache, depth: int
             (code & ~ARRAY) in SCALAR_FORMATS and code & 0x10 == 0:
         return FieldType(code), offset
     raise RemoteProtocolError(f"unknown or unsupported type code 0x{code:02x}")
+
+
+_MEMO: dict[tuple[str, bytes], tuple[FieldType | None, dict[int, FieldType | None]]] = {}
+
+
+def read_type_memo(buffer: Any, offset: int, order: str, cache: TypeCache
+                   ) -> tuple[FieldType | None, int]:
+    """:func:`read_type` of a description that runs to the end of ``buffer`` (INIT replies),
+    memoised by its bytes: a thousand channels of one record type are described in a thousand
+    identical byte strings (pvxs sends no cache entries), decoded once. Cache entries the
+    description defines are replayed into ``cache`` on every hit."""
+    key = (order, bytes(buffer[offset:]))
+    found = _MEMO.get(key)
+    if found is None:
+        defined: TypeCache = {}
+        ftype, end = read_type(buffer, offset, order, ChainMap(defined, cache))  # type: ignore
+        if end != len(buffer):
+            return ftype, end
+        found = (ftype, defined)
+        if len(_MEMO) < 1000:
+            _MEMO[key] = found
+    cache.update(found[1])
+    return found[0], len(buffer)
 
 
 def write_type(ftype: FieldType | None) -> bytes:

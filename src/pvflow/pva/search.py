@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterable
 
@@ -121,7 +122,7 @@ class NameSearch:
                 return
             try:
                 messages = decode_datagram(data, host)
-            except (RemoteProtocolError, ValueError, IndexError) as exc:
+            except (RemoteProtocolError, ValueError, IndexError, struct.error) as exc:
                 log.debug("bad datagram from %s: %s", host, exc)
                 continue
             for message in messages:

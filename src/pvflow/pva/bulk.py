@@ -1,0 +1,99 @@
+"""Bulk gets on the PVA engine: one write of GET frames per circuit (transport layer).
+
+Connected channels are read at once from the caller's thread; the others join a group read
+as they connect (those whose CREATE_CHANNEL answers arrive in one loop iteration go together).
+Each read goes through the channel's persistent GET operation, so a repeated bulk get is one
+EXEC per channel, all in one write.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DisconnectedError
+from .channel import Channel
+from .circuit import Circuit
+from .operations import FULL_REQUEST, TIME_REQUEST, VALUE_REQUEST, GetOperation
+
+if TYPE_CHECKING:
+    from .client import PVAClient
+
+# CA form numbers (PLAIN 0, STS 7, TIME 14, GR 21, CTRL 28) -> the GET's pvRequest
+REQUESTS = {0: VALUE_REQUEST, 7: TIME_REQUEST, 14: TIME_REQUEST, 21: FULL_REQUEST,
+            28: FULL_REQUEST}
+
+
+class BulkRead:
+    """The reads of one bulk call on one circuit, under a block of consecutive tokens."""
+
+    __slots__ = ("base", "channels", "slots")
+
+    def __init__(self, base: int, channels: list[Channel], slots: list[int]):
+        self.base = base
+        self.channels = channels
+        self.slots = slots
+
+
+class DeferredReads:
+    """A bulk get: connected channels read at once, the others in groups as they connect."""
+
+    def __init__(self, client: PVAClient, form: int, batch: Any, as_string: bool = False):
+        self.client = client
+        self.form = form
+        self.batch = batch
+        self.as_string = as_string
+        self.slots: dict[Channel, int] = {}
+        self.ready: list[Channel] = []
+        self.reads: list[BulkRead] = []
+        self.plan = None  # (the CA engine caches block-read plans; PVA's GETs persist instead)
+
+    def on_connect(self, channel: Channel, on_io_thread: bool) -> None:
+        self.ready.append(channel)
+        self.client.loop.at_end_of_iteration(self, self._flush)
+
+    def _flush(self) -> None:
+        ready, self.ready = self.ready, []
+        groups: dict[Circuit | None, list[Channel]] = {}
+        for channel in ready:
+            groups.setdefault(channel.circuit, []).append(channel)
+        for channels in groups.values():
+            self.read_group(channels, [self.slots[channel] for channel in channels], True)
+
+    def read_group(self, channels: list[Channel], slots: list[int], on_io_thread: bool) -> None:
+        client = self.client
+        batch = self.batch
+        base = client.allocate_ids(len(channels))
+        self.reads.append(BulkRead(base, channels, slots))
+        text = REQUESTS[self.form]
+        reading = self.form != 0
+        frames = []
+        for position, (channel, slot) in enumerate(zip(channels, slots)):
+            circuit = channel.circuit
+            if circuit is None:
+                client.loop.call_soon(batch.set, slot, DisconnectedError(
+                    f"{channel.name} lost its circuit", pv=channel.name))
+                continue
+            with channel.lock:
+                operation = channel.gets.get(text)
+                if operation is None:
+                    operation = channel.gets[text] = GetOperation(channel, text, reading)
+                frames.append(operation.request(circuit, (base + position, _Slot(batch, slot),
+                                                          self.as_string)))
+        try:
+            client.send(channels[0], b"".join(frames), on_io_thread)
+        except DisconnectedError as error:
+            for slot in slots:
+                client.loop.call_soon(batch.set, slot, error)
+
+
+class _Slot:
+    """A sink filling one slot of a batch (cheaper than a closure per read)."""
+
+    __slots__ = ("batch", "slot")
+
+    def __init__(self, batch: Any, slot: int):
+        self.batch = batch
+        self.slot = slot
+
+    def __call__(self, value: Any) -> None:
+        self.batch.set(self.slot, value)

@@ -1,0 +1,515 @@
+"""The PVA engine behind a Context: channels, circuits, sockets (transport layer).
+
+It offers the Context the same verbs as the CA engine (``channels``, ``when_connected``,
+``read_now``/``read_frame``/``send``, ``read_when_connected``, ``cancel``, ``subscribe``,
+``watch``, ``timeout_error``, ``close``, ``stats``) plus ``put``, ``rpc`` and ``introspect``,
+with the same threading rules: sockets and state changes belong to the shared I/O thread;
+caller threads register a request under the channel's lock and write its frame straight to
+the circuit's socket. A GET's server-side operation is created once per channel and request
+shape and then reused, so a get of a connected channel is one round trip and a bulk get is
+one write of EXEC frames per server.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..ca.client import Connection as CAConnection
+from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
+from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
+from ..io.loop import READ, WRITE, IOLoop
+from . import protocol
+from .channel import Channel, ChannelState
+from .circuit import Circuit
+from .config import PVAConfig
+from .operations import FULL_REQUEST, GetOperation, MonitorOperation, OneShot, PutOperation
+from .protocol import Command
+from .pvdata import FieldType, type_of
+from .bulk import REQUESTS, DeferredReads
+from .search import NameSearch, search_datagrams
+
+log = logging.getLogger("pvflow.pva")
+
+ECHO_TIMEOUT = 5.0
+Action = Callable[[Channel, bool], None]
+FULL_ACCESS = AccessChange(True, True)  # pvAccess has no access-rights message (pvxs, qsrv)
+
+
+class Connection(CAConnection):
+    """The CA connection's socket handling (send lock, backlog, epoll events) around a PVA
+    circuit; the handshake starts when the server sends CONNECTION_VALIDATION."""
+
+    circuit: Circuit  # type: ignore[assignment]
+
+    def __init__(self, client: PVAClient, host: str, port: int):  # noqa: super not called
+        self.client = client  # type: ignore[assignment]
+        self.key = (host, port)
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        self.socket.setblocking(False)
+        self.circuit = Circuit(host, port, client, self.send, self._flush_soon,  # type: ignore
+                               client.allocate_ids, client.user_name, client.host_name)
+        self.connected = False
+        self.echo_sent: float | None = None
+        self._send_lock = threading.Lock()
+        self._backlog: list[memoryview] = []
+        self.socket.connect_ex(self.key)
+        client.loop.register(self.socket, WRITE, self._on_event)
+
+    def _flush_soon(self) -> None:
+        self.client.loop.at_end_of_iteration(self, self.flush)
+
+
+class PVAClient:
+    """pvAccess for one Context."""
+
+    def __init__(self, config: PVAConfig, loop: IOLoop, dispatcher: Dispatcher):
+        self.config = config
+        self.loop = loop
+        self.dispatcher = dispatcher
+        self.user_name = _user_name()
+        self.host_name = socket.gethostname()
+        self._lock = threading.Lock()
+        self._channels: dict[str, Channel] = {}
+        self._by_cid: dict[int, Channel] = {}
+        self._connections: dict[tuple[str, int], Connection] = {}
+        self._name_servers: list[Connection] = []
+        self._next_id = 1
+        self._id_lock = threading.Lock()
+        self._closed = False
+        self._search: NameSearch | None = None
+        ready = threading.Event()
+        loop.call_soon(self._start, ready)
+        if not ready.wait(10):
+            raise PVFlowError("the pvflow I/O thread did not start")
+
+    # --- setup and teardown (I/O thread) ---------------------------------------------------------
+    def _start(self, ready: threading.Event) -> None:
+        try:
+            self._search = NameSearch(self.config.addresses, self._on_search_response,
+                                      self.loop.call_later, self._search_name_servers)
+            self.loop.register(self._search.socket, READ, self._search.on_readable)
+            for host, port in self.config.name_servers:
+                self._name_servers.append(Connection(self, host, port))
+            self._schedule_liveness()
+        finally:
+            ready.set()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        done = threading.Event()
+        self.loop.call_soon(self._shutdown, done)
+        done.wait(5)
+
+    def _shutdown(self, done: threading.Event) -> None:
+        try:
+            for connection in list(self._connections.values()) + self._name_servers:
+                self.close_connection(connection, DisconnectedError("the Context was closed"),
+                                      research=False)
+            for channel in self._by_cid.values():
+                for subscription in channel.subscriptions.values():
+                    subscription.mailbox.close()
+            if self._search is not None:
+                self.loop.unregister(self._search.socket)
+                self._search.close()
+        finally:
+            done.set()
+
+    # --- channels ---------------------------------------------------------------------------------
+    def channel(self, name: str) -> Channel:
+        found = self._channels.get(name)
+        return found if found is not None else self.channels([name])[0]
+
+    def channels(self, names: Iterable[str]) -> list[Channel]:
+        if self._closed:
+            raise PVFlowError("the Context is closed")
+        found: list[Channel] = []
+        new: list[Channel] = []
+        with self._lock:
+            for name in names:
+                channel = self._channels.get(name)
+                if channel is None:
+                    if not name or len(name) > 4000 or "\0" in name:
+                        raise ValueError(f"{name!r} is not a valid PV name")
+                    channel = Channel(name, self.allocate_ids(1))
+                    self._channels[name] = channel
+                    self._by_cid[channel.cid] = channel
+                    new.append(channel)
+                found.append(channel)
+        if new:
+            self.loop.call_soon(self._begin_search, new)
+        return found
+
+    def allocate_ids(self, count: int) -> int:
+        """The first of ``count`` consecutive ids (cids, ioids and request tokens share them)."""
+        with self._id_lock:
+            first = self._next_id
+            if first + count >= 0x7FFFFFFF:
+                first = 1
+            self._next_id = first + count
+        return first
+
+    def _begin_search(self, channels: list[Channel]) -> None:
+        for channel in channels:
+            if channel.state is ChannelState.SEARCHING and self._search is not None:
+                self._search.add(channel)
+
+    def _search_name_servers(self, channels: list[Channel]) -> None:
+        for connection in self._name_servers:
+            circuit = connection.circuit
+            if circuit.ready and not circuit.closed:
+                for datagram in search_datagrams(channels, 0, 0):
+                    circuit.queue(datagram)
+
+    def when_connected(self, channel: Channel, action: Action) -> Action | None:
+        with self._lock:
+            if channel.state is not ChannelState.CONNECTED:
+                channel.on_connect.append(action)
+                return action
+        action(channel, False)
+        return None
+
+    def forget_action(self, channel: Channel, action: Action) -> None:
+        with self._lock:
+            if action in channel.on_connect:
+                channel.on_connect.remove(action)
+
+    # --- requests (any thread) --------------------------------------------------------------------
+    def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
+                   as_string: bool = False, count: int | None = None) -> tuple[int, bytes]:
+        """Queue a get on the channel's GET operation; return its token and the frame to send
+        (an EXEC, the operation's INIT on first use, or nothing while one is in flight)."""
+        circuit = channel.circuit
+        if circuit is None or channel.state is not ChannelState.CONNECTED:
+            raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
+        text = REQUESTS[form]
+        token = self.allocate_ids(1)
+        with channel.lock:
+            operation = channel.gets.get(text)
+            if operation is None:
+                operation = channel.gets[text] = GetOperation(channel, text, form != 0)
+            frame = operation.request(circuit, (token, sink, as_string))
+        return token, frame
+
+    def read_now(self, channel: Channel, form: int, sink: Callable[[Any], None],
+                 as_string: bool = False, count: int | None = None) -> int:
+        token, frame = self.read_frame(channel, form, sink, as_string=as_string)
+        self.send(channel, frame, False)
+        return token
+
+    def read_when_connected(self, channels: list[Channel], slots: list[int], form: int,
+                            batch: Any, as_string: bool = False) -> DeferredReads:
+        deferred = DeferredReads(self, form, batch, as_string)
+        groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
+        with self._lock:
+            for channel, slot in zip(channels, slots):
+                if channel.state is ChannelState.CONNECTED:
+                    group = groups.setdefault(channel.circuit, ([], []))
+                    group[0].append(channel)
+                    group[1].append(slot)
+                else:
+                    deferred.slots[channel] = slot
+                    channel.on_connect.append(deferred.on_connect)
+        for group_channels, group_slots in groups.values():
+            deferred.read_group(group_channels, group_slots, on_io_thread=False)
+        return deferred
+
+    def put(self, channel: Channel, value: Any, sink: Callable[[Any], None] | None) -> int:
+        """Queue a put on the channel's PUT operation (created on first use, then reused)."""
+        circuit = channel.circuit
+        if circuit is None or channel.state is not ChannelState.CONNECTED:
+            raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
+        token = self.allocate_ids(1)
+        with channel.lock:
+            if channel.put is None:
+                channel.put = PutOperation(channel)
+            frame = channel.put.request(circuit, (token, value, sink))
+        self.send(channel, frame, False)
+        return token
+
+    def introspect(self, channel: Channel, sink: Callable[[Any], None]) -> None:
+        """GET_FIELD: ``sink`` gets the channel's :class:`FieldType` (or an error)."""
+        self._one_shot(channel, OneShot(channel, Command.GET_FIELD, sink))
+
+    def rpc(self, channel: Channel, argument: Any, sink: Callable[[Any], None],
+            argument_type: FieldType | None = None) -> None:
+        if argument is not None and argument_type is None:
+            argument_type = type_of(argument)
+        self._one_shot(channel, OneShot(channel, Command.RPC, sink, argument, argument_type))
+
+    def _one_shot(self, channel: Channel, operation: OneShot) -> None:
+        def issue(ready: Channel, on_io_thread: bool) -> None:
+            circuit = ready.circuit
+            if circuit is None:
+                operation.sink(DisconnectedError(f"{ready.name} lost its circuit", pv=ready.name))
+                return
+            self.send(ready, operation.start(circuit), on_io_thread)
+
+        self.when_connected(channel, issue)
+
+    def send(self, channel: Channel, frame: bytes, on_io_thread: bool) -> None:
+        if not frame:
+            return
+        circuit = channel.circuit
+        connection = self._connections.get((circuit.host, circuit.port)) if circuit else None
+        if connection is None or circuit is None or circuit.closed:
+            raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
+        if on_io_thread:
+            circuit.queue(frame)
+        else:
+            connection.send(frame)
+
+    def cancel(self, channel: Channel, token: int) -> bool:
+        """Forget a request; False when its answer is already being delivered."""
+        with channel.lock:
+            operations: list[Any] = list(channel.gets.values())
+            if channel.put is not None:
+                operations.append(channel.put)
+            return any(operation.cancel(token) for operation in operations)
+
+    def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
+        if channel.state is ChannelState.CONNECTED:
+            return PVTimeoutError(f"{what} of pva://{channel.name}: no answer from "
+                                  f"{channel.address()} within {timeout} s",
+                                  pv=channel.name, address=channel.address())
+        if channel.state is ChannelState.SEARCHING:
+            targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
+            hint = f"no server answered the search to {targets}"
+        else:
+            hint = f"{channel.state.value} to {channel.address()}"
+        return PVTimeoutError(f"pva://{channel.name} did not connect within {timeout} s "
+                              f"({hint})", pv=channel.name)
+
+    def release(self, channels: Iterable[Channel]) -> None:
+        """Forget ``channels``: their subscriptions and watches end and the server frees them."""
+        released = []
+        with self._lock:
+            for channel in channels:
+                if self._channels.get(channel.name) is channel:
+                    del self._channels[channel.name]
+                    self._by_cid.pop(channel.cid, None)
+                    released.append(channel)
+        for channel in released:
+            for subscription in list(channel.subscriptions.values()):
+                subscription.closed = True
+                subscription.mailbox.close()
+            for watcher in channel.watchers:
+                watcher.close()
+        if released:
+            self.loop.call_soon(self._clear_channels, released)
+
+    def _clear_channels(self, channels: list[Channel]) -> None:
+        error = DisconnectedError("the channel was released")
+        for channel in channels:
+            with self._lock:
+                circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
+                channel.state = ChannelState.CLOSED
+                channel.circuit = None
+                channel.on_connect.clear()
+            if self._search is not None:
+                self._search.remove(channel.cid)
+            if circuit is None:
+                continue
+            circuit.channels.pop(channel.cid, None)
+            circuit.by_sid.pop(channel.sid, None)
+            for ioid, operation in list(circuit.operations.items()):
+                if getattr(operation, "channel", None) is channel:
+                    circuit.operations.pop(ioid, None)
+                    operation.lost(error)
+            if connected and not circuit.closed:
+                circuit.queue(protocol.destroy_channel(channel.sid, channel.cid))
+
+    # --- subscriptions and watches ----------------------------------------------------------------
+    def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox,
+                  queue_size: int = 100, request_text: str | None = None) -> MonitorOperation:
+        """Start a monitor (``mask`` is CA's; a PVA server posts what its pvRequest asks)."""
+        # everything by default: an image needs its dimensions, a table its labels; after the
+        # first update the server sends only the fields that changed
+        text = request_text if request_text is not None else FULL_REQUEST
+        subscription = MonitorOperation(self.allocate_ids(1), channel, text, form != 0, mailbox,
+                                        queue_size)
+        with self._lock:
+            channel.subscriptions[subscription.token] = subscription
+            connected = channel.state is ChannelState.CONNECTED
+            circuit = channel.circuit
+        if connected and circuit is not None:
+            try:
+                self.send(channel, subscription.start(circuit), False)
+            except DisconnectedError:
+                pass  # restarted when the channel reconnects
+        return subscription
+
+    def unsubscribe(self, subscription: MonitorOperation) -> None:
+        subscription.mailbox.close()
+        subscription.closed = True
+        self.loop.call_soon(self._remove_subscription, subscription)
+
+    def _remove_subscription(self, subscription: MonitorOperation) -> None:
+        channel = subscription.channel
+        channel.subscriptions.pop(subscription.token, None)
+        circuit = channel.circuit
+        if circuit is not None and channel.state is ChannelState.CONNECTED and \
+                circuit.operations.get(subscription.ioid) is subscription:
+            circuit.queue(subscription.stop(circuit))
+
+    def watch(self, channel: Channel, mailbox: Mailbox) -> None:
+        with self._lock:
+            channel.watchers.append(mailbox)
+            if channel.state is ChannelState.CONNECTED:
+                mailbox.post(ConnectionChange(True))
+                mailbox.post(FULL_ACCESS)
+
+    def unwatch(self, channel: Channel, mailbox: Mailbox) -> None:
+        mailbox.close()
+        with self._lock:
+            if mailbox in channel.watchers:
+                channel.watchers.remove(mailbox)
+
+    # --- events from the search and the circuits (I/O thread) -------------------------------------
+    def _on_search_response(self, response: protocol.SearchResponse) -> None:
+        for cid in response.cids:
+            channel = self._by_cid.get(cid)
+            if channel is None or channel.state is not ChannelState.SEARCHING:
+                continue  # a second server answered, or an answer to a search we dropped
+            if self._search is not None:
+                self._search.remove(cid)
+            key = (response.host, response.port)
+            connection = self._connections.get(key)
+            if connection is None:
+                try:
+                    connection = self._connections[key] = Connection(self, *key)
+                except OSError as exc:
+                    log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name, *key, exc)
+                    if self._search is not None:
+                        self._search.add(channel)
+                    continue
+            channel.state = ChannelState.CONNECTING
+            channel.circuit = connection.circuit
+            connection.circuit.channels[channel.cid] = channel
+            if connection.circuit.ready:
+                connection.circuit.queue(protocol.create_channel([(channel.cid, channel.name)]))
+
+    def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
+        if response.found:
+            self._on_search_response(response)
+
+    def circuit_ready(self, circuit: Circuit) -> None:
+        pending = [(channel.cid, channel.name) for channel in circuit.channels.values()
+                   if channel.state is ChannelState.CONNECTING]
+        if pending:
+            circuit.queue(protocol.create_channel(pending))
+
+    def channel_created(self, circuit: Circuit, channel: Channel, sid: int) -> None:
+        channel.sid = sid
+        with self._lock:
+            channel.state = ChannelState.CONNECTED
+            actions, channel.on_connect = channel.on_connect, []
+            for watcher in channel.watchers:
+                watcher.post(ConnectionChange(True))
+                watcher.post(FULL_ACCESS)
+        for subscription in list(channel.subscriptions.values()):
+            circuit.queue(subscription.start(circuit))
+        for action in actions:
+            try:
+                action(channel, True)
+            except PVFlowError as exc:
+                log.debug("%s: deferred request failed: %s", channel.name, exc)
+
+    def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
+        log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
+                    reason)
+        self._disconnected(channel, research=True)
+
+    def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
+        error = DisconnectedError(f"{circuit.address_text} destroyed channel {channel.name}",
+                                  pv=channel.name, address=circuit.address_text)
+        for ioid, operation in list(circuit.operations.items()):
+            if getattr(operation, "channel", None) is channel:
+                circuit.operations.pop(ioid, None)
+                operation.lost(error)
+        self._disconnected(channel, research=True)
+
+    def close_connection(self, connection: Connection, error: BaseException,
+                         research: bool = True) -> None:
+        circuit = connection.circuit
+        if circuit.closed:
+            return
+        if isinstance(error, RemoteProtocolError):
+            log.error("closing circuit to %s: %s", circuit.address_text, error)
+        elif research:
+            log.info("circuit to %s lost: %s", circuit.address_text, error)
+        if self._connections.get(connection.key) is connection:
+            del self._connections[connection.key]
+        lost = DisconnectedError(f"circuit to {circuit.address_text} closed: {error}",
+                                 address=circuit.address_text)
+        channels = circuit.close(lost)
+        connection.close()
+        for channel in channels:
+            self._disconnected(channel, research)
+        if connection in self._name_servers and not self._closed:
+            index = self._name_servers.index(connection)
+            self.loop.call_later(2.0, lambda: self._reconnect_name_server(index))
+
+    def _reconnect_name_server(self, index: int) -> None:
+        if not self._closed:
+            host, port = self._name_servers[index].key
+            try:
+                self._name_servers[index] = Connection(self, host, port)
+            except OSError:
+                self.loop.call_later(2.0, lambda: self._reconnect_name_server(index))
+
+    def _disconnected(self, channel: Channel, research: bool) -> None:
+        was_connected = channel.state is ChannelState.CONNECTED
+        with self._lock:
+            channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
+            channel.circuit = None
+            for operation in list(channel.gets.values()) + ([channel.put] if channel.put else []):
+                operation.state = 0
+        if was_connected:
+            for watcher in channel.watchers:
+                watcher.post(ConnectionChange(False))
+            for subscription in channel.subscriptions.values():
+                subscription.mailbox.post(ConnectionChange(False))
+        if research and self._search is not None:
+            self._search.add(channel)
+
+    # --- liveness (I/O thread) --------------------------------------------------------------------
+    def _schedule_liveness(self) -> None:
+        if not self._closed:
+            self.loop.call_later(1.0, self._check_liveness)
+
+    def _check_liveness(self) -> None:
+        now = time.monotonic()
+        for connection in list(self._connections.values()) + self._name_servers:
+            circuit = connection.circuit
+            if not connection.connected or circuit.closed:
+                continue
+            if connection.echo_sent is not None:
+                if now - connection.echo_sent > ECHO_TIMEOUT:
+                    self.close_connection(connection, DisconnectedError(
+                        f"{circuit.address_text} did not answer an echo in {ECHO_TIMEOUT} s",
+                        address=circuit.address_text))
+            elif now - circuit.last_received > self.config.connection_timeout / 2:
+                connection.echo_sent = now
+                circuit.queue(protocol.echo())
+        self._schedule_liveness()
+
+    def stats(self) -> dict[str, int]:
+        return {"channels": len(self._channels), "circuits": len(self._connections),
+                "searching": self._search.waiting if self._search else 0}
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "pvflow"

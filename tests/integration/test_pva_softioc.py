@@ -1,0 +1,205 @@
+"""The PVA client against the C softIoc's pvAccess server (qsrv): types, forms, puts, bulk
+reads mixed with CA, monitors, errors, reconnection, threads and asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from pvflow import Context, PVFlowError, PVTimeoutError, Reading
+from tests.conftest import ACCESS_SECURITY, standard_db
+from tests.servers import SoftIoc
+
+
+@pytest.fixture(scope="module")
+def pva_ioc():
+    ioc = SoftIoc(standard_db("T:"), pva=True, access_security=ACCESS_SECURITY)
+    ioc.start()
+    yield ioc
+    ioc.close()
+
+
+@pytest.fixture
+def context(pva_ioc):
+    ctx = Context(pva_ioc.env, timeout=5.0)
+    yield ctx
+    ctx.close()
+
+
+def test_scalars_and_forms(context) -> None:
+    assert context.get("pva://T:ai") == 1.5
+    assert context.get("pva://T:long") == 42
+    assert context.get("pva://T:string") == "hello"
+    reading = context.get("pva://T:ai", form="time")
+    assert isinstance(reading, Reading) and reading.value == 1.5 and reading.timestamp > 1.6e9
+    ctrl = context.get("pva://T:ai", form="ctrl")
+    assert (ctrl.units, ctrl.precision, ctrl.display_limits) == ("mm", 3, (-10, 10))
+    assert ctrl.alarm_limits == (-8, 8) and ctrl.warning_limits == (-6, 6)
+
+
+def test_same_reading_fields_as_ca(context) -> None:
+    over_ca, over_pva = context.get("T:ai", form="ctrl"), context.get("pva://T:ai", form="ctrl")
+    for field in ("value", "severity", "status", "units", "precision", "display_limits",
+                  "alarm_limits", "warning_limits"):
+        assert getattr(over_ca, field) == getattr(over_pva, field), field
+    context.put("pva://T:ai", 9.0)
+    try:
+        ca, pva = context.get("T:ai", form="time"), context.get("pva://T:ai", form="time")
+        assert (pva.severity, pva.status) == (ca.severity, ca.status) == (2, 3)  # MAJOR HIHI
+    finally:
+        context.put("pva://T:ai", 1.5)
+
+
+@pytest.mark.parametrize("name, values, dtype", [
+    ("T:wave", np.linspace(0, 1, 300), np.float64),
+    ("T:shorts", np.arange(-5, 5), np.int16),
+    ("T:longs", np.arange(16) * 100_000, np.int32),
+])
+def test_arrays_round_trip(context, name, values, dtype) -> None:
+    context.put(f"pva://{name}", values)
+    got = context.get(f"pva://{name}")
+    assert got.dtype == dtype and got.dtype.isnative
+    np.testing.assert_array_equal(got, values.astype(dtype))
+
+
+def test_big_waveform(context) -> None:
+    values = np.random.default_rng(2).random(2_000_000)
+    context.put("pva://T:big", values)
+    np.testing.assert_array_equal(context.get("pva://T:big"), values)
+
+
+def test_enum_by_index_and_by_choice(context) -> None:
+    context.put("pva://T:enum", "two")
+    assert context.get("pva://T:enum") == 2
+    assert context.get("pva://T:enum", as_string=True) == "two"
+    context.put("pva://T:enum", 1)
+    assert context.get("T:enum") == 1
+    assert context.get("pva://T:enum", form="ctrl").enum_strings == ("zero", "one", "two")
+    with pytest.raises(ValueError, match="T:enum"):
+        context.put("pva://T:enum", "seven")
+
+
+def test_get_many_mixed_protocols(context) -> None:
+    names = ["pva://T:ai", "T:long", "pva://T:string", "ca://T:ai", "pva://T:nowhere"]
+    results = context.get_many(names, timeout=1.0)
+    assert results["pva://T:ai"] == 1.5 and results["T:long"] == 42
+    assert results["pva://T:string"] == "hello" and results["ca://T:ai"] == 1.5
+    error = results["pva://T:nowhere"]
+    assert isinstance(error, PVTimeoutError) and "T:nowhere" in str(error)
+    readings = context.get_many(["pva://T:ai", "T:ai"], form="ctrl")
+    assert readings["pva://T:ai"].units == readings["T:ai"].units == "mm"
+
+
+def test_bad_input_names_the_pv(context) -> None:
+    with pytest.raises(ValueError, match="T:long.*not a number"):
+        context.put("pva://T:long", "not-a-number")
+    with pytest.raises(PVFlowError, match="T:readonly"):
+        context.put("pva://T:readonly", 4.0)
+    with pytest.raises(PVTimeoutError, match="T:absent"):
+        context.get("pva://T:absent", timeout=0.3)
+    with pytest.raises(ValueError):
+        context.get("pva://")
+
+
+def test_monitor_delivers_every_update_in_order(context) -> None:
+    context.put("pva://T:long", 0)
+    seen: list[int] = []
+    done = threading.Event()
+    connections: list[bool] = []
+
+    def on_update(reading: Reading) -> None:
+        seen.append(reading.value)
+        if reading.value == 200:
+            done.set()
+
+    with context.subscribe("pva://T:long", on_update,
+                           connection_callback=connections.append) as subscription:
+        context.get("pva://T:long")
+        for value in range(1, 201):
+            context.put("pva://T:long", value, wait=False)
+        assert done.wait(10)
+    assert connections[0] is True and subscription.dropped == 0
+    updates = [value for value in seen if value > 0]
+    assert updates == sorted(updates) and updates[-1] == 200
+
+
+def test_info(context) -> None:
+    info = context.info("pva://T:wave")
+    assert info.native_type == "double[]" and info.state == "connected"
+    assert context.info("pva://T:ai").native_type == "double"
+
+
+def test_threads_share_the_context(context) -> None:
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(100):
+                assert context.get("pva://T:ai") == 1.5
+                assert context.get_many(["pva://T:long", "pva://T:string"])["pva://T:string"] \
+                    == "hello"
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+
+
+def test_async_twins(context) -> None:
+    async def main() -> tuple:
+        await context.put_async("pva://T:ao", 3.25)
+        value = await context.get_async("pva://T:ao")
+        many = await context.get_many_async(["pva://T:ao", "T:ao"])
+        return value, many
+
+    value, many = asyncio.run(main())
+    assert value == 3.25 and many == {"pva://T:ao": 3.25, "T:ao": 3.25}
+
+
+def test_cli_get(pva_ioc) -> None:
+    result = subprocess.run([sys.executable, "-m", "pvflow", "get", "--json", "--form", "ctrl",
+                             "pva://T:ai"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, **pva_ioc.env})
+    assert result.returncode == 0, result.stderr
+    reading = json.loads(result.stdout)
+    assert (reading["name"], reading["value"], reading["units"]) == ("pva://T:ai", 1.5, "mm")
+
+
+def test_reconnects_and_restores_monitors() -> None:
+    ioc = SoftIoc('record(longout, "R:count") { field(VAL, "5") field(PINI, "YES") }', pva=True)
+    ioc.start()
+    try:
+        with Context(ioc.env, timeout=10.0) as context:
+            assert context.get("pva://R:count") == 5
+            values: list[int] = []
+            connected: list[bool] = []
+            back = threading.Event()
+
+            def on_connection(state: bool) -> None:
+                connected.append(state)
+                if connected.count(True) == 2:
+                    back.set()
+
+            context.subscribe("pva://R:count", lambda r: values.append(r.value),
+                              connection_callback=on_connection)
+            context.get("pva://R:count")
+            ioc.stop()
+            ioc.start()
+            assert back.wait(20), connected
+            assert context.get("pva://R:count") == 5
+            context.put("pva://R:count", 6)
+            assert context.get("pva://R:count") == 6
+            assert connected[:3] == [True, False, True]
+    finally:
+        ioc.close()
