@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pvflow.ca import protocol
 from pvflow.ca.channel import Channel
-from pvflow.ca.search import MAX_DATAGRAM, MAX_INTERVAL, NameSearch, next_interval, search_datagrams
+from pvflow.ca.search import MAX_DATAGRAM, NameSearch, search_datagrams
+from pvflow.io.search_schedule import MAX_INTERVAL, next_interval
 
 
 def test_names_are_packed_into_few_datagrams_under_the_mtu() -> None:
@@ -36,7 +37,7 @@ def test_a_new_server_beacon_resets_the_back_off() -> None:
                         lambda delay, callback: scheduled.append(delay))
     try:
         channel = Channel("X:missing", 1)
-        search.add(channel)
+        search.schedule.add(channel)
         channel.search_attempt, channel.search_due = 7, 1e12  # deep into the back-off
         search._on_beacon(protocol.Beacon("127.0.0.1", 5064, 1))
         assert (channel.search_attempt, channel.search_due) == (0, 0.0)

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
+from ..io.channels import ChannelTable
 from ..io.loop import READ, WRITE, IOLoop
 from . import protocol
 from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
@@ -233,22 +234,16 @@ class DeferredReads:
                 client.loop.call_soon(self.batch.set, slot, error)
 
 
-class CAClient:
+class CAClient(ChannelTable[Channel]):
     """Channel Access for one Context."""
 
     def __init__(self, config: CAConfig, loop: IOLoop, dispatcher: Dispatcher):
+        super().__init__(loop, Channel, self._begin_search, 0xFFFFFFFF)
         self.config = config
-        self.loop = loop
         self.dispatcher = dispatcher
         self.user_name = _user_name()
-        self._lock = threading.Lock()
-        self._channels: dict[str, Channel] = {}
-        self._by_cid: dict[int, Channel] = {}
         self._connections: dict[tuple[str, int], Connection] = {}
-        self._next_id = 1
         self.topology = 0  # bumped whenever any channel connects, disconnects or is released
-        self._id_lock = threading.Lock()
-        self._closed = False
         self._search: NameSearch | None = None
         self._name_server_connections: list[Connection] = []
         ready = threading.Event()
@@ -272,7 +267,7 @@ class CAClient:
     def _open_name_server(self, address: tuple[str, int]) -> None:
         """A TCP circuit to a name server (EPICS_CA_NAME_SERVERS), asked for every channel
         still searching; reopened a second after it drops, as long as the Context lives."""
-        if self._closed:
+        if self.closed:
             return
         try:
             connection = Connection(self, *address)
@@ -281,14 +276,14 @@ class CAClient:
             self.loop.call_later(1.0, lambda: self._open_name_server(address))
             return
         self._name_server_connections.append(connection)
-        for channel in self._by_cid.values():
+        for channel in self.by_cid.values():
             if channel.state is ChannelState.SEARCHING:
                 connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
 
     def close(self) -> None:
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         done = threading.Event()
         self.loop.call_soon(self._shutdown, done)
         done.wait(5)
@@ -298,7 +293,7 @@ class CAClient:
             for connection in list(self._connections.values()) + self._name_server_connections:
                 self.close_connection(connection, DisconnectedError("the Context was closed"),
                                       research=False)
-            for channel in self._by_cid.values():
+            for channel in self.by_cid.values():
                 for subscription in channel.subscriptions.values():
                     subscription.mailbox.close()
             if self._search is not None:
@@ -308,41 +303,6 @@ class CAClient:
             done.set()
 
     # --- channels ---------------------------------------------------------------------------------
-    def channel(self, name: str) -> Channel:
-        found = self._channels.get(name)
-        return found if found is not None else self.channels([name])[0]
-
-    def channels(self, names: Iterable[str]) -> list[Channel]:
-        """The channels of ``names``, creating the missing ones with one hand-over to the I/O
-        thread (a thousand wake-ups would make the two threads fight for the GIL)."""
-        if self._closed:
-            raise PVFlowError("the Context is closed")
-        found: list[Channel] = []
-        new: list[Channel] = []
-        with self._lock:
-            for name in names:
-                channel = self._channels.get(name)
-                if channel is None:
-                    if not name or len(name) > 4000 or "\0" in name:
-                        raise ValueError(f"{name!r} is not a valid PV name")
-                    channel = Channel(name, self.allocate_ids(1))
-                    self._channels[name] = channel
-                    self._by_cid[channel.cid] = channel
-                    new.append(channel)
-                found.append(channel)
-        if new:
-            self.loop.call_soon(self._begin_search, new)
-        return found
-
-    def allocate_ids(self, count: int) -> int:
-        """The first of ``count`` consecutive ids (cids, ioids, subscription ids share them)."""
-        with self._id_lock:
-            first = self._next_id
-            if first + count >= 0xFFFFFFFF:
-                first = 1
-            self._next_id = first + count
-        return first
-
     def _begin_search(self, channels: list[Channel]) -> None:
         for channel in channels:
             if channel.state is ChannelState.SEARCHING:
@@ -351,14 +311,14 @@ class CAClient:
     def _search_again(self, channel: Channel) -> None:
         if self._search is None:
             return
-        self._search.add(channel)
+        self._search.schedule.add(channel)
         for connection in self._name_server_connections:
             connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
             self.loop.at_end_of_iteration(connection, connection.flush)
 
     def when_connected(self, channel: Channel, action: Action) -> Action | None:
         """Run ``action`` now if connected (returns None), else on connect (returns it)."""
-        with self._lock:
+        with self.lock:
             if channel.state is not ChannelState.CONNECTED:
                 channel.on_connect.append(action)
                 return action
@@ -366,19 +326,13 @@ class CAClient:
         return None
 
     def forget_action(self, channel: Channel, action: Action) -> None:
-        with self._lock:
+        with self.lock:
             if action in channel.on_connect:
                 channel.on_connect.remove(action)
 
     def release(self, channels: Iterable[Channel]) -> None:
         """Forget ``channels``: their subscriptions and watches end and the server frees them."""
-        released = []
-        with self._lock:
-            for channel in channels:
-                if self._channels.get(channel.name) is channel:
-                    del self._channels[channel.name]
-                    self._by_cid.pop(channel.cid, None)
-                    released.append(channel)
+        released = self.forget(channels)
         for channel in released:
             for subscription in list(channel.subscriptions.values()):
                 subscription.closed = True
@@ -390,14 +344,14 @@ class CAClient:
 
     def _clear_channels(self, channels: list[Channel]) -> None:
         for channel in channels:
-            with self._lock:
+            with self.lock:
                 circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
                 channel.state = ChannelState.CLOSED
                 channel.circuit = None
                 channel.on_connect.clear()
                 self.topology += 1
             if self._search is not None:
-                self._search.remove(channel.cid)
+                self._search.schedule.remove(channel.cid)
             if circuit is None:
                 continue
             circuit.channels.pop(channel.cid, None)
@@ -451,7 +405,7 @@ class CAClient:
             return deferred
         ready: list[Channel] = []
         ready_slots: list[int] = []
-        with self._lock:
+        with self.lock:
             for channel, slot in zip(channels, slots):
                 if channel.state is connected_state:
                     ready.append(channel)
@@ -535,7 +489,7 @@ class CAClient:
         so it reaches the server before any put the caller makes next (program order)."""
         subscription = Subscription(self.allocate_ids(1), channel, form, mask,
                                     form != Form.PLAIN, mailbox)
-        with self._lock:
+        with self.lock:
             channel.subscriptions[subscription.subscription_id] = subscription
             connected = channel.state is ChannelState.CONNECTED
         if connected:
@@ -576,11 +530,11 @@ class CAClient:
 
     # --- events from the search and the circuits (I/O thread) -------------------------------------
     def _on_search_response(self, response: protocol.SearchResponse) -> None:
-        channel = self._by_cid.get(response.cid)
+        channel = self.by_cid.get(response.cid)
         if channel is None or channel.state is not ChannelState.SEARCHING:
             return  # a second server answered, or an answer to a search we dropped
         assert self._search is not None
-        self._search.remove(channel.cid)
+        self._search.schedule.remove(channel.cid)
         key = (response.host, response.port)
         connection = self._connections.get(key)
         if connection is None:
@@ -588,7 +542,7 @@ class CAClient:
                 connection = self._connections[key] = Connection(self, *key)
             except OSError as exc:
                 log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name, *key, exc)
-                self._search.add(channel)
+                self._search.schedule.add(channel)
                 return
         channel.state = ChannelState.CONNECTING
         channel.circuit = connection.circuit
@@ -607,7 +561,7 @@ class CAClient:
         channel.sid = sid
         if enum_changed:
             channel.enum_strings = ()
-        with self._lock:
+        with self.lock:
             channel.state = ChannelState.CONNECTED
             self.topology += 1
             actions, channel.on_connect = channel.on_connect, []
@@ -639,7 +593,7 @@ class CAClient:
     def watch(self, channel: Channel, mailbox: Mailbox) -> None:
         """Report connection and access-rights changes of ``channel`` to ``mailbox``, starting
         with the current state."""
-        with self._lock:
+        with self.lock:
             channel.watchers.append(mailbox)
             if channel.state is ChannelState.CONNECTED:
                 mailbox.post(ConnectionChange(True))
@@ -647,7 +601,7 @@ class CAClient:
 
     def unwatch(self, channel: Channel, mailbox: Mailbox) -> None:
         mailbox.close()
-        with self._lock:
+        with self.lock:
             if mailbox in channel.watchers:
                 channel.watchers.remove(mailbox)
 
@@ -682,7 +636,7 @@ class CAClient:
 
     def _disconnected(self, channel: Channel, research: bool) -> None:
         was_connected = channel.state is ChannelState.CONNECTED
-        with self._lock:
+        with self.lock:
             channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
             channel.circuit = None
             self.topology += 1
@@ -696,7 +650,7 @@ class CAClient:
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
     def _schedule_liveness(self) -> None:
-        if not self._closed:
+        if not self.closed:
             self.loop.call_later(1.0, self._check_liveness)
 
     def _check_liveness(self) -> None:
@@ -718,8 +672,8 @@ class CAClient:
 
     # --- introspection ----------------------------------------------------------------------------
     def stats(self) -> dict[str, int]:
-        return {"channels": len(self._channels), "circuits": len(self._connections),
-                "searching": self._search.waiting if self._search else 0}
+        return {"channels": len(self.by_name), "circuits": len(self._connections),
+                "searching": self._search.schedule.waiting if self._search else 0}
 
 
 def _access(channel: Channel) -> AccessChange:

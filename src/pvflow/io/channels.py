@@ -1,0 +1,85 @@
+"""The channel table both protocol engines keep: channels by name and by client id, created in
+batches, and one id counter for everything an engine numbers (transport layer).
+
+Creating a thousand channels is one pass under one lock and one hand-over to the I/O thread:
+a hand-over per channel would make the caller and the I/O thread fight for the GIL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Generic, Protocol, TypeVar
+
+from ..errors import PVFlowError
+from .loop import IOLoop
+
+
+class NamedChannel(Protocol):
+    name: str
+    cid: int
+
+
+ChannelT = TypeVar("ChannelT", bound=NamedChannel)
+
+
+class ChannelTable(Generic[ChannelT]):
+    """Channels by name and cid; ``lock`` also guards the engine's channel state changes."""
+
+    def __init__(self, loop: IOLoop, factory: Callable[[str, int], ChannelT],
+                 begin_search: Callable[[list[ChannelT]], None], id_limit: int):
+        self.loop = loop
+        self.lock = threading.Lock()
+        self.by_name: dict[str, ChannelT] = {}
+        self.by_cid: dict[int, ChannelT] = {}
+        self.closed = False
+        self._factory = factory
+        self._begin_search = begin_search  # run on the I/O thread with the new channels
+        self._id_limit = id_limit
+        self._next_id = 1
+        self._id_lock = threading.Lock()
+
+    def channel(self, name: str) -> ChannelT:
+        found = self.by_name.get(name)
+        return found if found is not None else self.channels([name])[0]
+
+    def channels(self, names: Iterable[str]) -> list[ChannelT]:
+        """The channels of ``names``, creating the missing ones (which then start searching)."""
+        if self.closed:
+            raise PVFlowError("the Context is closed")
+        found: list[ChannelT] = []
+        new: list[ChannelT] = []
+        with self.lock:
+            for name in names:
+                channel = self.by_name.get(name)
+                if channel is None:
+                    if not name or len(name) > 4000 or "\0" in name:
+                        raise ValueError(f"{name!r} is not a valid PV name")
+                    channel = self._factory(name, self.allocate_ids(1))
+                    self.by_name[name] = channel
+                    self.by_cid[channel.cid] = channel
+                    new.append(channel)
+                found.append(channel)
+        if new:
+            self.loop.call_soon(self._begin_search, new)
+        return found
+
+    def forget(self, channels: Iterable[ChannelT]) -> list[ChannelT]:
+        """Drop ``channels`` from the table; the ones that were still in it."""
+        dropped = []
+        with self.lock:
+            for channel in channels:
+                if self.by_name.get(channel.name) is channel:
+                    del self.by_name[channel.name]
+                    self.by_cid.pop(channel.cid, None)
+                    dropped.append(channel)
+        return dropped
+
+    def allocate_ids(self, count: int) -> int:
+        """The first of ``count`` consecutive ids (cids, request ids, subscription ids)."""
+        with self._id_lock:
+            first = self._next_id
+            if first + count >= self._id_limit:
+                first = 1
+            self._next_id = first + count
+        return first
