@@ -23,6 +23,7 @@ from typing import Any
 from ..ca.client import Connection as CAConnection
 from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
+from ..io.channels import ChannelTable
 from ..io.loop import READ, WRITE, IOLoop
 from . import protocol
 from .channel import Channel, ChannelState
@@ -54,7 +55,7 @@ class Connection(CAConnection):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         self.socket.setblocking(False)
-        self.circuit = Circuit(host, port, client, self.send, self._flush_soon,  # type: ignore
+        self.circuit = Circuit(host, port, client, self.send, self._flush_soon,
                                client.allocate_ids, client.user_name, client.host_name)
         self.connected = False
         self.echo_sent: float | None = None
@@ -67,23 +68,17 @@ class Connection(CAConnection):
         self.client.loop.at_end_of_iteration(self, self.flush)
 
 
-class PVAClient:
+class PVAClient(ChannelTable[Channel]):
     """pvAccess for one Context."""
 
     def __init__(self, config: PVAConfig, loop: IOLoop, dispatcher: Dispatcher):
+        super().__init__(loop, Channel, self._begin_search, 0x7FFFFFFF)
         self.config = config
-        self.loop = loop
         self.dispatcher = dispatcher
         self.user_name = _user_name()
         self.host_name = socket.gethostname()
-        self._lock = threading.Lock()
-        self._channels: dict[str, Channel] = {}
-        self._by_cid: dict[int, Channel] = {}
         self._connections: dict[tuple[str, int], Connection] = {}
         self._name_servers: list[Connection] = []
-        self._next_id = 1
-        self._id_lock = threading.Lock()
-        self._closed = False
         self._search: NameSearch | None = None
         ready = threading.Event()
         loop.call_soon(self._start, ready)
@@ -103,9 +98,9 @@ class PVAClient:
             ready.set()
 
     def close(self) -> None:
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         done = threading.Event()
         self.loop.call_soon(self._shutdown, done)
         done.wait(5)
@@ -115,7 +110,7 @@ class PVAClient:
             for connection in list(self._connections.values()) + self._name_servers:
                 self.close_connection(connection, DisconnectedError("the Context was closed"),
                                       research=False)
-            for channel in self._by_cid.values():
+            for channel in self.by_cid.values():
                 for subscription in channel.subscriptions.values():
                     subscription.mailbox.close()
             if self._search is not None:
@@ -125,43 +120,10 @@ class PVAClient:
             done.set()
 
     # --- channels ---------------------------------------------------------------------------------
-    def channel(self, name: str) -> Channel:
-        found = self._channels.get(name)
-        return found if found is not None else self.channels([name])[0]
-
-    def channels(self, names: Iterable[str]) -> list[Channel]:
-        if self._closed:
-            raise PVFlowError("the Context is closed")
-        found: list[Channel] = []
-        new: list[Channel] = []
-        with self._lock:
-            for name in names:
-                channel = self._channels.get(name)
-                if channel is None:
-                    if not name or len(name) > 4000 or "\0" in name:
-                        raise ValueError(f"{name!r} is not a valid PV name")
-                    channel = Channel(name, self.allocate_ids(1))
-                    self._channels[name] = channel
-                    self._by_cid[channel.cid] = channel
-                    new.append(channel)
-                found.append(channel)
-        if new:
-            self.loop.call_soon(self._begin_search, new)
-        return found
-
-    def allocate_ids(self, count: int) -> int:
-        """The first of ``count`` consecutive ids (cids, ioids and request tokens share them)."""
-        with self._id_lock:
-            first = self._next_id
-            if first + count >= 0x7FFFFFFF:
-                first = 1
-            self._next_id = first + count
-        return first
-
     def _begin_search(self, channels: list[Channel]) -> None:
         for channel in channels:
             if channel.state is ChannelState.SEARCHING and self._search is not None:
-                self._search.add(channel)
+                self._search.schedule.add(channel)
 
     def _search_name_servers(self, channels: list[Channel]) -> None:
         for connection in self._name_servers:
@@ -171,7 +133,7 @@ class PVAClient:
                     circuit.queue(datagram)
 
     def when_connected(self, channel: Channel, action: Action) -> Action | None:
-        with self._lock:
+        with self.lock:
             if channel.state is not ChannelState.CONNECTED:
                 channel.on_connect.append(action)
                 return action
@@ -179,7 +141,7 @@ class PVAClient:
         return None
 
     def forget_action(self, channel: Channel, action: Action) -> None:
-        with self._lock:
+        with self.lock:
             if action in channel.on_connect:
                 channel.on_connect.remove(action)
 
@@ -210,7 +172,7 @@ class PVAClient:
                             batch: Any, as_string: bool = False) -> DeferredReads:
         deferred = DeferredReads(self, form, batch, as_string)
         groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
-        with self._lock:
+        with self.lock:
             for channel, slot in zip(channels, slots):
                 if channel.state is ChannelState.CONNECTED:
                     group = groups.setdefault(channel.circuit, ([], []))
@@ -291,13 +253,7 @@ class PVAClient:
 
     def release(self, channels: Iterable[Channel]) -> None:
         """Forget ``channels``: their subscriptions and watches end and the server frees them."""
-        released = []
-        with self._lock:
-            for channel in channels:
-                if self._channels.get(channel.name) is channel:
-                    del self._channels[channel.name]
-                    self._by_cid.pop(channel.cid, None)
-                    released.append(channel)
+        released = self.forget(channels)
         for channel in released:
             for subscription in list(channel.subscriptions.values()):
                 subscription.closed = True
@@ -310,13 +266,13 @@ class PVAClient:
     def _clear_channels(self, channels: list[Channel]) -> None:
         error = DisconnectedError("the channel was released")
         for channel in channels:
-            with self._lock:
+            with self.lock:
                 circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
                 channel.state = ChannelState.CLOSED
                 channel.circuit = None
                 channel.on_connect.clear()
             if self._search is not None:
-                self._search.remove(channel.cid)
+                self._search.schedule.remove(channel.cid)
             if circuit is None:
                 continue
             circuit.channels.pop(channel.cid, None)
@@ -337,7 +293,7 @@ class PVAClient:
         text = request_text if request_text is not None else FULL_REQUEST
         subscription = MonitorOperation(self.allocate_ids(1), channel, text, form != 0, mailbox,
                                         queue_size)
-        with self._lock:
+        with self.lock:
             channel.subscriptions[subscription.token] = subscription
             connected = channel.state is ChannelState.CONNECTED
             circuit = channel.circuit
@@ -362,7 +318,7 @@ class PVAClient:
             circuit.queue(subscription.stop(circuit))
 
     def watch(self, channel: Channel, mailbox: Mailbox) -> None:
-        with self._lock:
+        with self.lock:
             channel.watchers.append(mailbox)
             if channel.state is ChannelState.CONNECTED:
                 mailbox.post(ConnectionChange(True))
@@ -370,18 +326,18 @@ class PVAClient:
 
     def unwatch(self, channel: Channel, mailbox: Mailbox) -> None:
         mailbox.close()
-        with self._lock:
+        with self.lock:
             if mailbox in channel.watchers:
                 channel.watchers.remove(mailbox)
 
     # --- events from the search and the circuits (I/O thread) -------------------------------------
     def _on_search_response(self, response: protocol.SearchResponse) -> None:
         for cid in response.cids:
-            channel = self._by_cid.get(cid)
+            channel = self.by_cid.get(cid)
             if channel is None or channel.state is not ChannelState.SEARCHING:
                 continue  # a second server answered, or an answer to a search we dropped
             if self._search is not None:
-                self._search.remove(cid)
+                self._search.schedule.remove(cid)
             key = (response.host, response.port)
             connection = self._connections.get(key)
             if connection is None:
@@ -390,7 +346,7 @@ class PVAClient:
                 except OSError as exc:
                     log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name, *key, exc)
                     if self._search is not None:
-                        self._search.add(channel)
+                        self._search.schedule.add(channel)
                     continue
             channel.state = ChannelState.CONNECTING
             channel.circuit = connection.circuit
@@ -410,7 +366,7 @@ class PVAClient:
 
     def channel_created(self, circuit: Circuit, channel: Channel, sid: int) -> None:
         channel.sid = sid
-        with self._lock:
+        with self.lock:
             channel.state = ChannelState.CONNECTED
             actions, channel.on_connect = channel.on_connect, []
             for watcher in channel.watchers:
@@ -455,12 +411,12 @@ class PVAClient:
         connection.close()
         for channel in channels:
             self._disconnected(channel, research)
-        if connection in self._name_servers and not self._closed:
+        if connection in self._name_servers and not self.closed:
             index = self._name_servers.index(connection)
             self.loop.call_later(2.0, lambda: self._reconnect_name_server(index))
 
     def _reconnect_name_server(self, index: int) -> None:
-        if not self._closed:
+        if not self.closed:
             host, port = self._name_servers[index].key
             try:
                 self._name_servers[index] = Connection(self, host, port)
@@ -469,7 +425,7 @@ class PVAClient:
 
     def _disconnected(self, channel: Channel, research: bool) -> None:
         was_connected = channel.state is ChannelState.CONNECTED
-        with self._lock:
+        with self.lock:
             channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
             channel.circuit = None
             for operation in list(channel.gets.values()) + ([channel.put] if channel.put else []):
@@ -480,11 +436,11 @@ class PVAClient:
             for subscription in channel.subscriptions.values():
                 subscription.mailbox.post(ConnectionChange(False))
         if research and self._search is not None:
-            self._search.add(channel)
+            self._search.schedule.add(channel)
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
     def _schedule_liveness(self) -> None:
-        if not self._closed:
+        if not self.closed:
             self.loop.call_later(1.0, self._check_liveness)
 
     def _check_liveness(self) -> None:
@@ -504,8 +460,8 @@ class PVAClient:
         self._schedule_liveness()
 
     def stats(self) -> dict[str, int]:
-        return {"channels": len(self._channels), "circuits": len(self._connections),
-                "searching": self._search.waiting if self._search else 0}
+        return {"channels": len(self.by_name), "circuits": len(self._connections),
+                "searching": self._search.schedule.waiting if self._search else 0}
 
 
 def _user_name() -> str:

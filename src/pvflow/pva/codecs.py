@@ -25,10 +25,10 @@ def default_block_size(element_size: int) -> int:
 
 
 def _lz4_block(data: bytes | memoryview, size: int) -> bytes:
-    import lz4.block
+    import lz4.block  # type: ignore[import-untyped]
 
     try:
-        return lz4.block.decompress(data, uncompressed_size=size)
+        return bytes(lz4.block.decompress(data, uncompressed_size=size))
     except lz4.block.LZ4BlockError as exc:
         raise RemoteProtocolError(f"corrupt LZ4 data: {exc}") from None
 
@@ -102,7 +102,7 @@ def compress(codec: str, elements: np.ndarray) -> bytes:
 
     raw = np.ascontiguousarray(elements).reshape(-1).view(np.uint8)
     if codec == "lz4":
-        return lz4.block.compress(raw.tobytes(), store_size=False)
+        return bytes(lz4.block.compress(raw.tobytes(), store_size=False))
     if codec != "bslz4":
         raise ValueError(f"unknown codec {codec!r}")
     element_size = elements.dtype.itemsize

@@ -145,7 +145,7 @@ class View:
         shape = [int(dimension["size"]) for dimension in reversed(dimensions) if dimension]
         if shape and int(np.prod(shape)) == pixels.size:
             pixels = pixels.reshape(shape)
-        image = pixels.view(NDImage)
+        image: NDImage = pixels.view(NDImage)
         image.attributes = {attribute["name"]: attribute.get("value")
                             for attribute in data.get("attribute") or [] if attribute}
         image.dimensions = dimensions

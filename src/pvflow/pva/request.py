@@ -7,6 +7,8 @@ empty text asks for every field.
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 
 from .pvdata import STRING, FieldType, structure, write_type, write_value
@@ -15,7 +17,7 @@ _PART = re.compile(r"\s*(field|record|putField|getField)\s*([(\[])")
 
 
 def _tree(paths: list[str]) -> FieldType:
-    tree: dict[str, dict] = {}
+    tree: dict[str, Any] = {}
     for path in paths:
         node = tree
         for name in path.split("."):
@@ -23,7 +25,7 @@ def _tree(paths: list[str]) -> FieldType:
                 raise ValueError(f"{path!r} is not a field path")
             node = node.setdefault(name, {})
 
-    def build(node: dict) -> FieldType:
+    def build(node: dict[str, Any]) -> FieldType:
         return structure("", **{name: build(child) for name, child in node.items()})
 
     return build(tree)
