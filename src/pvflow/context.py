@@ -501,7 +501,8 @@ class Context:
 
     def info(self, name: str, *, timeout: Any = DEFAULT) -> ChannelInfo:
         client, channel = self._route(name)
-        self.connect([name], timeout=timeout)
+        if not channel.connected:  # connected: answered from what the server said at connect
+            self.connect([name], timeout=timeout)
         if client is not self._ca:
             completion = Completion()
             client.introspect(channel, completion.set)  # type: ignore[attr-defined]

@@ -124,14 +124,20 @@ def test_oversized_payload_fails_its_request_and_keeps_the_circuit(chunk: int) -
     assert values.tolist() == [1.0, 2.0]  # the next message still parses
 
 
-def test_count_beyond_the_payload_is_a_protocol_error() -> None:
+def test_unusable_payload_fails_its_request_and_keeps_the_circuit() -> None:
     circuit, _, _ = make_circuit()
     channel = Channel("T:x", 1)
     channel.count = 100
+    results: list[object] = []
     circuit.pending[3] = ReadRequest(channel, decoder(Form.TIME + Native.DOUBLE), True, True,
-                                     lambda value: None)
-    with pytest.raises(RemoteProtocolError, match="malformed"):
-        feed(circuit, protocol.header(Command.READ_NOTIFY, 24, 20, 100, 1, 3) + b"\0" * 24, 100)
+                                     results.append)
+    circuit.pending[4] = ReadRequest(channel, decoder(Native.DOUBLE), False, False,
+                                     results.append)
+    short = protocol.header(Command.READ_NOTIFY, 24, 20, 100, 1, 3) + b"\0" * 24
+    feed(circuit, short + read_reply(4, 2.5), 100)
+    error, value = results
+    assert isinstance(error, RemoteProtocolError) and "T:x" in str(error)
+    assert value == 2.5 and not circuit.closed
 
 
 def test_bad_native_type_is_a_protocol_error() -> None:

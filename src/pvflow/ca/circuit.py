@@ -161,13 +161,13 @@ class Circuit:
                 request = pending_pop(p2, None)
                 if request is not None:
                     if p1 == 1:
-                        request.complete(p2, buffer, start, stop, count, False)
+                        self._complete(request, p2, buffer, start, stop, count, False)
                     else:
                         request.fail(p2, self._status_error(request.channel_of(p2), p1, "read"))
             elif command == 1:  # EVENT_ADD: p1 is the status, p2 the subscription id
                 subscription = subscriptions.get(p2)
                 if subscription is not None and stop > start and p1 == 1:
-                    subscription.deliver(buffer, start, stop, count, False)
+                    self._deliver(subscription, buffer, start, stop, count, False)
             else:
                 handler = handlers.get(command)
                 if handler is not None:
@@ -178,6 +178,26 @@ class Circuit:
             if remaining:
                 buffer[:remaining] = buffer[offset:end]
             self._filled = remaining
+
+    def _complete(self, request: ReadRequest | BulkRead | WriteRequest, ioid: int, buffer: Any,
+                  start: int, stop: int, count: int, owned: bool) -> None:
+        """Answer ``request``; a payload it cannot use fails that request alone. The header
+        said where the next message starts, so the circuit and its other channels go on."""
+        try:
+            request.complete(ioid, buffer, start, stop, count, owned)
+        except Exception as exc:
+            name = request.channel_of(ioid).name
+            request.fail(ioid, RemoteProtocolError(
+                f"{name}: unusable answer from {self.address_text}: {exc}", pv=name,
+                address=self.address_text))
+
+    def _deliver(self, subscription: Subscription, buffer: Any, start: int, stop: int,
+                 count: int, owned: bool) -> None:
+        try:
+            subscription.deliver(buffer, start, stop, count, owned)
+        except Exception as exc:
+            log.error("%s: monitor update from %s dropped: %s", subscription.channel.name,
+                      self.address_text, exc)
 
     def _refuse_oversized(self, command: int, request_id: int, size: int) -> None:
         limit = f"{size} bytes, more than EPICS_CA_MAX_ARRAY_BYTES allows ({self.max_payload})"
@@ -226,7 +246,7 @@ class Circuit:
         if status != protocol.ECA_NORMAL:
             request.fail(ioid, self._status_error(request.channel_of(ioid), status, "read"))
         else:
-            request.complete(ioid, buffer, start, stop, count, owned)
+            self._complete(request, ioid, buffer, start, stop, count, owned)
 
     def _on_event_add(self, data_type: int, count: int, status: int, subscription_id: int,
                       buffer: Any, start: int, stop: int, owned: bool) -> None:
@@ -234,7 +254,7 @@ class Circuit:
         if subscription is None or stop == start:  # cancel confirmation, or already closed
             return
         if status == protocol.ECA_NORMAL:
-            subscription.deliver(buffer, start, stop, count, owned)
+            self._deliver(subscription, buffer, start, stop, count, owned)
 
     def _on_write_notify(self, data_type: int, count: int, status: int, ioid: int, buffer: Any,
                          start: int, stop: int, owned: bool) -> None:
