@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-upstream bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m pvflow demo
 
-test: $(STAMP)
+test: $(STAMP) test-upstream
 	$(PY) -m pytest
+
+# ophyd's and ophyd-async's own test suites on pvflow (sdists downloaded once into .cache/).
+test-upstream: $(STAMP)
+	$(PY) -m tests.upstream.run
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.device_connect
 
 clean:
 	rm -rf $(VENV) .pytest_cache

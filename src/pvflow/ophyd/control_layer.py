@@ -136,6 +136,8 @@ def use_pvflow(context: Context | None = None) -> types.SimpleNamespace:
     global _layer
     _stop_previous_layer()
     if _layer is None or (context is not None and context is not _layer.context):
+        if _layer is not None:
+            _layer.shutdown()  # signals built on it keep their PVs; new ones use the new one
         _layer = ControlLayer(context)
     _layer.setup(ophyd.logger)
     ophyd.cl = _layer.namespace()

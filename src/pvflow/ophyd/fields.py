@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..chars import decode_chars
 from ..reading import Reading
 
 # Every key pyepics keeps per PV (``epics.PV._fields``); ophyd code and user callbacks may
@@ -79,7 +80,7 @@ def char_value(value: Any, native_type: str | None, element_count: int, precisio
     if native_type == "STRING" or isinstance(value, str):
         return value
     if native_type == "CHAR" and (element_count < LONG_STRING_LENGTH or long_string):
-        return _decode_chars(value)
+        return decode_chars(value)
     if element_count > 1:
         length = len(value) if hasattr(value, "__len__") else 1
         return f"<array size={length}, type=time_{(native_type or 'unknown').lower()}>"
@@ -95,11 +96,6 @@ def char_value(value: Any, native_type: str | None, element_count: int, precisio
         except (IndexError, TypeError, ValueError):
             return str(value)
     return repr(value)
-
-
-def _decode_chars(value: Any) -> str:
-    codes = np.atleast_1d(np.asarray(value)).astype(np.uint8).tobytes()
-    return codes.split(b"\0", 1)[0].decode("latin-1").rstrip()
 
 
 def is_array(value: Any) -> bool:

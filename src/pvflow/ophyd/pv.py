@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ophyd._dispatch import wrap_callback
 
+from ..chars import encode_chars
 from ..context import DEFAULT
 from ..errors import PVFlowError
 from ..reading import Reading
@@ -427,8 +428,7 @@ class PV:
         if isinstance(value, str):
             native_type, element_count = self.native()
             if native_type == "CHAR" and element_count > 1:
-                encoded = list(value.encode("latin-1"))[:element_count - 1]
-                return encoded + [0]
+                return encode_chars(value, element_count)
         return value
 
     # --- lifetime -------------------------------------------------------------------------------

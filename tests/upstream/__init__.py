@@ -1,0 +1,1 @@
+"""Running ophyd's and ophyd-async's own test suites (from their sdists) on pvflow."""
