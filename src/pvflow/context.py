@@ -96,18 +96,18 @@ class Watch:
 class _Request:
     """One request on one channel, issued now or on connect; knows how to withdraw itself."""
 
-    __slots__ = ("client", "channel", "action", "ioids")
+    __slots__ = ("client", "channel", "actions", "ioids")
 
     def __init__(self, client: CAClient, channel: Channel):
         self.client = client
         self.channel = channel
-        self.action: Any = None
+        self.actions: list[Any] = []  # on-connect actions still registered on the channel
         self.ioids: list[int] = []
 
     def withdraw(self) -> bool:
         """True when nothing of it is left in flight (it can be reported as timed out)."""
-        if self.action is not None:
-            self.client.forget_action(self.channel, self.action)
+        for action in self.actions:
+            self.client.forget_action(self.channel, action)
         removed = [self.client.cancel(self.channel, ioid) for ioid in self.ioids]
         return all(removed) if removed else True
 
@@ -138,19 +138,40 @@ class _Many:
             request = _Request(client, read.channels[slot])
             request.ioids.append(read.base + slot)
             return request
-        for client, deferred in self.deferred:
+        found: _Request | None = None
+        for client, deferred in self.deferred:  # a CA CTRL slot sits in two blocks
             for read in deferred.reads:
                 if slot in read.slots:
                     position = read.slots.index(slot)
-                    request = _Request(client, read.channels[position])
-                    request.ioids.append(read.base + position)
-                    return request
+                    found = found or _Request(client, read.channels[position])
+                    found.ioids.append(read.base + position)
             for channel, channel_slot in deferred.slots.items():
                 if channel_slot == slot:
-                    request = _Request(client, channel)
-                    request.action = deferred.on_connect
-                    return request
-        raise KeyError(slot)
+                    found = found or _Request(client, channel)
+                    found.actions.append(deferred.on_connect)
+        if found is None:
+            raise KeyError(slot)
+        return found
+
+
+class _JoinedSlots:
+    """Bulk CTRL reads over CA: per slot a CTRL and a TIME reading, merged into one Reading
+    for the batch. Filled on the I/O thread only, like the batch itself."""
+
+    __slots__ = ("target", "first")
+
+    def __init__(self, target: Batch):
+        self.target = target
+        self.first: dict[int, Any] = {}
+
+    def set(self, index: int, value: Any) -> None:
+        earlier = self.first.pop(index, None)
+        if earlier is None:
+            self.first[index] = value
+        elif isinstance(earlier, BaseException) or isinstance(value, BaseException):
+            self.target.set(index, earlier if isinstance(earlier, BaseException) else value)
+        else:
+            self.target.set(index, earlier.merged(value))
 
 
 class _Join:
@@ -242,14 +263,18 @@ class Context:
             except PVFlowError as exc:
                 sink(exc)
 
-        request.action = client.when_connected(channel, issue)
+        pending = client.when_connected(channel, issue)
+        if pending is not None:
+            request.actions.append(pending)
         return request
 
     def _start_connect(self, channels: list[tuple[CAClient, Channel]], batch: Batch) -> _Many:
         many = _Many(len(channels))
         for index, (client, channel) in enumerate(channels):
             request = many.requests[index] = _Request(client, channel)
-            request.action = client.when_connected(channel, self._io_setter(batch, index, True))
+            pending = client.when_connected(channel, self._io_setter(batch, index, True))
+            if pending is not None:
+                request.actions.append(pending)
         return many
 
     def _io_setter(self, batch: Batch, index: int, fixed: Any = None) -> Callable[..., None]:
@@ -290,7 +315,8 @@ class Context:
                     ) -> _Many:
         """Reads go in blocks per engine and circuit (connected channels now, the others as
         they connect), each block one write: a mixed ca/pva list is split, both halves
-        pipelined; CA's CTRL and string reads go one by one."""
+        pipelined; CA's CTRL reads are a CTRL and a TIME block joined per slot, its string
+        reads go one by one."""
         many = _Many(len(names))
         key = (form, *names)
         plan = self._plans.get(key)
@@ -301,10 +327,9 @@ class Context:
             except DisconnectedError:
                 pass  # lost just now: the general path below waits for the reconnection
         routes = self._route_many(names)
-        ca_one_by_one = form == Form.CTRL or as_string
         groups: dict[Any, tuple[list[Channel], list[int]]] = {}
         for index, (client, channel) in enumerate(routes):
-            if client is self._ca and ca_one_by_one:
+            if client is self._ca and as_string:
                 many.requests[index] = self._start_read(
                     client, channel, form, self._io_setter(batch, index), as_string, None)
             else:
@@ -315,6 +340,12 @@ class Context:
             if client is not self._ca:
                 many.deferred.append((client, client.read_when_connected(  # type: ignore
                     channels, slots, form, batch, as_string)))
+                continue
+            if form == Form.CTRL:  # CA sends metadata and timestamp in two reads: join them
+                joined = _JoinedSlots(batch)
+                for part in (Form.CTRL, Form.TIME):
+                    many.deferred.append((client, client.read_when_connected(
+                        channels, slots, part, joined)))
                 continue
             deferred = client.read_when_connected(channels, slots, form, batch)
             many.deferred.append((client, deferred))

@@ -253,3 +253,15 @@ def test_subscription_delivered_on_an_asyncio_loop(context) -> None:
     values, threads = asyncio.run(run())
     assert values[-31:] == list(range(31))
     assert threads == {threading.get_ident()}
+
+
+def test_bulk_ctrl_reads_join_metadata_and_timestamp(context) -> None:
+    names = ["T:ai", "T:enum", "T:wave", "T:string", "T:missing"]
+    results = context.get_many(names, form="ctrl", timeout=1.0)
+    single = {name: context.get(name, form="ctrl") for name in names[:4]}
+    for name in names[:4]:
+        assert results[name].units == single[name].units
+        assert results[name].timestamp == single[name].timestamp
+        assert results[name].enum_strings == single[name].enum_strings
+    assert results["T:ai"].units == "mm" and results["T:ai"].timestamp > 1.6e9
+    assert isinstance(results["T:missing"], PVTimeoutError)

@@ -39,12 +39,13 @@ class ServerProcess:
         return "".join(self.lines)
 
     def start(self, wait: bool = True) -> ServerProcess:
-        self.lines = []
-        self._ended = False
-        self.process = subprocess.Popen(
-            self.command, stdin=subprocess.PIPE if self.keep_stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **self.env}, cwd=self.cwd)
+        with self._changed:
+            self.lines = []
+            self._ended = False
+            self.process = subprocess.Popen(
+                self.command, stdin=subprocess.PIPE if self.keep_stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                env={**os.environ, **self.env}, cwd=self.cwd)
         threading.Thread(target=self._read_output, args=(self.process,),
                          name=f"{self.name}-output", daemon=True).start()
         if wait:
@@ -52,15 +53,19 @@ class ServerProcess:
         return self
 
     def _read_output(self, process: subprocess.Popen[str]) -> None:
+        # After a restart the previous run's reader may still be draining: it must touch
+        # nothing of the new run, hence the ``process is self.process`` checks.
         assert process.stdout is not None
         for line in process.stdout:
             with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
+                if process is self.process:
+                    self.lines.append(line)
+                    self._changed.notify_all()
         process.stdout.close()
         with self._changed:
-            self._ended = True
-            self._changed.notify_all()
+            if process is self.process:
+                self._ended = True
+                self._changed.notify_all()
 
     def _find(self, text: str) -> str | None:
         return next((line for line in self.lines if text in line), None)
@@ -103,8 +108,9 @@ class ServerProcess:
         self.process.stdin.flush()
 
     def stop(self) -> int | None:
-        """Terminate by PID (kill after 10 s); the exit code, or None if it was not running."""
-        process, self.process = self.process, None
+        """Terminate by PID (kill after 10 s) and read its last output; the exit code, or
+        None if it was not running."""
+        process = self.process
         if process is None:
             return None
         if process.poll() is None:
@@ -114,9 +120,13 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+        with self._changed:
+            self._changed.wait_for(lambda: self._ended, 10)  # its farewell lines included
+            self.process = None
+            self._ended = True
         if process.stdin is not None:
             process.stdin.close()
-        return process.returncode  # the reader thread closes stdout at end of output
+        return process.returncode
 
     def __enter__(self) -> ServerProcess:
         return self.start()
