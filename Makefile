@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[ioc,test,bench]'
+	$(PY) -m pip install --quiet 'torch==2.13.0'  # CPU build; before badger-opt (xopt, botorch) pulls CUDA
+	$(PY) -m pip install --quiet -e '.[ioc,bluesky,badger,test,bench]'
 	$(PY) -m pip install --quiet --no-deps 'ophyd-epicsrs>=0.13'  # pins ophyd==1.6.*: see pyproject
 	touch $(STAMP)
 
