@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "demo": "pvflow.cli.demo",
     "ioc": "pvflow.cli.ioc",
     "view": "pvflow.cli.view",
+    "replay": "pvflow.cli.replay",
     "badger": "pvflow.cli.badger",
 }
 
