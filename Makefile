@@ -29,6 +29,8 @@ test-upstream: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.device_connect
+	$(PY) -m benchmarks.detector_fps
+	$(PY) -m benchmarks.writer
 
 clean:
 	rm -rf $(VENV) .pytest_cache
