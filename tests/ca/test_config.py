@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pvflow.ca.config import CAConfig, broadcast_addresses
+from pvflow.ca.config import CAConfig
+from pvflow.io.environment import broadcast_addresses
 
 
 def test_address_list_with_and_without_ports() -> None:

@@ -49,14 +49,19 @@ class Connection:
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         self.socket.setblocking(False)
-        self.circuit = Circuit(host, port, client, self.send, client.config.max_payload)
         self.connected = False
         self.echo_sent: float | None = None
         self._send_lock = threading.Lock()
         self._backlog: list[memoryview] = []
-        self.circuit.handshake(socket.gethostname(), client.user_name)
+        self.circuit = self._make_circuit(host, port)
         self.socket.connect_ex(self.key)
         client.loop.register(self.socket, WRITE, self._on_event)  # writable: connect done
+
+    def _make_circuit(self, host: str, port: int) -> Circuit:
+        """The protocol state this socket carries (pvAccess overrides this alone)."""
+        circuit = Circuit(host, port, self.client, self.send, self.client.config.max_payload)
+        circuit.handshake(socket.gethostname(), self.client.user_name)
+        return circuit
 
     def send(self, data: bytes) -> None:
         """Write ``data`` in order with every other send; never blocks the caller."""
@@ -280,14 +285,6 @@ class CAClient(ChannelTable[Channel]):
             if channel.state is ChannelState.SEARCHING:
                 connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        done = threading.Event()
-        self.loop.call_soon(self._shutdown, done)
-        done.wait(5)
-
     def _shutdown(self, done: threading.Event) -> None:
         try:
             for connection in list(self._connections.values()) + self._name_server_connections:
@@ -315,20 +312,6 @@ class CAClient(ChannelTable[Channel]):
         for connection in self._name_server_connections:
             connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
             self.loop.at_end_of_iteration(connection, connection.flush)
-
-    def when_connected(self, channel: Channel, action: Action) -> Action | None:
-        """Run ``action`` now if connected (returns None), else on connect (returns it)."""
-        with self.lock:
-            if channel.state is not ChannelState.CONNECTED:
-                channel.on_connect.append(action)
-                return action
-        action(channel, False)
-        return None
-
-    def forget_action(self, channel: Channel, action: Action) -> None:
-        with self.lock:
-            if action in channel.on_connect:
-                channel.on_connect.remove(action)
 
     def release(self, channels: Iterable[Channel]) -> None:
         """Forget ``channels``: their subscriptions and watches end and the server frees them."""
@@ -590,20 +573,8 @@ class CAClient(ChannelTable[Channel]):
                 for item in items:
                     watcher.post(item)
 
-    def watch(self, channel: Channel, mailbox: Mailbox) -> None:
-        """Report connection and access-rights changes of ``channel`` to ``mailbox``, starting
-        with the current state."""
-        with self.lock:
-            channel.watchers.append(mailbox)
-            if channel.state is ChannelState.CONNECTED:
-                mailbox.post(ConnectionChange(True))
-                mailbox.post(_access(channel))
-
-    def unwatch(self, channel: Channel, mailbox: Mailbox) -> None:
-        mailbox.close()
-        with self.lock:
-            if mailbox in channel.watchers:
-                channel.watchers.remove(mailbox)
+    def access_of(self, channel: Channel) -> AccessChange:
+        return _access(channel)
 
     def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
         log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import PVFlowError
+from .delivery import AccessChange, ConnectionChange, Mailbox
 from .loop import IOLoop
+
+Action = Callable[[Any, bool], None]  # (channel, on_io_thread)
+FULL_ACCESS = AccessChange(True, True)
 
 
 class NamedChannel(Protocol):
     name: str
     cid: int
+    on_connect: list[Any]  # actions run by the I/O thread the moment the channel connects
+    watchers: list[Mailbox]
+
+    @property
+    def connected(self) -> bool: ...
 
 
 ChannelT = TypeVar("ChannelT", bound=NamedChannel)
@@ -74,6 +83,51 @@ class ChannelTable(Generic[ChannelT]):
                     self.by_cid.pop(channel.cid, None)
                     dropped.append(channel)
         return dropped
+
+    def when_connected(self, channel: ChannelT, action: Action) -> Action | None:
+        """Run ``action`` now if connected (returns None), else on connect (returns it)."""
+        with self.lock:
+            if not channel.connected:
+                channel.on_connect.append(action)
+                return action
+        action(channel, False)
+        return None
+
+    def forget_action(self, channel: ChannelT, action: Action) -> None:
+        with self.lock:
+            if action in channel.on_connect:
+                channel.on_connect.remove(action)
+
+    def access_of(self, channel: ChannelT) -> AccessChange:
+        """The rights to report to watchers (pvAccess has no access-rights message)."""
+        return FULL_ACCESS
+
+    def watch(self, channel: ChannelT, mailbox: Mailbox) -> None:
+        """Report connection and access-rights changes of ``channel`` to ``mailbox``, starting
+        with the current state."""
+        with self.lock:
+            channel.watchers.append(mailbox)
+            if channel.connected:
+                mailbox.post(ConnectionChange(True))
+                mailbox.post(self.access_of(channel))
+
+    def unwatch(self, channel: ChannelT, mailbox: Mailbox) -> None:
+        mailbox.close()
+        with self.lock:
+            if mailbox in channel.watchers:
+                channel.watchers.remove(mailbox)
+
+    def close(self) -> None:
+        """Stop: the engine's ``shutdown`` runs on the I/O thread; wait for it (5 s at most)."""
+        if self.closed:
+            return
+        self.closed = True
+        done = threading.Event()
+        self.loop.call_soon(self._shutdown, done)
+        done.wait(5)
+
+    def _shutdown(self, done: threading.Event) -> None:
+        raise NotImplementedError
 
     def allocate_ids(self, count: int) -> int:
         """The first of ``count`` consecutive ids (cids, request ids, subscription ids)."""

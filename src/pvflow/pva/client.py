@@ -23,7 +23,7 @@ from typing import Any
 from ..ca.client import Connection as CAConnection
 from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
-from ..io.channels import ChannelTable
+from ..io.channels import FULL_ACCESS, ChannelTable
 from ..io.loop import READ, WRITE, IOLoop
 from . import protocol
 from .channel import Channel, ChannelState
@@ -39,7 +39,6 @@ log = logging.getLogger("pvflow.pva")
 
 ECHO_TIMEOUT = 5.0
 Action = Callable[[Channel, bool], None]
-FULL_ACCESS = AccessChange(True, True)  # pvAccess has no access-rights message (pvxs, qsrv)
 
 
 class Connection(CAConnection):
@@ -47,22 +46,15 @@ class Connection(CAConnection):
     circuit; the handshake starts when the server sends CONNECTION_VALIDATION."""
 
     circuit: Circuit  # type: ignore[assignment]
+    client: PVAClient  # type: ignore[assignment]
 
-    def __init__(self, client: PVAClient, host: str, port: int):  # noqa: super not called
-        self.client = client  # type: ignore[assignment]
-        self.key = (host, port)
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        self.socket.setblocking(False)
-        self.circuit = Circuit(host, port, client, self.send, self._flush_soon,
-                               client.allocate_ids, client.user_name, client.host_name)
-        self.connected = False
-        self.echo_sent: float | None = None
-        self._send_lock = threading.Lock()
-        self._backlog: list[memoryview] = []
-        self.socket.connect_ex(self.key)
-        client.loop.register(self.socket, WRITE, self._on_event)
+    def __init__(self, client: PVAClient, host: str, port: int):
+        super().__init__(client, host, port)  # type: ignore[arg-type]
+
+    def _make_circuit(self, host: str, port: int) -> Circuit:  # type: ignore[override]
+        client = self.client
+        return Circuit(host, port, client, self.send, self._flush_soon, client.allocate_ids,
+                       client.user_name, client.host_name)
 
     def _flush_soon(self) -> None:
         self.client.loop.at_end_of_iteration(self, self.flush)
@@ -97,14 +89,6 @@ class PVAClient(ChannelTable[Channel]):
         finally:
             ready.set()
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        done = threading.Event()
-        self.loop.call_soon(self._shutdown, done)
-        done.wait(5)
-
     def _shutdown(self, done: threading.Event) -> None:
         try:
             for connection in list(self._connections.values()) + self._name_servers:
@@ -132,20 +116,6 @@ class PVAClient(ChannelTable[Channel]):
                 for datagram in search_datagrams(channels, 0, 0):
                     circuit.queue(datagram)
 
-    def when_connected(self, channel: Channel, action: Action) -> Action | None:
-        with self.lock:
-            if channel.state is not ChannelState.CONNECTED:
-                channel.on_connect.append(action)
-                return action
-        action(channel, False)
-        return None
-
-    def forget_action(self, channel: Channel, action: Action) -> None:
-        with self.lock:
-            if action in channel.on_connect:
-                channel.on_connect.remove(action)
-
-    # --- requests (any thread) --------------------------------------------------------------------
     def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
                    as_string: bool = False, count: int | None = None) -> tuple[int, bytes]:
         """Queue a get on the channel's GET operation; return its token and the frame to send
@@ -316,19 +286,6 @@ class PVAClient(ChannelTable[Channel]):
         if circuit is not None and channel.state is ChannelState.CONNECTED and \
                 circuit.operations.get(subscription.ioid) is subscription:
             circuit.queue(subscription.stop(circuit))
-
-    def watch(self, channel: Channel, mailbox: Mailbox) -> None:
-        with self.lock:
-            channel.watchers.append(mailbox)
-            if channel.state is ChannelState.CONNECTED:
-                mailbox.post(ConnectionChange(True))
-                mailbox.post(FULL_ACCESS)
-
-    def unwatch(self, channel: Channel, mailbox: Mailbox) -> None:
-        mailbox.close()
-        with self.lock:
-            if mailbox in channel.watchers:
-                channel.watchers.remove(mailbox)
 
     # --- events from the search and the circuits (I/O thread) -------------------------------------
     def _on_search_response(self, response: protocol.SearchResponse) -> None:

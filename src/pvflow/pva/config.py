@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..ca.config import _number, _parse_addresses
+from ..io.environment import broadcast_addresses, number, parse_addresses
 from .protocol import DEFAULT_BROADCAST_PORT, DEFAULT_SERVER_PORT
 
 
@@ -24,13 +24,13 @@ class PVAConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PVAConfig:
         env = os.environ if env is None else env
-        server_port = int(_number(env, "EPICS_PVA_SERVER_PORT", DEFAULT_SERVER_PORT))
-        broadcast_port = int(_number(env, "EPICS_PVA_BROADCAST_PORT", DEFAULT_BROADCAST_PORT))
-        addresses = _parse_addresses(env.get("EPICS_PVA_ADDR_LIST", ""), broadcast_port,
+        server_port = int(number(env, "EPICS_PVA_SERVER_PORT", DEFAULT_SERVER_PORT))
+        broadcast_port = int(number(env, "EPICS_PVA_BROADCAST_PORT", DEFAULT_BROADCAST_PORT))
+        addresses = parse_addresses(env.get("EPICS_PVA_ADDR_LIST", ""), broadcast_port,
                                      "EPICS_PVA_ADDR_LIST")
         if env.get("EPICS_PVA_AUTO_ADDR_LIST", "YES").strip().upper() != "NO":
-            addresses.append(("255.255.255.255", broadcast_port))
-        name_servers = _parse_addresses(env.get("EPICS_PVA_NAME_SERVERS", ""), server_port,
+            addresses.extend((address, broadcast_port) for address in broadcast_addresses())
+        name_servers = parse_addresses(env.get("EPICS_PVA_NAME_SERVERS", ""), server_port,
                                         "EPICS_PVA_NAME_SERVERS")
         return cls(
             addresses=tuple(dict.fromkeys(addresses)),
@@ -38,5 +38,5 @@ class PVAConfig:
             server_port=server_port,
             broadcast_port=broadcast_port,
             # pvxs: EPICS_PVA_CONN_TMO, 30 s by default, echoes at a fraction of it
-            connection_timeout=_number(env, "EPICS_PVA_CONN_TMO", 30.0),
+            connection_timeout=number(env, "EPICS_PVA_CONN_TMO", 30.0),
         )
