@@ -17,13 +17,12 @@ import itertools
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
-from ..io.channels import ChannelTable
+from ..io.engine import Engine
 from ..io.loop import READ, WRITE, IOLoop
 from . import protocol
 from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
@@ -35,7 +34,6 @@ from .search import NameSearch
 
 log = logging.getLogger("pvflow.ca")
 
-ECHO_TIMEOUT = 5.0  # seconds an echo may go unanswered before the circuit is declared dead
 Action = Callable[[Channel, bool], None]  # (channel, on_io_thread)
 
 
@@ -239,18 +237,16 @@ class DeferredReads:
                 client.loop.call_soon(self.batch.set, slot, error)
 
 
-class CAClient(ChannelTable[Channel]):
+class CAClient(Engine[Channel]):
     """Channel Access for one Context."""
 
     def __init__(self, config: CAConfig, loop: IOLoop, dispatcher: Dispatcher):
-        super().__init__(loop, Channel, self._begin_search, 0xFFFFFFFF)
+        super().__init__(loop, Channel, self._begin_search, 0xFFFFFFFF,
+                         config.connection_timeout)
         self.config = config
         self.dispatcher = dispatcher
         self.user_name = _user_name()
-        self._connections: dict[tuple[str, int], Connection] = {}
         self.topology = 0  # bumped whenever any channel connects, disconnects or is released
-        self._search: NameSearch | None = None
-        self._name_server_connections: list[Connection] = []
         ready = threading.Event()
         loop.call_soon(self._start, ready)
         if not ready.wait(10):
@@ -284,20 +280,6 @@ class CAClient(ChannelTable[Channel]):
         for channel in self.by_cid.values():
             if channel.state is ChannelState.SEARCHING:
                 connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
-
-    def _shutdown(self, done: threading.Event) -> None:
-        try:
-            for connection in list(self._connections.values()) + self._name_server_connections:
-                self.close_connection(connection, DisconnectedError("the Context was closed"),
-                                      research=False)
-            for channel in self.by_cid.values():
-                for subscription in channel.subscriptions.values():
-                    subscription.mailbox.close()
-            if self._search is not None:
-                self.loop.unregister(self._search.socket)
-                self._search.close()
-        finally:
-            done.set()
 
     # --- channels ---------------------------------------------------------------------------------
     def _begin_search(self, channels: list[Channel]) -> None:
@@ -573,6 +555,10 @@ class CAClient(ChannelTable[Channel]):
                 for item in items:
                     watcher.post(item)
 
+    def _send_echo(self, connection: Any) -> None:
+        connection.circuit.queue(protocol.echo())
+        connection.flush()
+
     def access_of(self, channel: Channel) -> AccessChange:
         return _access(channel)
 
@@ -620,31 +606,6 @@ class CAClient(ChannelTable[Channel]):
             self._search_again(channel)
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
-    def _schedule_liveness(self) -> None:
-        if not self.closed:
-            self.loop.call_later(1.0, self._check_liveness)
-
-    def _check_liveness(self) -> None:
-        now = time.monotonic()
-        for connection in list(self._connections.values()) + self._name_server_connections:
-            circuit = connection.circuit
-            if not connection.connected or circuit.closed:
-                continue
-            if connection.echo_sent is not None:
-                if now - connection.echo_sent > ECHO_TIMEOUT:
-                    self.close_connection(connection, DisconnectedError(
-                        f"{circuit.address_text} did not answer an echo in {ECHO_TIMEOUT} s",
-                        address=circuit.address_text))
-            elif now - circuit.last_received > self.config.connection_timeout:
-                connection.echo_sent = now
-                circuit.queue(protocol.echo())
-                connection.flush()
-        self._schedule_liveness()
-
-    # --- introspection ----------------------------------------------------------------------------
-    def stats(self) -> dict[str, int]:
-        return {"channels": len(self.by_name), "circuits": len(self._connections),
-                "searching": self._search.schedule.waiting if self._search else 0}
 
 
 def _access(channel: Channel) -> AccessChange:

@@ -18,7 +18,7 @@ import logging
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..errors import PVFlowError, RemoteProtocolError
 from . import protocol

@@ -16,15 +16,15 @@ import getpass
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..ca.client import Connection as CAConnection
 from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
-from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
-from ..io.channels import FULL_ACCESS, ChannelTable
-from ..io.loop import READ, WRITE, IOLoop
+from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
+from ..io.channels import FULL_ACCESS
+from ..io.engine import Engine
+from ..io.loop import READ, IOLoop
 from . import protocol
 from .channel import Channel, ChannelState
 from .circuit import Circuit
@@ -37,7 +37,6 @@ from .search import NameSearch, search_datagrams
 
 log = logging.getLogger("pvflow.pva")
 
-ECHO_TIMEOUT = 5.0
 Action = Callable[[Channel, bool], None]
 
 
@@ -60,18 +59,17 @@ class Connection(CAConnection):
         self.client.loop.at_end_of_iteration(self, self.flush)
 
 
-class PVAClient(ChannelTable[Channel]):
+class PVAClient(Engine[Channel]):
     """pvAccess for one Context."""
 
     def __init__(self, config: PVAConfig, loop: IOLoop, dispatcher: Dispatcher):
-        super().__init__(loop, Channel, self._begin_search, 0x7FFFFFFF)
+        # pvxs echoes at half its connection timeout
+        super().__init__(loop, Channel, self._begin_search, 0x7FFFFFFF,
+                         config.connection_timeout / 2)
         self.config = config
         self.dispatcher = dispatcher
         self.user_name = _user_name()
         self.host_name = socket.gethostname()
-        self._connections: dict[tuple[str, int], Connection] = {}
-        self._name_servers: list[Connection] = []
-        self._search: NameSearch | None = None
         ready = threading.Event()
         loop.call_soon(self._start, ready)
         if not ready.wait(10):
@@ -84,24 +82,10 @@ class PVAClient(ChannelTable[Channel]):
                                       self.loop.call_later, self._search_name_servers)
             self.loop.register(self._search.socket, READ, self._search.on_readable)
             for host, port in self.config.name_servers:
-                self._name_servers.append(Connection(self, host, port))
+                self._name_server_connections.append(Connection(self, host, port))
             self._schedule_liveness()
         finally:
             ready.set()
-
-    def _shutdown(self, done: threading.Event) -> None:
-        try:
-            for connection in list(self._connections.values()) + self._name_servers:
-                self.close_connection(connection, DisconnectedError("the Context was closed"),
-                                      research=False)
-            for channel in self.by_cid.values():
-                for subscription in channel.subscriptions.values():
-                    subscription.mailbox.close()
-            if self._search is not None:
-                self.loop.unregister(self._search.socket)
-                self._search.close()
-        finally:
-            done.set()
 
     # --- channels ---------------------------------------------------------------------------------
     def _begin_search(self, channels: list[Channel]) -> None:
@@ -110,7 +94,7 @@ class PVAClient(ChannelTable[Channel]):
                 self._search.schedule.add(channel)
 
     def _search_name_servers(self, channels: list[Channel]) -> None:
-        for connection in self._name_servers:
+        for connection in self._name_server_connections:
             circuit = connection.circuit
             if circuit.ready and not circuit.closed:
                 for datagram in search_datagrams(channels, 0, 0):
@@ -351,6 +335,9 @@ class PVAClient(ChannelTable[Channel]):
                 operation.lost(error)
         self._disconnected(channel, research=True)
 
+    def _send_echo(self, connection: Any) -> None:
+        connection.circuit.queue(protocol.echo())  # the PVA circuit flushes its own output
+
     def close_connection(self, connection: Connection, error: BaseException,
                          research: bool = True) -> None:
         circuit = connection.circuit
@@ -368,15 +355,15 @@ class PVAClient(ChannelTable[Channel]):
         connection.close()
         for channel in channels:
             self._disconnected(channel, research)
-        if connection in self._name_servers and not self.closed:
-            index = self._name_servers.index(connection)
+        if connection in self._name_server_connections and not self.closed:
+            index = self._name_server_connections.index(connection)
             self.loop.call_later(2.0, lambda: self._reconnect_name_server(index))
 
     def _reconnect_name_server(self, index: int) -> None:
         if not self.closed:
-            host, port = self._name_servers[index].key
+            host, port = self._name_server_connections[index].key
             try:
-                self._name_servers[index] = Connection(self, host, port)
+                self._name_server_connections[index] = Connection(self, host, port)
             except OSError:
                 self.loop.call_later(2.0, lambda: self._reconnect_name_server(index))
 
@@ -396,29 +383,6 @@ class PVAClient(ChannelTable[Channel]):
             self._search.schedule.add(channel)
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
-    def _schedule_liveness(self) -> None:
-        if not self.closed:
-            self.loop.call_later(1.0, self._check_liveness)
-
-    def _check_liveness(self) -> None:
-        now = time.monotonic()
-        for connection in list(self._connections.values()) + self._name_servers:
-            circuit = connection.circuit
-            if not connection.connected or circuit.closed:
-                continue
-            if connection.echo_sent is not None:
-                if now - connection.echo_sent > ECHO_TIMEOUT:
-                    self.close_connection(connection, DisconnectedError(
-                        f"{circuit.address_text} did not answer an echo in {ECHO_TIMEOUT} s",
-                        address=circuit.address_text))
-            elif now - circuit.last_received > self.config.connection_timeout / 2:
-                connection.echo_sent = now
-                circuit.queue(protocol.echo())
-        self._schedule_liveness()
-
-    def stats(self) -> dict[str, int]:
-        return {"channels": len(self.by_name), "circuits": len(self._connections),
-                "searching": self._search.schedule.waiting if self._search else 0}
 
 
 def _user_name() -> str:

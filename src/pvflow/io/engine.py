@@ -1,0 +1,75 @@
+"""What both protocol engines do the same way around their circuits (transport layer): shut
+down, probe silent circuits with echoes and close the ones that stay silent, report counts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import DisconnectedError
+from .channels import ChannelT, ChannelTable
+from .loop import IOLoop
+
+ECHO_TIMEOUT = 5.0  # seconds an echo may go unanswered before its circuit is declared dead
+
+
+class Engine(ChannelTable[ChannelT]):
+    """A protocol engine's shared half; the protocol supplies ``close_connection`` and
+    ``_send_echo``, and sets ``_search`` once its socket exists."""
+
+    def __init__(self, loop: IOLoop, factory: Callable[[str, int], ChannelT],
+                 begin_search: Callable[[list[ChannelT]], None], id_limit: int,
+                 echo_after: float):
+        super().__init__(loop, factory, begin_search, id_limit)
+        self._connections: dict[tuple[str, int], Any] = {}
+        self._name_server_connections: list[Any] = []
+        self._search: Any = None
+        self._echo_after = echo_after  # seconds of silence before an echo probes a circuit
+
+    def close_connection(self, connection: Any, error: BaseException,
+                         research: bool = True) -> None:
+        raise NotImplementedError
+
+    def _send_echo(self, connection: Any) -> None:
+        raise NotImplementedError
+
+    def _shutdown(self, done: threading.Event) -> None:
+        try:
+            for connection in list(self._connections.values()) + self._name_server_connections:
+                self.close_connection(connection, DisconnectedError("the Context was closed"),
+                                      research=False)
+            for channel in self.by_cid.values():
+                for subscription in channel.subscriptions.values():  # type: ignore[attr-defined]
+                    subscription.mailbox.close()
+            if self._search is not None:
+                self.loop.unregister(self._search.socket)
+                self._search.close()
+        finally:
+            done.set()
+
+    def _schedule_liveness(self) -> None:
+        if not self.closed:
+            self.loop.call_later(1.0, self._check_liveness)
+
+    def _check_liveness(self) -> None:
+        now = time.monotonic()
+        for connection in list(self._connections.values()) + self._name_server_connections:
+            circuit = connection.circuit
+            if not connection.connected or circuit.closed:
+                continue
+            if connection.echo_sent is not None:
+                if now - connection.echo_sent > ECHO_TIMEOUT:
+                    self.close_connection(connection, DisconnectedError(
+                        f"{circuit.address_text} did not answer an echo in {ECHO_TIMEOUT} s",
+                        address=circuit.address_text))
+            elif now - circuit.last_received > self._echo_after:
+                connection.echo_sent = now
+                self._send_echo(connection)
+        self._schedule_liveness()
+
+    def stats(self) -> dict[str, int]:
+        return {"channels": len(self.by_name), "circuits": len(self._connections),
+                "searching": self._search.schedule.waiting if self._search else 0}
