@@ -17,7 +17,7 @@ import itertools
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
@@ -294,18 +294,6 @@ class CAClient(Engine[Channel]):
         for connection in self._name_server_connections:
             connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
             self.loop.at_end_of_iteration(connection, connection.flush)
-
-    def release(self, channels: Iterable[Channel]) -> None:
-        """Forget ``channels``: their subscriptions and watches end and the server frees them."""
-        released = self.forget(channels)
-        for channel in released:
-            for subscription in list(channel.subscriptions.values()):
-                subscription.closed = True
-                subscription.mailbox.close()
-            for watcher in channel.watchers:
-                watcher.close()
-        if released:
-            self.loop.call_soon(self._clear_channels, released)
 
     def _clear_channels(self, channels: list[Channel]) -> None:
         for channel in channels:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import DisconnectedError
@@ -34,6 +34,22 @@ class Engine(ChannelTable[ChannelT]):
         raise NotImplementedError
 
     def _send_echo(self, connection: Any) -> None:
+        raise NotImplementedError
+
+    def release(self, channels: Iterable[ChannelT]) -> None:
+        """Forget ``channels``: their subscriptions and watches end and the server frees them."""
+        released = self.forget(channels)
+        for channel in released:
+            for subscription in list(channel.subscriptions.values()):  # type: ignore[attr-defined]
+                subscription.closed = True
+                subscription.mailbox.close()
+            for watcher in channel.watchers:
+                watcher.close()
+        if released:
+            self.loop.call_soon(self._clear_channels, released)
+
+    def _clear_channels(self, channels: list[ChannelT]) -> None:
+        """I/O thread: tell the servers, and drop what the circuits hold of ``channels``."""
         raise NotImplementedError
 
     def _shutdown(self, done: threading.Event) -> None:

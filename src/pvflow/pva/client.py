@@ -16,7 +16,7 @@ import getpass
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from ..ca.client import Connection as CAConnection
@@ -204,18 +204,6 @@ class PVAClient(Engine[Channel]):
             hint = f"{channel.state.value} to {channel.address()}"
         return PVTimeoutError(f"pva://{channel.name} did not connect within {timeout} s "
                               f"({hint})", pv=channel.name)
-
-    def release(self, channels: Iterable[Channel]) -> None:
-        """Forget ``channels``: their subscriptions and watches end and the server frees them."""
-        released = self.forget(channels)
-        for channel in released:
-            for subscription in list(channel.subscriptions.values()):
-                subscription.closed = True
-                subscription.mailbox.close()
-            for watcher in channel.watchers:
-                watcher.close()
-        if released:
-            self.loop.call_soon(self._clear_channels, released)
 
     def _clear_channels(self, channels: list[Channel]) -> None:
         error = DisconnectedError("the channel was released")
