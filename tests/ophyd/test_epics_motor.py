@@ -8,15 +8,13 @@ order, so the motor's completion never waits on the readback's subscriber.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from pvflow.demo.processes import ServerProcess
 from tests.servers import epics_env, free_port
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -24,43 +22,15 @@ READY_LINE = "Server startup complete"
 MOVES = 200
 
 
-class MotorIOC:
+class MotorIOC(ServerProcess):
     """tests/ophyd/motor_ioc.py in a subprocess on its own ports, stopped by PID."""
 
     def __init__(self, prefix: str):
         self.prefix = prefix
-        self.env = epics_env(free_port(), free_port())
-        self.output: list[str] = []
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.ophyd.motor_ioc", "--prefix", self.prefix, "-v"],
-            cwd=REPOSITORY, env={**os.environ, **self.env}, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        ready = threading.Event()
-        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
-        if not ready.wait(60) or not any(READY_LINE in line for line in self.output):
-            self.stop()
-            raise RuntimeError("motor IOC did not start:\n" + "".join(self.output[-30:]))
-
-    def _read(self, ready: threading.Event) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            if READY_LINE in line:
-                ready.set()
-        ready.set()
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        self.epics_env = epics_env(free_port(), free_port())
+        super().__init__([sys.executable, "-m", "tests.ophyd.motor_ioc", "--prefix", prefix,
+                          "-v"], self.epics_env, READY_LINE, name="motor IOC",
+                         startup_timeout=60, cwd=REPOSITORY, keep_stdin=False)
 
 
 @pytest.fixture(scope="module")

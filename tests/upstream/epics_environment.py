@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
+from pvflow.demo.processes import ServerProcess
 from tests.servers import epics_env, free_port
 
 REPEATER_READY = "Repeater is listening"
@@ -25,45 +25,16 @@ def isolate() -> dict[str, str]:
     return environment
 
 
-class Repeater:
+class Repeater(ServerProcess):
     """caproto's CA repeater on ``EPICS_CA_REPEATER_PORT`` (libca insists on one)."""
 
     def __init__(self, startup_timeout: float = 30.0):
-        self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
-
-    def start(self) -> subprocess.Popen[str]:
         command = [str(Path(sys.executable).parent / "caproto-repeater"), "-v", "--no-color"]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, env=dict(os.environ))
-        ready = threading.Event()
-        threading.Thread(target=self._read, args=(self.process, ready), daemon=True).start()
-        if not ready.wait(self.startup_timeout) or not any(REPEATER_READY in line
-                                                           for line in self.output):
-            self.stop()
-            raise RuntimeError("caproto-repeater did not start:\n" + "".join(self.output))
+        super().__init__(command, {}, REPEATER_READY, name="caproto-repeater",
+                         startup_timeout=startup_timeout, keep_stdin=False)
+
+    def start(self, wait: bool = True) -> subprocess.Popen[str]:  # type: ignore[override]
+        """Start (in ``os.environ``'s network) and return the process, for caproto's helpers."""
+        super().start(wait)
+        assert self.process is not None
         return self.process
-
-    def _read(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.output.append(line)
-            if REPEATER_READY in line:
-                ready.set()
-        ready.set()
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
