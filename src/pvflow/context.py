@@ -18,9 +18,9 @@ from typing import Any
 from .ca.channel import BulkRead, Channel
 from .ca.client import BlockPlan, CAClient, DeferredReads
 from .ca.config import CAConfig
-from .ca.dbr import FORM_NAMES, Form, Native, encode_put
+from .ca.dbr import FORM_NAMES, Form, Native
 from .ca.protocol import AccessRights, Monitor
-from .errors import AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError
+from .errors import DisconnectedError, PVFlowError, PVTimeoutError
 from .io.completion import Batch, Completion, asyncio_waiter
 from .io.delivery import Mailbox, asyncio_schedule, call_in_worker, shared_dispatcher
 from .io.loop import shared_loop
@@ -245,11 +245,10 @@ class Context:
                 return request
             except DisconnectedError:
                 pass  # lost just now: wait for the reconnection like any unconnected channel
+        forms: tuple[tuple[int, Callable[[Any], None]], ...] = ((form, sink),)
         if split:
             join = _Join(sink)
             forms = ((Form.CTRL, join.part), (Form.TIME, join.part))
-        else:
-            forms = ((form, sink),)
 
         def issue(ready: Channel, on_io_thread: bool) -> None:
             try:
@@ -355,17 +354,6 @@ class Context:
                 self._plans[key] = deferred.plan
         return many
 
-    def _prepare_put(self, client: CAClient, channel: Channel, value: Any
-                     ) -> tuple[int, int, bytes]:
-        if not channel.access & AccessRights.WRITE:
-            raise AccessDeniedError(f"put of {value!r} to {channel.name} refused: the server "
-                                    f"{channel.address()} grants no write access",
-                                    pv=channel.name, address=channel.address())
-        try:
-            return encode_put(channel.native, channel.count, value, channel.enum_strings)
-        except ValueError as exc:
-            raise ValueError(f"cannot put {value!r} to {channel.name}: {exc}") from None
-
     @staticmethod
     def _needs_enum_strings(channel: Channel, value: Any) -> bool:
         # (a PVA put operation fetches an enum's choices itself)
@@ -375,16 +363,9 @@ class Context:
     def _start_put(self, client: CAClient, channel: Channel, value: Any,
                    sink: Callable[[Any], None] | None) -> _Request:
         request = _Request(client, channel)
-        if client is not self._ca:
-            token = client.put(channel, value, sink)  # type: ignore[attr-defined]
-            if sink is not None:
-                request.ioids.append(token)
-            return request
-        data_type, count, payload = self._prepare_put(client, channel, value)
-        ioid, frame = client.write_frame(channel, value, data_type, count, payload, sink)
+        token = client.put(channel, value, sink)
         if sink is not None:
-            request.ioids.append(ioid)
-        client.send(channel, frame, False)
+            request.ioids.append(token)
         return request
 
     # --- waiting ---------------------------------------------------------------------------------
@@ -510,11 +491,7 @@ class Context:
         client, channel = self._route(name)
         schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
         mailbox = Mailbox(name, callback, connection_callback, schedule, queue_size)
-        if client is not self._ca:
-            inner = client.subscribe(channel, _form(form), mask, mailbox,  # type: ignore
-                                     server_queue_size, request)
-        else:
-            inner = client.subscribe(channel, _form(form), mask, mailbox)
+        inner = client.subscribe(channel, _form(form), mask, mailbox, server_queue_size, request)
         return Subscription(client, inner, mailbox)
 
     def watch(self, name: str, connection_callback: Callable[[bool], None], *,
@@ -558,11 +535,13 @@ class Context:
         The next use of a released name searches for it afresh. Long-running programs that
         touch ever-changing PVs use this to keep their channel count bounded.
         """
-        routes = [self._routes.pop(name, None) or self._lookup(name) for name in names]
-        self._ca.release(channel for client, channel in routes if client is self._ca)
-        pva = [channel for client, channel in routes if client is not self._ca]
-        if pva:
-            self._pva.release(pva)  # type: ignore[arg-type]
+        by_engine: dict[CAClient, list[Channel]] = {}
+        for name in names:
+            client, channel = self._routes.pop(name) if name in self._routes else \
+                self._lookup(name)
+            by_engine.setdefault(client, []).append(channel)
+        for client, channels in by_engine.items():
+            client.release(channels)
 
     def rpc(self, name: str, argument: Any = None, *, timeout: Any = DEFAULT) -> Any:
         """pvAccess RPC: send ``argument`` (a dict becomes a structure) to ``pva://NAME``

@@ -20,7 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
+from ..errors import (AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError,
+                      RemoteProtocolError)
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
 from ..io.engine import Engine
 from ..io.loop import READ, WRITE, IOLoop
@@ -29,7 +30,7 @@ from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription
                       WriteRequest)
 from .circuit import Circuit
 from .config import CAConfig
-from .dbr import DECODERS, NATIVES, PLAIN_SCALARS, Form, Native, decoder
+from .dbr import DECODERS, NATIVES, PLAIN_SCALARS, Form, Native, decoder, encode_put
 from .search import NameSearch
 
 log = logging.getLogger("pvflow.ca")
@@ -392,6 +393,22 @@ class CAClient(Engine[Channel]):
             raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
         return ioid
 
+    def put(self, channel: Channel, value: Any, sink: Callable[[Any], None] | None) -> int:
+        """Send a put from the caller's thread: WRITE_NOTIFY when ``sink`` waits for the
+        server's completion (its ioid is returned), else a plain WRITE (0)."""
+        if not channel.access & protocol.AccessRights.WRITE:
+            raise AccessDeniedError(f"put of {value!r} to {channel.name} refused: the server "
+                                    f"{channel.address()} grants no write access",
+                                    pv=channel.name, address=channel.address())
+        try:
+            data_type, count, payload = encode_put(channel.native, channel.count, value,
+                                                   channel.enum_strings)
+        except ValueError as exc:
+            raise ValueError(f"cannot put {value!r} to {channel.name}: {exc}") from None
+        ioid, frame = self.write_frame(channel, value, data_type, count, payload, sink)
+        self.send(channel, frame, False)
+        return ioid
+
     def write_frame(self, channel: Channel, value: Any, data_type: int, count: int,
                     payload: bytes, sink: Callable[[Any], None] | None) -> tuple[int, bytes]:
         circuit = channel.circuit
@@ -436,10 +453,12 @@ class CAClient(Engine[Channel]):
         return f"{channel.state.value} to {channel.address()}"
 
     # --- subscriptions ----------------------------------------------------------------------------
-    def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox
+    def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox,
+                  server_queue_size: int = 0, request_text: str | None = None
                   ) -> Subscription:
         """Start a monitor. On a connected channel EVENT_ADD leaves from the caller's thread,
-        so it reaches the server before any put the caller makes next (program order)."""
+        so it reaches the server before any put the caller makes next (program order).
+        ``server_queue_size`` and ``request_text`` are pvAccess's; CA has neither."""
         subscription = Subscription(self.allocate_ids(1), channel, form, mask,
                                     form != Form.PLAIN, mailbox)
         with self.lock:
