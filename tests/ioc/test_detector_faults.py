@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .clients import CaClient, wait_until
+from .clients import CaClient
 from .detector_process import DetectorProcess
 
 BACKEND = "tests.ioc.faulty_backend:FaultyDetector"
@@ -29,16 +29,16 @@ def ca(ioc):
 def fault(ca: CaClient, ioc: DetectorProcess, mode: int) -> str:
     """Acquire with fault ``mode`` armed; return the error text once in ERROR."""
     ca.put(ioc.pv("a:mode"), mode)
-    wait_until(lambda: ca.get(ioc.pv("a:mode")) == mode, what="mode readback")
+    ca.wait_for(ioc.pv("a:mode"), lambda value: value == mode, what="mode readback")
     ca.put(ioc.pv("acquire"), 1)
-    wait_until(lambda: ca.get(ioc.pv("state")) == "ERROR", what="ERROR")
+    ca.wait_for(ioc.pv("state"), lambda state: state == "ERROR", what="ERROR")
     ca.put(ioc.pv("a:mode"), 0)
     return ca.text(ioc.pv("error_text"))
 
 
 def clear(ca: CaClient, ioc: DetectorProcess, value: int) -> None:
     ca.put(ioc.pv("clear"), value)
-    wait_until(lambda: ca.get(ioc.pv("state")) == "READY", what="READY after clear")
+    ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY after clear")
     assert ca.get(ioc.pv("error")) == ""
     assert ca.get(ioc.pv("clear")) == 0
 
@@ -49,7 +49,8 @@ def test_too_few_images_is_an_error_naming_the_counts(ca, ioc):
     assert ca.get(ioc.pv("error")) == text[:38] + "~"
     # acquire in ERROR is refused, not kept
     ca.put(ioc.pv("acquire"), 1)
-    wait_until(lambda: "refused" in ca.text(ioc.pv("error_text")), what="refusal")
+    ca.wait_for(ioc.pv("error_text"), lambda text: "refused" in text, what="refusal",
+                text=True)
     assert ca.get(ioc.pv("acquire")) == 0
     assert ca.get(ioc.pv("state")) == "ERROR"
     clear(ca, ioc, 0)
@@ -70,13 +71,13 @@ def test_backend_exception_is_an_error(ca, ioc):
 def test_acquisitions_work_again_after_clear(ca, ioc):
     before = ca.get(ioc.pv("numid"))
     ca.put(ioc.pv("acquire"), 1)
-    wait_until(lambda: ca.get(ioc.pv("numid")) != before, what="a new series")
-    wait_until(lambda: ca.get(ioc.pv("state")) == "READY", what="READY")
+    ca.wait_for(ioc.pv("numid"), lambda numid: numid != before, what="a new series")
+    ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY")
 
 
 def test_backend_failure_is_fail_and_a_non_zero_exit(ca, ioc):
     ca.put(ioc.pv("a:mode"), 4)
-    wait_until(lambda: ca.get(ioc.pv("a:mode")) == 4, what="mode readback")
+    ca.wait_for(ioc.pv("a:mode"), lambda value: value == 4, what="mode readback")
     ca.put(ioc.pv("acquire"), 1)
     assert ioc.wait_exit(60) == 1
     line = ioc.wait_for_line('msg="IOC exits in FAIL"')

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
-from .clients import CaClient, pva_context, wait_until
+from .clients import (
+    CaClient,
+    Collector,
+    pva_context,
+    pva_monitor,
+    pvflow_monitor,
+    wait_for_monitor,
+)
 from .detector_process import DetectorProcess
 
 NUM_IMAGES, WIDTH, HEIGHT = 3, 16, 8
@@ -41,8 +46,8 @@ def acquire_series(ca: CaClient, ioc: DetectorProcess) -> int:
     """Write acquire=1 and wait until the new series is published and READY is back."""
     before = ca.get(ioc.pv("numid"))
     ca.put(ioc.pv("acquire"), 1)
-    wait_until(lambda: ca.get(ioc.pv("numid")) != before, what="a new numid")
-    wait_until(lambda: ca.get(ioc.pv("state")) == "READY", what="READY")
+    ca.wait_for(ioc.pv("numid"), lambda numid: numid != before, what="a new numid")
+    ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY")
     return int(ca.get(ioc.pv("numid")))
 
 
@@ -85,15 +90,15 @@ def test_acquire_outside_ready_is_refused_with_a_message(ca, ioc):
     ca.put(ioc.pv("duration"), 30.0)
     numid = ca.get(ioc.pv("numid"))
     ca.put(ioc.pv("acquire"), 1)
-    wait_until(lambda: ca.get(ioc.pv("state")) == "ACQUIRE", what="ACQUIRE")
+    ca.wait_for(ioc.pv("state"), lambda state: state == "ACQUIRE", what="ACQUIRE")
     assert ca.get(ioc.pv("acquire")) == 1
     ca.put(ioc.pv("acquire"), 1)
-    text = wait_until(lambda: ca.text(ioc.pv("error_text")), what="a refusal message")
+    text = ca.wait_for(ioc.pv("error_text"), bool, what="a refusal message", text=True)
     assert f"{ioc.prefix}acquire=1 refused" in text and "ACQUIRE" in text
     assert ca.get(ioc.pv("error")).startswith(ioc.prefix)
     assert ca.get(ioc.pv("state")) == "ACQUIRE"
     ca.put(ioc.pv("cancel"), 1)
-    wait_until(lambda: ca.get(ioc.pv("state")) == "READY", what="READY after cancel")
+    ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY after cancel")
     assert ca.get(ioc.pv("acquire")) == 0
     assert ca.get(ioc.pv("cancel")) == 0
     assert ca.get(ioc.pv("numid")) == numid  # a cancelled series is not published
@@ -104,15 +109,15 @@ def test_bad_duration_is_refused(ca, ioc):
     ca.put(ioc.pv("duration"), 0.25)
     ca.put(ioc.pv("duration"), -1.0)
     assert ca.get(ioc.pv("duration")) == 0.25
-    text = wait_until(lambda: "duration" in ca.text(ioc.pv("error_text"))
-                      and ca.text(ioc.pv("error_text")), what="a refusal message")
+    text = ca.wait_for(ioc.pv("error_text"), lambda text: "duration" in text and text,
+                       what="a refusal message", text=True)
     assert "-1.0" in text and ">= 0" in text
     ca.put(ioc.pv("duration"), 0.0)
 
 
 def test_channel_parameters_are_written_to_the_device(ca, ioc):
     ca.put(ioc.pv("ch0:enerj"), 7.5)
-    wait_until(lambda: ca.get(ioc.pv("ch0:enerj")) == 7.5, what="enerj readback")
+    ca.wait_for(ioc.pv("ch0:enerj"), lambda value: value == 7.5, what="enerj readback")
     assert ca.get(ioc.pv("ch1:enerj")) == pytest.approx(3.14)
     assert ca.get(ioc.pv("state")) == "READY"
     assert "ch0:enerj" in ioc.wait_for_line('msg="Channel parameter"')
@@ -126,28 +131,21 @@ def test_clear_outside_error_changes_nothing(ca, ioc):
 
 
 def test_ca_monitor_sees_every_series(ca, ioc):
-    numids: list[int] = []
-    images: list[int] = []
-    got = threading.Condition()
-
-    def on_numid(response):
-        with got:
-            numids.append(int(response.data[0]))
-            got.notify_all()
-
-    def on_image(response):
-        with got:
-            images.append(len(response.data))
-            got.notify_all()
-
-    numid_subscription = ca.subscribe(ioc.pv("numid"), on_numid)
-    image_subscription = ca.subscribe(ioc.pv("ch1:image"), on_image)
+    numids = Collector()
+    images = Collector()
+    numid_subscription = ca.subscribe(ioc.pv("numid"),
+                                      lambda response: numids.append(int(response.data[0])))
+    image_subscription = ca.subscribe(ioc.pv("ch1:image"),
+                                      lambda response: images.append(len(response.data)))
     try:
-        wait_until(lambda: numids and images, what="initial monitor updates")
+        numids.wait_for(bool, what="initial monitor updates (numid)")
+        images.wait_for(bool, what="initial monitor updates (ch1:image)")
         published = [acquire_series(ca, ioc) for _ in range(3)]
-        wait_until(lambda: numids[-1] == published[-1], what="the last numid update")
-        assert numids[-3:] == published
-        assert len(images) >= 4 and set(images[-3:]) == {NUM_IMAGES * WIDTH * HEIGHT}
+        seen_numids = numids.wait_for(lambda seen: seen[-1] == published[-1],
+                                      what="the last numid update")
+        seen_images = images.snapshot()
+        assert seen_numids[-3:] == published
+        assert len(seen_images) >= 4 and set(seen_images[-3:]) == {NUM_IMAGES * WIDTH * HEIGHT}
     finally:
         numid_subscription.clear()
         image_subscription.clear()
@@ -158,8 +156,10 @@ def test_pva_serves_the_same_records(pva, ioc):
     before = int(pva.get(ioc.pv("numid")))
     pva.put(ioc.pv("duration"), 0.0)
     pva.put(ioc.pv("acquire"), 1)
-    wait_until(lambda: int(pva.get(ioc.pv("numid"))) != before, what="numid over PVA")
-    wait_until(lambda: pva.get(ioc.pv("state")) == "READY", what="READY over PVA")
+    wait_for_monitor(pva_monitor(pva, ioc.pv("numid")), lambda numid: int(numid) != before,
+                     what="numid over PVA")
+    wait_for_monitor(pva_monitor(pva, ioc.pv("state")), lambda state: state == "READY",
+                     what="READY over PVA")
     image = pva.get(ioc.pv("ch0:image"))
     assert image.dtype == np.float64 and image.shape == (NUM_IMAGES * WIDTH * HEIGHT,)
     assert pva.get(ioc.pv("ch0:asize1")) == WIDTH
@@ -204,8 +204,10 @@ def test_pvflow_context_drives_the_ioc(ioc):
         context.put(ioc.pv("duration"), 0.0, wait=True)
         before = context.get(ioc.pv("numid"))
         context.put(ioc.pv("acquire"), 1, wait=True)
-        wait_until(lambda: context.get(ioc.pv("numid")) != before, what="numid via pvflow")
-        wait_until(lambda: context.get(ioc.pv("state")) == "READY", what="READY via pvflow")
+        wait_for_monitor(pvflow_monitor(context, ioc.pv("numid")),
+                         lambda numid: numid != before, what="numid via pvflow")
+        wait_for_monitor(pvflow_monitor(context, ioc.pv("state")),
+                         lambda state: state == "READY", what="READY via pvflow")
         image = np.asarray(context.get(ioc.pv("ch0:image")))
         assert image.size == NUM_IMAGES * WIDTH * HEIGHT
         assert context.get(ioc.pv("ch0:asize2")) == HEIGHT

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .clients import CaClient, wait_until
+from .clients import CaClient
 from .detector_process import DetectorProcess
 from .ioc_process import ROOT
 
@@ -48,8 +48,8 @@ def test_auto_acquire_repeats_acquisitions():
                           "DISSSIM_CHIP_SIZE": "8:8", "DISSSIM_CHANNELS": "only"}) as process:
         ca = CaClient(process.epics_env)
         try:
-            first = wait_until(lambda: ca.get(process.pv("numid")) >= 0, what="a first series")
-            wait_until(lambda: ca.get(process.pv("numid")) >= first + 20, what="more series")
+            first = ca.wait_for(process.pv("numid"), lambda numid: numid >= 0, what="a first series")
+            ca.wait_for(process.pv("numid"), lambda numid: numid >= first + 20, what="more series")
             assert 0 <= ca.get(process.pv("ssqcnt")) < 16
             # a client acquire while the IOC acquires by itself is refused, not queued
             ca.put(process.pv("duration"), 0.0)

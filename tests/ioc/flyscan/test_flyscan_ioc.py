@@ -5,7 +5,6 @@ Busy-record semantics, waveform fields after and during a scan, abort, settings 
 
 from __future__ import annotations
 
-import queue
 import threading
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from pvflow.ioc.flyscan.simulation import ScanSettings, SignalShape, positions, signal
-from tests.ioc.clients import CaClient, patched_environ, pva_context, wait_until
+from tests.ioc.clients import CaClient, Collector, patched_environ, pva_context
 from tests.ioc.ioc_process import IocProcess, unique_prefix
 
 NELM = 64
@@ -79,10 +78,10 @@ def test_put_callback_completes_after_the_scan_with_the_arrays_filled(ca, ioc):
     p = ioc.prefix
     configure(ca, ioc, points=40, period=0.01, start=1.0, end=3.0, shape=SignalShape.LINEAR,
               center=2.0, width=0.5, amplitude=2.0, background=1.0, noise=0.0)
-    busy_values: queue.Queue[bytes] = queue.Queue()
-    nord_values: queue.Queue[float] = queue.Queue()
-    busy_sub = ca.subscribe(p + "mybusy", lambda r: busy_values.put(r.data[0]))
-    nord_sub = ca.subscribe(p + "x_array.NORD", lambda r: nord_values.put(float(r.data[0])))
+    busy_values = Collector()
+    nord_values = Collector()
+    busy_sub = ca.subscribe(p + "mybusy", lambda r: busy_values.append(r.data[0]))
+    nord_sub = ca.subscribe(p + "x_array.NORD", lambda r: nord_values.append(float(r.data[0])))
     try:
         finished = put_busy(ca, ioc)
         assert finished.wait(60), "the put-callback of Busy never completed"
@@ -101,11 +100,10 @@ def test_put_callback_completes_after_the_scan_with_the_arrays_filled(ca, ioc):
         assert np.all(np.diff(t) > 0)
         assert "done: 40 points" in ca.text(p + "str_wave")
         # monitors saw Busy, then Done; NORD grew point by point during the scan
-        wait_until(lambda: busy_values.qsize() >= 3, what="three mybusy monitor updates")
-        seen_busy = [busy_values.get() for _ in range(busy_values.qsize())]
+        seen_busy = busy_values.wait_for(lambda seen: len(seen) >= 3,
+                                         what="three mybusy monitor updates")
         assert seen_busy[-2:] == [1, 0]
-        wait_until(lambda: 40.0 in list(nord_values.queue), what="NORD 40 monitor")
-        seen_nord = list(nord_values.queue)
+        seen_nord = nord_values.wait_for(lambda seen: 40.0 in seen, what="NORD 40 monitor")
         last_empty = len(seen_nord) - 1 - seen_nord[::-1].index(0.0)  # the scan's start
         grown = seen_nord[last_empty:]
         assert grown[-1] == 40.0
@@ -121,8 +119,9 @@ def test_done_during_a_scan_aborts_it_cleanly(ca, ioc):
     configure(ca, ioc, points=NELM, period=0.05, shape=SignalShape.GAUSSIAN)
     finished = put_busy(ca, ioc)
     # the scan empties the arrays, then says so: only then is NORD this scan's
-    wait_until(lambda: ca.text(p + "str_wave").startswith("scanning"), what="scan start")
-    wait_until(lambda: ca.get(p + "t_array.NORD") >= 3, what="three points")
+    ca.wait_for(p + "str_wave", lambda text: text.startswith("scanning"), what="scan start",
+                text=True)
+    ca.wait_for(p + "t_array.NORD", lambda nord: nord >= 3, what="three points")
     # a plain put, as caput and ophyd-async's stop_busy_record do: EPICS queues a second
     # put-callback to a record behind the one in progress (the Busy put), busy record or not
     channel(ca, ioc, "mybusy").write([0], wait=False)

@@ -8,7 +8,7 @@ import pytest
 
 from pvflow.ioc.sync.rre_registers import PidState, TrackerState
 from pvflow.ioc.sync.rre_simulator import RreSimulator
-from tests.ioc.clients import CaClient, wait_until
+from tests.ioc.clients import CaClient, wait_for_monitors
 from tests.ioc.ioc_process import IocProcess, unique_prefix
 
 TIMEOUT = 60.0
@@ -23,7 +23,7 @@ def start_ioc(**env: str) -> IocProcess:
 
 
 def wait_state(ca: CaClient, prefix: str, state: str) -> None:
-    wait_until(lambda: ca.get(prefix + "state") == state, TIMEOUT, f"state {state}")
+    ca.wait_for(prefix + "state", lambda value: value == state, TIMEOUT, f"state {state}")
 
 
 def test_sim_backend_walks_the_syncster_state_machine():
@@ -42,13 +42,13 @@ def test_sim_backend_walks_the_syncster_state_machine():
         assert ca.get(p + "state") == "ERROR"
         ca.put(p + "clear", 1)
         wait_state(ca, p, "OFF")
-        wait_until(lambda: ca.get(p + "clear") == 0, TIMEOUT, "clear back to 0")
+        ca.wait_for(p + "clear", lambda value: value == 0, TIMEOUT, "clear back to 0")
         ca.put(p + "stray", 1)
         wait_state(ca, p, "STRAY")
-        wait_until(lambda: ca.get(p + "stray") == 0, TIMEOUT, "stray back to 0")
+        ca.wait_for(p + "stray", lambda value: value == 0, TIMEOUT, "stray back to 0")
         ca.put(p + "sim:locked", 1)
         wait_state(ca, p, "SYNCED")
-        wait_until(lambda: ca.get(p + "state_time") > 0, TIMEOUT, "time in state")
+        ca.wait_for(p + "state_time", lambda value: value > 0, TIMEOUT, "time in state")
         ca.put(p + "sim:inject_error", "laser head interlock")
         wait_state(ca, p, "ERROR")
         assert ca.get(p + "error") == "laser head interlock"
@@ -67,7 +67,7 @@ def test_stray_times_out_into_error_and_auto_stray():
         wait_state(ca, p, "ERROR")
         ca.put(p + "clear", 1)
         # OFF moves on to STRAY by itself, and STRAY gives up after 0.5 s
-        wait_until(lambda: "Sync timeout" in ca.get(p + "error"), TIMEOUT, "sync timeout")
+        ca.wait_for(p + "error", lambda error: "Sync timeout" in error, TIMEOUT, "sync timeout")
         assert ca.get(p + "state") == "ERROR"
         assert "STRAY" in ioc.wait_for_line("new=STRAY")
     finally:
@@ -97,7 +97,7 @@ def test_rre_backend_against_the_simulator(simulator):
         wait_state(ca, p, "SYNCED")
         assert ca.get(p + "pid_state") == "LOCKED"
         simulator.set_tracker_state(TrackerState.CORR_INC)
-        wait_until(lambda: ca.get(p + "tracker_state") == "CORR_INC", TIMEOUT, "tracker")
+        ca.wait_for(p + "tracker_state", lambda value: value == "CORR_INC", TIMEOUT, "tracker")
         simulator.set_pid_state(PidState.RELOCK)
         wait_state(ca, p, "ERROR")
         assert "Sync lost; flags: pid:RELOCK" in ca.text(p + "error_text")
@@ -114,13 +114,16 @@ def test_rre_backend_against_the_simulator(simulator):
         simulator.set_silent(False)
         simulator.nack_next_requests(1000)
         ca.put(p + "clear", 1)
-        wait_until(lambda: "NACK" in ca.text(p + "error_text"), TIMEOUT, "NACK error")
+        ca.wait_for(p + "error_text", lambda text: "NACK" in text, TIMEOUT, "NACK error",
+                    text=True)
         simulator.clear_faults()
 
         simulator.disconnect()
         ca.put(p + "clear", 1)
-        wait_until(lambda: simulator.port in ca.text(p + "error_text")
-                   and ca.get(p + "state") == "ERROR", TIMEOUT, "disconnect error")
+        wait_for_monitors({"error_text": ca.monitor(p + "error_text", text=True),
+                           "state": ca.monitor(p + "state")},
+                          lambda latest: simulator.port in latest["error_text"]
+                          and latest["state"] == "ERROR", TIMEOUT, "disconnect error")
         simulator.reconnect()  # a new pty behind the same path: the IOC reopens it
         ca.put(p + "clear", 1)
         wait_state(ca, p, "OFF")
