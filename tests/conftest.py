@@ -23,6 +23,7 @@ record(waveform, "$(P)longs") { field(FTVL, "LONG") field(NELM, "16") }
 record(waveform, "$(P)chars") { field(FTVL, "CHAR") field(NELM, "256") }
 record(waveform, "$(P)strings") { field(FTVL, "STRING") field(NELM, "4") }
 record(waveform, "$(P)big") { field(FTVL, "DOUBLE") field(NELM, "2000000") }
+record(waveform, "$(P)empty") { field(FTVL, "DOUBLE") field(NELM, "10") }
 record(ai, "$(P)readonly") { field(VAL, "3") field(ASG, "READONLY") }
 record(calcout, "$(P)slow") { field(CALC, "A") field(ODLY, "0.3") }
 """

@@ -265,3 +265,15 @@ def test_bulk_ctrl_reads_join_metadata_and_timestamp(context) -> None:
         assert results[name].enum_strings == single[name].enum_strings
     assert results["T:ai"].units == "mm" and results["T:ai"].timestamp > 1.6e9
     assert isinstance(results["T:missing"], PVTimeoutError)
+
+
+def test_monitor_of_an_empty_waveform_delivers_the_empty_array(softioc) -> None:
+    from pvflow import Context
+
+    updates: list[np.ndarray] = []
+    arrived = threading.Event()
+    with Context(softioc.env) as fresh:  # T:empty is never written: NORD stays 0
+        with fresh.subscribe("T:empty", lambda value: (updates.append(value), arrived.set()),
+                             form="value"):
+            assert arrived.wait(5)
+    assert updates[0].size == 0 and updates[0].dtype == np.float64

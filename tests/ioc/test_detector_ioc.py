@@ -131,6 +131,9 @@ def test_clear_outside_error_changes_nothing(ca, ioc):
 
 
 def test_ca_monitor_sees_every_series(ca, ioc):
+    # an image first: caproto takes a zero-length update (an empty waveform) for the
+    # confirmation of a cancelled subscription and would never deliver the initial value
+    acquire_series(ca, ioc)
     numids = Collector()
     images = Collector()
     numid_subscription = ca.subscribe(ioc.pv("numid"),

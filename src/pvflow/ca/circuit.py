@@ -165,8 +165,11 @@ class Circuit:
                     else:
                         request.fail(p2, self._status_error(request.channel_of(p2), p1, "read"))
             elif command == 1:  # EVENT_ADD: p1 is the status, p2 the subscription id
+                # A subscription leaves ``subscriptions`` before its EVENT_CANCEL is sent, so
+                # the empty EVENT_ADD confirming a cancel finds nothing here, while an empty
+                # plain-type array of a live subscription is still delivered.
                 subscription = subscriptions.get(p2)
-                if subscription is not None and stop > start and p1 == 1:
+                if subscription is not None and p1 == 1:
                     self._deliver(subscription, buffer, start, stop, count, False)
             else:
                 handler = handlers.get(command)
@@ -251,7 +254,7 @@ class Circuit:
     def _on_event_add(self, data_type: int, count: int, status: int, subscription_id: int,
                       buffer: Any, start: int, stop: int, owned: bool) -> None:
         subscription = self.subscriptions.get(subscription_id)
-        if subscription is None or stop == start:  # cancel confirmation, or already closed
+        if subscription is None:  # a cancel confirmation, or already closed
             return
         if status == protocol.ECA_NORMAL:
             self._deliver(subscription, buffer, start, stop, count, owned)
