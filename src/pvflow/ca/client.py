@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import (AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError,
                       RemoteProtocolError)
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
+from ..io.deferred_reads import DeferredBlockReads
 from ..io.engine import Engine
 from ..io.loop import READ, WRITE, IOLoop
 from . import protocol
@@ -190,34 +191,13 @@ class BlockPlan:
         return request
 
 
-class DeferredReads:
-    """The reads of one bulk get, issued in ioid blocks per circuit.
-
-    Channels not connected at the call are read as they connect: those whose CREATE_CHAN
-    answers arrive in one loop iteration are read together, as one block.
-    """
+class DeferredReads(DeferredBlockReads):
+    """The reads of one bulk get, issued in ioid blocks per circuit (CA's ``read_group``)."""
 
     def __init__(self, client: CAClient, form: int, batch: Any):
+        super().__init__(client.loop, form, batch)
         self.client = client
-        self.form = form
-        self.batch = batch
-        self.slots: dict[Channel, int] = {}  # the channels still waiting for a connection
-        self.ready: list[Channel] = []
-        self.reads: list[BulkRead] = []
         self.plan: BlockPlan | None = None  # when all were connected on one circuit: reusable
-
-    def on_connect(self, channel: Channel, on_io_thread: bool) -> None:
-        """I/O thread only (registered as an on-connect action)."""
-        self.ready.append(channel)
-        self.client.loop.at_end_of_iteration(self, self._flush)
-
-    def _flush(self) -> None:
-        ready, self.ready = self.ready, []
-        groups: dict[Circuit | None, list[Channel]] = {}
-        for channel in ready:
-            groups.setdefault(channel.circuit, []).append(channel)
-        for channels in groups.values():
-            self.read_group(channels, [self.slots[channel] for channel in channels], True)
 
     def read_group(self, channels: list[Channel], slots: list[int], on_io_thread: bool) -> None:
         client = self.client

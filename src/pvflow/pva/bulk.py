@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DisconnectedError
+from ..io.deferred_reads import DeferredBlockReads
 from .channel import Channel
-from .circuit import Circuit
 from .operations import FULL_REQUEST, TIME_REQUEST, VALUE_REQUEST, GetOperation
 
 if TYPE_CHECKING:
@@ -34,30 +34,14 @@ class BulkRead:
         self.slots = slots
 
 
-class DeferredReads:
+class DeferredReads(DeferredBlockReads):
     """A bulk get: connected channels read at once, the others in groups as they connect."""
 
     def __init__(self, client: PVAClient, form: int, batch: Any, as_string: bool = False):
+        super().__init__(client.loop, form, batch)
         self.client = client
-        self.form = form
-        self.batch = batch
         self.as_string = as_string
-        self.slots: dict[Channel, int] = {}
-        self.ready: list[Channel] = []
-        self.reads: list[BulkRead] = []
         self.plan = None  # (the CA engine caches block-read plans; PVA's GETs persist instead)
-
-    def on_connect(self, channel: Channel, on_io_thread: bool) -> None:
-        self.ready.append(channel)
-        self.client.loop.at_end_of_iteration(self, self._flush)
-
-    def _flush(self) -> None:
-        ready, self.ready = self.ready, []
-        groups: dict[Circuit | None, list[Channel]] = {}
-        for channel in ready:
-            groups.setdefault(channel.circuit, []).append(channel)
-        for channels in groups.values():
-            self.read_group(channels, [self.slots[channel] for channel in channels], True)
 
     def read_group(self, channels: list[Channel], slots: list[int], on_io_thread: bool) -> None:
         client = self.client
