@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "view": "pvflow.cli.view",
     "replay": "pvflow.cli.replay",
     "badger": "pvflow.cli.badger",
+    "sim": "pvflow.cli.sim",
 }
 
 

@@ -25,7 +25,9 @@ from .settings import DetectorSettings
 log = logging.getLogger("pvflow.ioc.detector")
 
 #: Built-in backends; third parties use ``module:Class`` or this entry-point group.
-BUILTIN_BACKENDS = {"sim": "pvflow.ioc.detector.sim:SimDetector"}
+BUILTIN_BACKENDS = {"sim": "pvflow.ioc.detector.sim:SimDetector",
+                    "eiger": "pvflow.ioc.detector.eiger:EigerDetector",
+                    "eiger500k": "pvflow.ioc.detector.eiger:EigerDetector"}  # Diss's module name
 BACKEND_GROUP = "pvflow.ioc.detector.backends"
 
 

@@ -47,6 +47,13 @@ class DetectorBackend(abc.ABC):
         a one-line configuration error rather than a failure during WARMUP.
         """
 
+    def image_overdue(self) -> float | None:
+        """Seconds past the exposure this backend itself waits for images before it reports
+        the series overdue (``math.inf``: forever), or None to leave that to the IOC's
+        ``DISS_ACQUIRE_OVERDUE``. The IOC's own check then waits longer, so the backend's
+        more specific error comes first."""
+        return None
+
     # -- queries: synchronous, fast (they run inside the controller's loop step) --------------
 
     @abc.abstractmethod

@@ -22,6 +22,7 @@ import asyncio
 import collections
 import enum
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +59,8 @@ log = logging.getLogger("pvflow.ioc.detector")
 SSQCNT_MODULO = 16
 # Series ids whose late events are ignored after an error or cancel (bounded memory).
 STALE_SERIES_KEPT = 64
+# How much longer than a backend's own overdue time the generic check waits.
+BACKEND_OVERDUE_GRACE = 5.0
 
 
 class DetectorState(enum.Enum):
@@ -163,13 +166,24 @@ class DetectorController:
                 self._acquire_pending_since = None
             log_event(log, logging.WARNING, "Acquire dropped", state=self.machine.state.name)
             return
+        overdue = self._overdue()
         self._acquire_deadline = None
-        if self.settings.acquire_overdue > 0 and self.config is not None:
+        if overdue is not None and self.config is not None:
             self._acquire_deadline = (time.monotonic() + duration * self.config.num_images
-                                      + self.settings.acquire_overdue)
+                                      + overdue)
         log_event(log, logging.DEBUG if automatic else logging.INFO, "Acquire",
                   duration=duration, automatic=automatic)
         self.driver.command(CommandRequest(Command.ACQUIRE, {"duration": float(duration)}))
+
+    def _overdue(self) -> float | None:
+        """Seconds past the exposure before ERROR; None: never (DISS_ACQUIRE_OVERDUE=0, or a
+        backend that waits forever)."""
+        own = self.settings.acquire_overdue
+        backend = self.driver.backend if self.driver is not None else None
+        theirs = backend.image_overdue() if hasattr(backend, "image_overdue") else None
+        if not own or theirs is None:
+            return own or None
+        return None if math.isinf(theirs) else max(own, theirs + BACKEND_OVERDUE_GRACE)
 
     def cancel(self) -> None:
         """Ask the device to abort the running series (harmless when idle)."""

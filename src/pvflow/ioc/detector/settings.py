@@ -4,7 +4,8 @@ Same names and meanings as Diss, so an existing unit file or container definitio
 
 ==================== =========================================================================
 ``DISS_EPICS_PREFIX``  PV prefix including the trailing ``:``; default: 6 random capitals + ``:``
-``DISS_DEVICE_BACKEND`` ``sim`` (default), an entry point name of ``pvflow.ioc.detector.backends``,
+``DISS_DEVICE_BACKEND`` ``sim`` (default), ``eiger`` (alias ``eiger500k``), an entry point name of
+                       ``pvflow.ioc.detector.backends``,
                        or ``module:Class``
 ``DISS_AUTO_ACQUIRE``  acquire again on every READY with this duration (s); off when unset,
                        ``0``, ``no``, ``false``; ``yes`` means 1 s
@@ -64,7 +65,7 @@ class DetectorSettings(BaseSettings):
     @classmethod
     def _backend(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("name a backend: sim, an entry point name or module:Class")
+            raise ValueError("name a backend: sim, eiger, an entry point name or module:Class")
         return value.strip()
 
     @field_validator("auto_acquire", mode="before")
