@@ -22,7 +22,7 @@ from typing import Any
 from . import report
 from .clients import CLIENTS
 from .ioc import BenchServer
-from .operations import FRESH_COUNTS, Plan
+from .operations import FRESH_COUNTS, METRICS, Plan
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 WORKER_LIMIT_SECONDS = 300.0
@@ -70,7 +70,7 @@ def measure_client(key: str, plan: Plan, quick: bool, environment: dict[str, str
         numbers = [sample for sample in samples if isinstance(sample, float)]
         results[metric] = statistics.median(numbers) if numbers else samples[0]
     if failure:  # a dead worker leaves its remaining cells empty: say why in each of them
-        for metric in report.METRICS:
+        for metric in METRICS:
             results.setdefault(metric, failure)
     if tail:
         print(f"--- {key}: last lines of its log ---\n{tail}", file=sys.stderr)

@@ -16,19 +16,24 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+import numpy
+
 from .clients import ClientAdapter
-from .ioc import FLOOD_RECORD, INPUT_NAMES, LARGE_WAVEFORM, OUTPUT_NAMES, SMALL_WAVEFORM
+from .image_server import IMAGE_SHAPE, image
+from .ioc import FLOOD_RECORD, IMAGE, INPUT_NAMES, LARGE_WAVEFORM, OUTPUT_NAMES, SMALL_WAVEFORM
 
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
     """A report row. ``better`` is "lower", "higher" or "-" (context, not a score); ``absolute``
-    rows are already normalised or are context, so the report shows them unchanged."""
+    rows are already normalised or are context, so the report shows them unchanged; ``versus``
+    rows compare with another client than the reference (a PVA-only row has no CA number)."""
 
     label: str
     unit: str
     better: str = "lower"
     absolute: bool = False
+    versus: str = ""  # a client key: ratios to that client instead of the reference
 
 
 # Report order; keys are what the operations return.
@@ -47,6 +52,11 @@ METRICS: dict[str, Metric] = {
     "monitor_delivered": Metric("monitor % delivered under put flood", "%", "higher", True),
     "putter_rate": Metric("put rate of the flood during that run", "puts/s", "-", True),
 }
+# Rows only pvAccess clients can measure (CA has no normative types); shown after the others.
+PVA_METRICS: dict[str, Metric] = {
+    "ntndarray_1m": Metric("NTNDArray 1 Mpixel uint16 get, / p4p", "ms", versus="p4p"),
+}
+REPORTED = {**METRICS, **PVA_METRICS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,13 +69,14 @@ class Plan:
     bulk_1000: int = 20
     small_waveforms: int = 1000
     large_waveforms: int = 10
+    images: int = 20
     flood_puts: int = 20_000
     fresh_processes: int = 5
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(single_gets=200, put_gets=50, bulk_50=10, bulk_1000=3, small_waveforms=50,
-                   large_waveforms=2, flood_puts=2000, fresh_processes=1)
+                   large_waveforms=2, images=2, flood_puts=2000, fresh_processes=1)
 
 
 MICROSECONDS = 1e6
@@ -130,6 +141,20 @@ def waveforms(client: ClientAdapter, plan: Plan) -> dict[str, float]:
         "waveform_1e3_p50": percentile(small, 0.50) * MICROSECONDS,
         "waveform_1e6": statistics.median(big) * MILLISECONDS,
     }
+
+
+def ntndarray(client: ClientAdapter, plan: Plan) -> dict[str, float]:
+    """Median get of the 1024 x 1024 uint16 NTNDArray as the client hands it to its caller
+    (pvAccess clients only: CA has no normative types)."""
+    if client.protocol != "pva":
+        return {}
+    client.run(lambda: client.connect([IMAGE]))
+    pixels = numpy.asarray(client.run(lambda: client.get(IMAGE))).reshape(-1)
+    expected = image().reshape(-1)
+    if pixels.size != expected.size or pixels[-1] != expected[-1]:
+        raise AssertionError(f"{IMAGE_SHAPE} image read returned {pixels.size} pixels")
+    durations = client.time_each(lambda: client.get(IMAGE), plan.images)
+    return {"ntndarray_1m": statistics.median(durations) * MILLISECONDS}
 
 
 class FloodCounter:
@@ -224,6 +249,7 @@ OPERATIONS: tuple[tuple[Operation, tuple[str, ...]], ...] = (
     (put_then_get, ("put_get_p50",)),
     (bulk_get, ("bulk_50", "bulk_1000")),
     (waveforms, ("waveform_1e3_p50", "waveform_1e6")),
+    (ntndarray, ("ntndarray_1m",)),
     (monitor_flood, ("monitor_rate", "monitor_delivered", "putter_rate")),
 )
 FRESH_COUNTS = (200, 1000)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .clients import CLIENTS, REFERENCE
-from .operations import METRICS
+from .operations import REPORTED
 
 Results = Mapping[str, Mapping[str, Any]]
 
@@ -32,7 +32,7 @@ def _absolute(value: float, unit: str) -> str:
 def _cell(value: Any, reference: Any, metric_key: str, errors: list[str]) -> str:
     """A ratio to ``reference``, or the absolute number when there is no numeric reference."""
     number, reference_number = _number(value), _number(reference)
-    metric = METRICS[metric_key]
+    metric = REPORTED[metric_key]
     if value is None:
         return "-"
     if number is None:
@@ -59,12 +59,13 @@ def table(results: Results, ratios: bool = True) -> str:
     headings += [CLIENTS[key][2] for key in others]
     errors: list[str] = []
     rows = []
-    for metric_key, metric in METRICS.items():
+    for metric_key, metric in REPORTED.items():
         row = [metric.label, metric.better]
         if has_reference:
             value = reference.get(metric_key)
             row.append(_cell(value, None, metric_key, errors))
-        divisor = reference.get(metric_key) if ratios else None
+        versus = results.get(metric.versus, {}) if metric.versus else reference
+        divisor = versus.get(metric_key) if ratios else None
         row += [_cell(results[key].get(metric_key), divisor, metric_key, errors) for key in others]
         rows.append(row)
     widths = [max(len(line[column]) for line in [headings, *rows]) for column in range(len(headings))]
@@ -88,6 +89,9 @@ def legend(results: Results) -> str:
                      "except rows marked 'higher'); '% delivered' and the put rate are absolute.")
     else:
         lines.append(f"{CLIENTS[REFERENCE][2]} did not run: cells are absolute numbers.")
+    for metric in REPORTED.values():
+        if metric.versus and metric.versus in results:
+            lines.append(f"'{metric.label}' is client / {CLIENTS[metric.versus][2]} instead.")
     versions = ", ".join(f"{CLIENTS[key][2]} {results[key].get('version', '?')}"
                          for key in CLIENTS if key in results)
     lines.append(f"Versions: {versions}.")

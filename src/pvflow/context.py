@@ -485,7 +485,8 @@ class Context:
         changes reach ``connection_callback`` in order with the values. With ``loop``, the
         callbacks run on that asyncio loop's thread instead of pvflow's callback workers.
         pvAccess only: ``server_queue_size`` is the monitor's ``queueSize`` (updates the
-        server may send ahead of our acknowledgement) and ``request`` a pvRequest such as
+        server keeps while we have not acknowledged; the window we grant is ``queue_size``,
+        what our side holds without loss) and ``request`` a pvRequest such as
         ``"field(value)record[DBE=VALUE]"`` replacing the one ``form`` implies.
         """
         client, channel = self._route(name)

@@ -23,7 +23,7 @@ from typing import Protocol
 from ..errors import PVFlowError, RemoteProtocolError
 from . import protocol
 from .channel import Channel
-from .operations import Operation
+from .operations import MonitorOperation, Operation
 from .protocol import HEADER, HEADER_SIZE, MAGIC, Command, Flag, read_status
 from .pvdata import TypeCache
 
@@ -73,6 +73,7 @@ class Circuit:
         self.by_sid: dict[int, Channel] = {}
         self.last_received = time.monotonic()
         self.output: list[bytes] = []
+        self.acknowledging: list[MonitorOperation] = []  # monitors with updates to ack
         self._buffer = bytearray(RECEIVE_BUFFER_SIZE)
         self._view = memoryview(self._buffer)
         self._filled = 0
@@ -117,15 +118,24 @@ class Circuit:
                 self._large_filled += count
                 if self._large_filled == len(self._large_view):
                     self._finish_large()
-                return
-            self._filled += count
-            self._parse()
+            else:
+                self._filled += count
+                self._parse()
         except RemoteProtocolError:
             raise
         except Exception as exc:  # struct.error, IndexError, UnicodeDecodeError, ...
             raise RemoteProtocolError(f"{self.address_text} sent a malformed message: "
                                       f"{type(exc).__name__}: {exc}",
                                       address=self.address_text) from None
+        if self.acknowledging:
+            self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        """One ack per monitor per read pass: the server's window is refilled as soon as we
+        have taken its updates off the wire, before it can run dry under a burst."""
+        operations, self.acknowledging = self.acknowledging, []
+        for operation in operations:
+            self.queue(operation.acknowledge())
 
     def _parse(self) -> None:
         buffer = self._buffer

@@ -282,9 +282,17 @@ class PutOperation(Operation):
 
 
 class MonitorOperation(Operation):
-    """A subscription with pvAccess flow control: the server may send ``queue_size`` updates
-    before our acknowledgement, which leaves as soon as half of them arrived (pvxs's default
-    ``ackAny``), so a server never waits on a client that keeps up."""
+    """A subscription with pvAccess flow control (``pipeline=true``).
+
+    The window we grant is what our side can hold without loss: the subscription's own queue
+    (``mailbox.maxlen``), not the server's ``queueSize``. The server fills its queue of
+    ``queue_size`` (squashing the newest update into the last slot when full) only once that
+    window is used up; a window as small as that queue lets a burst of a few hundred updates
+    squash whenever this process is off the CPU for a few milliseconds. Updates are
+    acknowledged once per read pass (see :meth:`Circuit.received`), so credit returns within
+    one I/O iteration: pvxs resumes a stalled queue on the next post, not on an
+    acknowledgement, so a window that runs dry also holds back the last updates of a burst.
+    """
 
     command = Command.MONITOR
 
@@ -296,6 +304,7 @@ class MonitorOperation(Operation):
         self.reading = reading
         self.mailbox = mailbox
         self.queue_size = max(2, queue_size)
+        self.window = max(self.queue_size, mailbox.maxlen)
         self.closed = False
         self.ftype: FieldType | None = None
         self.view: View | None = None
@@ -308,7 +317,7 @@ class MonitorOperation(Operation):
         text = self.request_text
         body = request.encode(text, queueSize=self.queue_size, pipeline=True)
         return protocol.operation_init(Command.MONITOR, self.channel.sid, self.ioid, body,
-                                       Sub.INIT | Sub.PIPELINE, self.queue_size)
+                                       Sub.INIT | Sub.PIPELINE, self.window)
 
     def stop(self, circuit: Circuit) -> bytes:
         circuit.unregister(self.ioid)
@@ -345,11 +354,17 @@ class MonitorOperation(Operation):
             self.mailbox.post(view.reading(self.leaves) if self.reading
                               else view.value(self.leaves))
             self.unacknowledged += 1
-            if self.unacknowledged >= self.queue_size // 2:
-                circuit.queue(protocol.monitor_ack(channel.sid, self.ioid, self.unacknowledged))
-                self.unacknowledged = 0
+            if self.unacknowledged == 1:
+                circuit.acknowledging.append(self)
         if sub & Sub.DESTROY:  # the server finished this subscription
             circuit.unregister(self.ioid)
+
+    def acknowledge(self) -> bytes:
+        """The ack of every update taken since the last one (I/O thread, end of a read pass)."""
+        count, self.unacknowledged = self.unacknowledged, 0
+        if not count or self.closed:
+            return b""
+        return protocol.monitor_ack(self.channel.sid, self.ioid, count)
 
     def lost(self, error: BaseException) -> None:
         self.ftype = None
