@@ -11,7 +11,8 @@ from pvflow.errors import RemoteProtocolError
 from pvflow.pva import codecs, request
 from pvflow.pva.nt import put_values, view_of
 from pvflow.pva.pvdata import (ANY, STRING, STRUCT_ARRAY, UNION, FieldType, bits_of,
-                               empty_leaves, read_partial, read_type, read_value, structure,
+                               empty_leaves, read_partial, read_type, read_type_memo,
+                               read_value, structure,
                                to_python, write_bitset, write_partial, write_type, write_value)
 
 # The type qsrv (pvxs 1.5) sends in a GET INIT reply for an ai record, and a GET reply.
@@ -56,6 +57,17 @@ def test_type_cache_entries() -> None:
     assert first is second and offset == len(data)
     with pytest.raises(RemoteProtocolError):
         read_type(b"\xfe\x09\x00", 0, "<", {})
+
+
+def test_a_reused_cache_entry_means_what_its_own_circuit_defined() -> None:
+    """pvAccessCPP servers describe later channels by a cache entry of their circuit: the
+    same bytes are a double on one circuit and a string on another."""
+    doubles = {1: structure("", value=FieldType(0x43))}
+    strings = {1: structure("", value=FieldType(STRING))}
+    reuse = b"\xfe\x01\x00"
+    on_first, _ = read_type_memo(reuse, 0, "<", doubles)
+    on_second, _ = read_type_memo(reuse, 0, "<", strings)
+    assert on_first is doubles[1] and on_second is strings[1]
 
 
 SCALARS = {0x00: st.booleans(), 0x20: st.integers(-128, 127), 0x21: st.integers(-2**15, 2**15 - 1),

@@ -5,9 +5,10 @@
   EpicsMotor) and ``test_bluesky_protocols.py`` (it type-checks ophyd with mypy, which fails
   on an installed ophyd without ``py.typed`` whatever the control layer). That includes the
   IOC-backed ``test_signal``, ``test_pvpositioner``, ``test_scaler`` and ``test_mca``.
-- ophyd-async: ``tests/system_tests/epics/core`` (starts its own CA+PVA IOC), minus four tests
-  that inspect aioca itself: the backend must be an aioca ``CaSignalBackend`` or its
-  subscription an ``aioca.Subscription``.
+- ophyd-async: ``tests/system_tests/epics/core`` (starts its own CA+PVA IOC), its ``ca`` and
+  ``pva`` cases alike on pvflow, minus four tests that inspect aioca itself: the backend must
+  be an aioca ``CaSignalBackend`` or its subscription an ``aioca.Subscription``. None
+  inspects p4p's objects, so no pvAccess test is left out.
 
 Each runs in its own pytest process; the exit status is non-zero when either fails. A suite
 that fails is run once more on its failed tests only, and says so: some upstream fixtures

@@ -114,7 +114,10 @@ def asyncio_waiter(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
     """An ``on_done`` that resolves ``future`` on its own loop's thread."""
 
     def resolve(done: Any) -> None:
-        loop.call_soon_threadsafe(_resolve, future, done)
+        try:
+            loop.call_soon_threadsafe(_resolve, future, done)
+        except RuntimeError:  # the loop has closed: its caller was cancelled, nobody waits
+            pass
 
     return resolve
 

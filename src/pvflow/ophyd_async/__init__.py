@@ -1,13 +1,14 @@
 """pvflow for ophyd-async: a signal backend, its factories, and a one-call switch.
 
     from pvflow.ophyd_async import use_pvflow_backend
-    use_pvflow_backend()    # epics_signal_* and EpicsDevice now connect through pvflow
+    use_pvflow_backend()    # epics_signal_* and EpicsDevice, CA and PVA, now use pvflow
 
-or build signals directly with ``pvflow_signal_rw(float, "PV")`` and friends.
+or build signals directly with ``pvflow_signal_rw(float, "PV")`` (``ca://PV``, ``pva://PV``)
+and friends.
 """
 
-from .backend import PvflowSignalBackend, shared_context
-from .command import PvflowCommandBackend
+from .backend import PvflowPvaSignalBackend, PvflowSignalBackend, shared_context
+from .command import PvflowCommandBackend, PvflowPvaCommandBackend
 from .signals import (
     pvflow_signal_r,
     pvflow_signal_rw,
@@ -20,6 +21,8 @@ from .switch import restore_default_backends, use_pvflow_backend
 
 __all__ = [
     "PvflowCommandBackend",
+    "PvflowPvaCommandBackend",
+    "PvflowPvaSignalBackend",
     "PvflowSignalBackend",
     "pvflow_signal_r",
     "pvflow_signal_rw",

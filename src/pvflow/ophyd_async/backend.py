@@ -1,5 +1,5 @@
-"""`PvflowSignalBackend`: ophyd-async signals over a pvflow Context (integration layer:
-imports pvflow's public API and ophyd-async, never sockets or pvflow.ca).
+"""`PvflowSignalBackend`: ophyd-async signals over a pvflow Context, CA and pvAccess alike
+(integration layer: imports pvflow's public API and ophyd-async, never sockets or engines).
 
 It fulfils ``EpicsSignalBackend``'s contract: PV names are read at ``connect`` (a declarative
 ``EpicsDevice`` fills them in after construction), ``put`` waits for the server's
@@ -10,29 +10,19 @@ update in order on the caller's event loop thread, starting with the current val
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 from typing import Any
 
 from bluesky.protocols import Reading as BlueskyReading
-from event_model import DataKey, Limits, LimitsRange
-from ophyd_async.core import (
-    Callback,
-    NotConnectedError,
-    SignalDatatypeT,
-    SignalMetadata,
-    make_datakey,
-)
+from event_model import DataKey
+from ophyd_async.core import Callback, NotConnectedError, SignalDatatypeT, make_datakey
 from ophyd_async.epics.core import EpicsOptions
 from ophyd_async.epics.core._util import EpicsSignalBackend
 
 from ..context import Context, Subscription
 from ..errors import PVFlowError
 from ..reading import Reading
-from .converters import Converter, make_converter
-
-_LIMIT_NAMES = (("alarm", "alarm_limits"), ("control", "control_limits"),
-                ("display", "display_limits"), ("warning", "warning_limits"))
+from .converters import Converter, Native, make_converter, metadata, pva_native
 
 _shared: Context | None = None
 _shared_lock = threading.Lock()
@@ -47,34 +37,24 @@ def shared_context() -> Context:
         return _shared
 
 
-def _limits(reading: Reading) -> Limits:
-    limits = Limits()
-    for key, attribute in _LIMIT_NAMES:
-        found = getattr(reading, attribute)
-        if found is None:
-            continue
-        low, high = found
-        if (math.isnan(low) and math.isnan(high)) or low == high == 0:
-            continue
-        limits[key] = LimitsRange(low=None if math.isnan(low) else low,  # type: ignore[misc]
-                                  high=None if math.isnan(high) else high)
-    return limits
+def with_scheme(pv: str, protocol: str) -> str:
+    """``pv`` as a Context name: ophyd-async strips the scheme before it builds a backend."""
+    return pv if "://" in pv else f"{protocol}://{pv}"
 
 
-def _metadata(datatype: Any, reading: Reading, base: SignalMetadata) -> SignalMetadata:
-    """ophyd-async's rules: no units on str/bool, no precision on int, no limits on bool."""
-    metadata = base.copy()
-    if reading.units is not None and datatype not in (str, bool):
-        metadata["units"] = reading.units
-    if reading.precision is not None and datatype is not int:
-        metadata["precision"] = reading.precision
-    if (limits := _limits(reading)) and datatype is not bool:
-        metadata["limits"] = limits
-    return metadata
+def native_of(context: Context, name: str, reading: Reading) -> Native:
+    """What ``name`` holds. CA says so when the channel connects; over pvAccess the type
+    reaches the client with the value, so it is read off ``reading``."""
+    if name.startswith("pva://"):
+        return pva_native(reading)
+    info = context.info(name)
+    return Native(info.native_type, info.element_count > 1, info.element_count)
 
 
 class PvflowSignalBackend(EpicsSignalBackend[SignalDatatypeT]):
-    """A CA signal backend on pvflow (``pva://`` names once the Context routes them)."""
+    """A signal backend on pvflow; PV names without a scheme are ``protocol`` (CA here)."""
+
+    protocol = "ca"
 
     def __init__(self, datatype: type[SignalDatatypeT] | None, read_pv: str = "",
                  write_pv: str = "", options: EpicsOptions | None = None,
@@ -90,30 +70,32 @@ class PvflowSignalBackend(EpicsSignalBackend[SignalDatatypeT]):
         return self._context or shared_context()
 
     def source(self, name: str, read: bool) -> str:
-        pv = self.read_pv if read else self.write_pv
-        return pv if "://" in pv else f"ca://{pv}"
+        return with_scheme(self.read_pv if read else self.write_pv, self.protocol)
 
     async def connect(self, timeout: float) -> None:
         """Connect both PVs, learn their types and metadata, remember the write PV's value
         (``put(None)`` writes it back, as SignalX.trigger expects)."""
         context = self.context
-        names = list(dict.fromkeys((self.read_pv, self.write_pv)))
+        names = list(dict.fromkeys((self.source("", True), self.source("", False))))
         try:
             await context.connect_async(names, timeout=timeout)
             readings = {name: await context.get_async(name, form="ctrl", timeout=timeout)
                         for name in names}
         except PVFlowError as error:
-            raise NotConnectedError(self.source("", read=error.pv != self.write_pv)) from error
-        kinds = {name: context.info(name) for name in names}
-        shapes = {(info.native_type, info.element_count > 1) for info in kinds.values()}
+            raise NotConnectedError(self._failed_source(error)) from error
+        natives = {name: native_of(context, name, reading) for name, reading in readings.items()}
+        shapes = {(native.type, native.is_array) for native in natives.values()}
         if len(shapes) > 1:
             raise TypeError(f"{self.read_pv} and {self.write_pv} differ in datatypes and "
                             f"element_count: {sorted(shapes)}")
         self.initial_values = {name: reading.value for name, reading in readings.items()}
-        info = kinds[self.read_pv]
-        self.converter = make_converter(self.read_pv, self.datatype, info.native_type,
-                                        max(info.element_count for info in kinds.values()),
-                                        readings[self.read_pv])
+        read = self.source("", True)
+        self.converter = make_converter(self.read_pv, self.datatype, natives[read],
+                                        readings[read])
+
+    def _failed_source(self, error: PVFlowError) -> str:
+        failed = (error.pv or "").split("://")[-1]
+        return self.source("", read=failed != self.write_pv)
 
     def _converter(self) -> Converter:
         if self.converter is None:
@@ -128,13 +110,14 @@ class PvflowSignalBackend(EpicsSignalBackend[SignalDatatypeT]):
 
     async def put(self, value: SignalDatatypeT | None) -> None:
         converter = self._converter()
+        write = self.source("", False)
         if value is None:
-            wire = self.initial_values[self.write_pv]
+            wire = self.initial_values[write]
         else:
             wire = converter.write_value(value)
         wait = self.options.wait(value) if callable(self.options.wait) else self.options.wait
         try:
-            await self.context.put_async(self.write_pv, wire, wait=wait, timeout=None)
+            await self.context.put_async(write, wire, wait=wait, timeout=None)
         except ValueError as error:
             choices = converter.metadata.get("choices")
             if choices and value not in choices:
@@ -144,25 +127,26 @@ class PvflowSignalBackend(EpicsSignalBackend[SignalDatatypeT]):
 
     async def get_datakey(self, source: str) -> DataKey:
         converter = self._converter()
-        reading = await self.context.get_async(self.read_pv, form="ctrl", timeout=None)
-        metadata = _metadata(self.datatype, reading, converter.metadata)
+        reading = await self.context.get_async(self.source("", True), form="ctrl",
+                                               timeout=None)
         return make_datakey(converter.datatype, converter.value(reading.value), source,
-                            metadata)
+                            metadata(converter, reading))
 
     async def get_reading(self) -> BlueskyReading[SignalDatatypeT]:
-        return self._make_reading(await self.context.get_async(self.read_pv, form="time",
-                                                               timeout=None))
+        return self._make_reading(await self.context.get_async(self.source("", True),
+                                                               form="time", timeout=None))
 
     async def get_value(self) -> SignalDatatypeT:
-        return self._converter().value(await self.context.get_async(self.read_pv, timeout=None))
+        return self._converter().value(await self.context.get_async(self.source("", True),
+                                                                    timeout=None))
 
     async def get_setpoint(self) -> SignalDatatypeT:
-        return self._converter().value(await self.context.get_async(self.write_pv,
+        return self._converter().value(await self.context.get_async(self.source("", False),
                                                                     timeout=None))
 
     def set_callback(self, callback: Callback[BlueskyReading[SignalDatatypeT]] | None) -> None:
         """Every update, in order, on the running loop's thread; the first is the current
-        value (a new CA subscription starts with it)."""
+        value (a new CA or pvAccess monitor starts with it)."""
         if callback and self.subscription:
             raise RuntimeError("Cannot set a callback when one is already set")
         if self.subscription:
@@ -171,5 +155,12 @@ class PvflowSignalBackend(EpicsSignalBackend[SignalDatatypeT]):
         if callback:
             loop = asyncio.get_running_loop()
             self.subscription = self.context.subscribe(
-                self.read_pv, lambda reading: callback(self._make_reading(reading)),
+                self.source("", True), lambda reading: callback(self._make_reading(reading)),
                 form="time", loop=loop)
+
+
+class PvflowPvaSignalBackend(PvflowSignalBackend[SignalDatatypeT]):
+    """:class:`PvflowSignalBackend` for PV names without a scheme that are pvAccess: what
+    ophyd-async builds for ``pva://`` names and for PVI-discovered signals."""
+
+    protocol = "pva"

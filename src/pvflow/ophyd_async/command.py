@@ -1,5 +1,5 @@
 """`PvflowCommandBackend`: a TriggerableCommand writing one value to one PV (integration
-layer), the pvflow twin of ophyd-async's ``CaCommandBackend``."""
+layer), the pvflow twin of ophyd-async's ``CaCommandBackend`` and ``PvaCommandBackend``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from ophyd_async.epics.core._util import EpicsCommandBackend
 
 from ..context import Context
 from ..errors import PVFlowError
-from .backend import shared_context
+from .backend import native_of, shared_context, with_scheme
 
-_SCALAR_NUMERIC = ("SHORT", "CHAR", "LONG", "ENUM")  # PROC-like fields; a float means a typo
+# CA DBR types and pvAccess types a command may write to (a float means the wrong record:
+# PROC-like fields are integers; ophyd-async's pvAccess backend also takes a boolean)
+_ACCEPTED = ("SHORT", "CHAR", "LONG", "ENUM", "boolean", "long", "enum")
+_REQUIREMENTS = {"ca": "a scalar numeric PV",
+                 "pva": "a scalar boolean, scalar numeric, or enum PV"}
 
 
 class PvflowCommandBackend(EpicsCommandBackend):
-    """On ``execute()``, writes ``execute_value`` to ``write_pv`` and waits for completion."""
+    """On ``execute()``, writes ``execute_value`` to ``write_pv`` and waits for completion;
+    PV names without a scheme are ``protocol`` (CA here)."""
+
+    protocol = "ca"
 
     def __init__(self, write_pv: str = "", execute_value: int = 1,
                  context: Context | None = None):
@@ -26,22 +33,28 @@ class PvflowCommandBackend(EpicsCommandBackend):
         return self._context or shared_context()
 
     def source(self, name: str) -> str:
-        return self.write_pv if "://" in self.write_pv else f"ca://{self.write_pv}"
+        return with_scheme(self.write_pv, self.protocol)
 
     async def connect(self, timeout: float) -> None:
+        name = self.source("")
         try:
-            await self.context.connect_async([self.write_pv], timeout=timeout)
+            reading = await self.context.get_async(name, form="ctrl", timeout=timeout)
         except PVFlowError as error:
-            raise NotConnectedError(self.source("")) from error
-        info = self.context.info(self.write_pv)
-        if info.element_count > 1:
-            raise TypeError(f"{self.source('')} is an array PV; PvflowCommandBackend "
-                            f"requires a scalar numeric PV")
-        if info.native_type not in _SCALAR_NUMERIC:
-            raise TypeError(f"{self.source('')} is not a numeric PV (native type "
-                            f"{info.native_type}); PvflowCommandBackend requires a scalar "
-                            f"numeric PV")
+            raise NotConnectedError(name) from error
+        native = native_of(self.context, name, reading)
+        if native.is_array or native.type not in _ACCEPTED:
+            requirement = _REQUIREMENTS[name.split("://")[0]]
+            raise TypeError(f"{name} is not {requirement} (native type {native.type}, "
+                            f"array: {native.is_array}); {type(self).__name__} requires "
+                            f"{requirement}")
 
     async def execute(self) -> None:
-        await self.context.put_async(self.write_pv, self._execute_value, wait=True,
+        await self.context.put_async(self.source(""), self._execute_value, wait=True,
                                      timeout=None)
+
+
+class PvflowPvaCommandBackend(PvflowCommandBackend):
+    """:class:`PvflowCommandBackend` for PV names without a scheme that are pvAccess: what
+    ophyd-async builds for ``pva://`` names and for PVI-discovered commands."""
+
+    protocol = "pva"

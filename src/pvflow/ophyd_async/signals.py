@@ -1,6 +1,6 @@
 """Signal factories on pvflow, mirroring ophyd-async's ``epics_signal_*`` (integration layer).
 
-Names may carry ``ca://`` (or, once the Context routes it, ``pva://``); bare names are CA.
+Names may carry ``ca://`` or ``pva://``; bare names are CA.
 """
 
 from __future__ import annotations

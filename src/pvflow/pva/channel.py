@@ -29,7 +29,7 @@ class ChannelState(Enum):
 class Channel:
     """One PV name on one server; survives reconnects (same cid, new sid, new operations)."""
 
-    __slots__ = ("name", "cid", "state", "circuit", "sid", "gets", "put", "subscriptions",
+    __slots__ = ("name", "cid", "state", "circuit", "sid", "gets", "puts", "subscriptions",
                  "watchers", "on_connect", "search_attempt", "search_due", "lock", "field_type")
 
     def __init__(self, name: str, cid: int):
@@ -39,7 +39,7 @@ class Channel:
         self.circuit: Circuit | None = None
         self.sid = 0
         self.gets: dict[str, GetOperation] = {}  # by pvRequest text
-        self.put: PutOperation | None = None
+        self.puts: dict[bool, PutOperation] = {}  # by whether it waits for processing
         self.subscriptions: dict[int, MonitorOperation] = {}
         self.watchers: list[Mailbox] = []
         self.on_connect: list[Callable[[Channel, bool], None]] = []

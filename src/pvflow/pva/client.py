@@ -140,15 +140,20 @@ class PVAClient(Engine[Channel]):
         return deferred
 
     def put(self, channel: Channel, value: Any, sink: Callable[[Any], None] | None) -> int:
-        """Queue a put on the channel's PUT operation (created on first use, then reused)."""
+        """Queue a put on the channel's PUT operation (created on first use, then reused).
+
+        A put with a ``sink`` completes when the server has processed it (put-callback); one
+        without goes through its own operation, so it never queues behind a slow record."""
         circuit = channel.circuit
         if circuit is None or channel.state is not ChannelState.CONNECTED:
             raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
         token = self.allocate_ids(1)
+        block = sink is not None
         with channel.lock:
-            if channel.put is None:
-                channel.put = PutOperation(channel)
-            frame = channel.put.request(circuit, (token, value, sink))
+            operation = channel.puts.get(block)
+            if operation is None:
+                operation = channel.puts[block] = PutOperation(channel, block)
+            frame = operation.request(circuit, (token, value, sink))
         self.send(channel, frame, False)
         return token
 
@@ -187,9 +192,7 @@ class PVAClient(Engine[Channel]):
     def cancel(self, channel: Channel, token: int) -> bool:
         """Forget a request; False when its answer is already being delivered."""
         with channel.lock:
-            operations: list[Any] = list(channel.gets.values())
-            if channel.put is not None:
-                operations.append(channel.put)
+            operations: list[Any] = [*channel.gets.values(), *channel.puts.values()]
             return any(operation.cancel(token) for operation in operations)
 
     def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
@@ -360,7 +363,9 @@ class PVAClient(Engine[Channel]):
         with self.lock:
             channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
             channel.circuit = None
-            for operation in list(channel.gets.values()) + ([channel.put] if channel.put else []):
+            operations: list[GetOperation | PutOperation] = [*channel.gets.values(),
+                                                              *channel.puts.values()]
+            for operation in operations:
                 operation.state = 0
         if was_connected:
             for watcher in channel.watchers:

@@ -181,12 +181,15 @@ class PutOperation(Operation):
 
     An enum put by choice string needs the choices, which only a GET of the put's structure
     gives: the operation then asks the server for the current value first (sub-command GET).
+    With ``block`` the server answers when the record's processing completes (QSRV's
+    ``record[block=true]``, what a put-callback is over CA); without, when the value is written.
     """
 
     command = Command.PUT
 
-    def __init__(self, channel: Channel):
+    def __init__(self, channel: Channel, block: bool = False):
         self.channel = channel
+        self.block = block
         self.state = NEW
         self.ftype: FieldType | None = None
         self.leaves: list[Any] = []
@@ -199,8 +202,9 @@ class PutOperation(Operation):
         if self.state == NEW:
             self.state = CREATING
             self.ioid = circuit.register(self)
+            options = {"block": True} if self.block else {}
             return protocol.operation_init(Command.PUT, self.channel.sid, self.ioid,
-                                           request.encode(FULL_REQUEST))
+                                           request.encode(FULL_REQUEST, **options))
         if self.state == READY and self.in_flight is None:
             return self._next()
         return b""

@@ -12,7 +12,6 @@ structures go through the generic recursive decoder.
 from __future__ import annotations
 
 import struct
-from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,13 +162,19 @@ def read_type_memo(buffer: Any, offset: int, order: str, cache: TypeCache
     """:func:`read_type` of a description that runs to the end of ``buffer`` (INIT replies),
     memoised by its bytes: a thousand channels of one record type are described in a thousand
     identical byte strings (pvxs sends no cache entries), decoded once. Cache entries the
-    description defines are replayed into ``cache`` on every hit."""
+    description defines are replayed into ``cache`` on every hit. A description that reuses
+    an entry defined earlier on its circuit (pvAccessCPP servers such as QSRV 1 do) means
+    what that circuit's cache says, so it is decoded against ``cache`` and not memoised."""
     key = (order, bytes(buffer[offset:]))
     found = _MEMO.get(key)
     if found is None:
         defined: TypeCache = {}
-        ftype, end = read_type(buffer, offset, order, ChainMap(defined, cache))  # type: ignore
+        try:
+            ftype, end = read_type(buffer, offset, order, defined)
+        except RemoteProtocolError:  # an entry of this circuit's cache (or malformed)
+            return read_type(buffer, offset, order, cache)
         if end != len(buffer):
+            cache.update(defined)
             return ftype, end
         found = (ftype, defined)
         if len(_MEMO) < 1000:
