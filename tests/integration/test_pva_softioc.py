@@ -203,3 +203,15 @@ def test_reconnects_and_restores_monitors() -> None:
             assert connected[:3] == [True, False, True]
     finally:
         ioc.close()
+
+
+def test_name_server_over_tcp_without_udp_search(pva_ioc) -> None:
+    """EPICS_PVA_NAME_SERVERS alone finds the PVs: searches go over TCP to the server."""
+    env = {**pva_ioc.env, "EPICS_PVA_ADDR_LIST": "", "EPICS_PVA_AUTO_ADDR_LIST": "NO",
+           "EPICS_PVA_NAME_SERVERS": f"127.0.0.1:{pva_ioc.pva_port}"}
+    with Context(env, timeout=5.0) as ctx:
+        assert ctx.get_many(["pva://T:ai", "pva://T:string"]) == {"pva://T:ai": 1.5,
+                                                                  "pva://T:string": "hello"}
+    without = {**env, "EPICS_PVA_NAME_SERVERS": ""}
+    with Context(without, timeout=1.0) as ctx, pytest.raises(PVTimeoutError):
+        ctx.get("pva://T:ai")

@@ -47,6 +47,7 @@ class ChannelTable(Generic[ChannelT]):
         self._id_limit = id_limit
         self._next_id = 1
         self._id_lock = threading.Lock()
+        self._unsearched: list[ChannelT] = []  # created, waiting for the I/O thread
 
     def channel(self, name: str) -> ChannelT:
         found = self.by_name.get(name)
@@ -70,8 +71,17 @@ class ChannelTable(Generic[ChannelT]):
                     new.append(channel)
                 found.append(channel)
         if new:
-            self.loop.call_soon(self._begin_search, new)
+            with self._id_lock:
+                first = not self._unsearched
+                self._unsearched.extend(new)
+            if first:  # channels made one by one (ophyd's get_pv) search as one batch
+                self.loop.call_soon(self._search_new)
         return found
+
+    def _search_new(self) -> None:
+        with self._id_lock:
+            new, self._unsearched = self._unsearched, []
+        self._begin_search(new)
 
     def forget(self, channels: Iterable[ChannelT]) -> list[ChannelT]:
         """Drop ``channels`` from the table; the ones that were still in it."""

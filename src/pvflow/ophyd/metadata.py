@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pvflow.ophyd")
 
+NO_WAIT = 0.001  # seconds: only a channel that is connected already answers
+
 MetadataCallback = Callable[[str, dict[str, Any]], None]
 
 
@@ -68,6 +70,7 @@ class MetadataPrefetcher:
         """Read the metadata of those ``pvs`` nobody is reading yet, in bulk, and wait (up to
         ``timeout``) for those already being read by another thread."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        pvs = [pv for pv in pvs if not pv.metadata_event.is_set()]  # read once per connection
         with self._lock:
             mine = [pv for pv in pvs if not pv.metadata_requested]
             for pv in mine:
@@ -85,25 +88,42 @@ class MetadataPrefetcher:
             pv.metadata_event.wait(remaining)
 
     def _read(self, pvs: list[PV], timeout: float | None) -> None:
-        """TIME reads for all (one block per server), then CTRL for the scalars in bulk and
-        for arrays one element each (the metadata is the same; the data is not needed)."""
+        """CTRL for the scalars in bulk and for arrays one element each (the metadata is the
+        same; the data is not needed). A CA channel knows its element count once connected;
+        other names are told apart by a TIME read first."""
         seconds: Any = DEFAULT if timeout is None else timeout
         names = list(dict.fromkeys(pv.pvname for pv in pvs))
-        times = self._context.get_many(names, form="time", timeout=seconds)
-        scalars = [name for name in names
-                   if not isinstance(times[name], BaseException) and not is_array(times[name])]
+        counts = {name: count for name in names
+                  if (count := _known_count(self._context, name)) is not None}
+        unknown = [name for name in names if name not in counts]
+        times = self._context.get_many(unknown, form="time", timeout=seconds) if unknown else {}
+        for name, found in times.items():
+            if not isinstance(found, BaseException):
+                counts[name] = len(found) if is_array(found) else 1
+        scalars = [name for name in names if counts.get(name) == 1]
         controls: dict[str, Any] = self._context.get_many(scalars, form="ctrl", timeout=seconds)
         for name in names:
-            if name not in controls and not isinstance(times[name], BaseException):
+            if name not in controls and name in counts:
                 try:
                     controls[name] = self._context.get(name, form="ctrl", count=1,
                                                        timeout=seconds)
                 except PVFlowError as error:
                     controls[name] = error
         for pv in pvs:
-            found = controls.get(pv.pvname, times[pv.pvname])
-            if isinstance(found, BaseException):
+            found = controls.get(pv.pvname, times.get(pv.pvname))
+            if isinstance(found, BaseException) or found is None:
                 log.warning("%s: reading the control metadata failed: %s", pv.pvname, found)
                 continue
             pv.apply_control(found)
             pv.metadata_event.set()
+
+
+def _known_count(context: Context, name: str) -> int | None:
+    """The element count of a connected CA channel (known locally since its connect), else
+    None: a pvAccess channel learns it by introspection, a channel still connecting not yet."""
+    if name.startswith("pva://"):
+        return None
+    try:
+        return context.info(name, timeout=NO_WAIT).element_count
+    except PVFlowError:
+        return None
