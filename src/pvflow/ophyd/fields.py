@@ -44,6 +44,25 @@ _LIMITS = (
 )
 
 
+# pvAccess field types under the DBR names pyepics (and so ophyd's string handling) expects.
+_PVA_AS_DBR = {"double": "DOUBLE", "float": "FLOAT", "int": "LONG", "uint": "LONG",
+               "short": "SHORT", "ushort": "SHORT", "byte": "CHAR", "ubyte": "CHAR",
+               "boolean": "CHAR", "long": "DOUBLE", "ulong": "DOUBLE", "string": "STRING"}
+
+
+def dbr_native(type_name: str, element_count: int) -> tuple[str, int]:
+    """(DBR type name, element count) of a channel as pyepics would report it. pvAccess
+    names its types (``double[]``, an NTEnum id) and tells no array length before a read:
+    an array counts as two elements, enough to be shown and monitored as an array."""
+    if "NTEnum" in type_name or type_name == "enum_t":
+        return "ENUM", 1
+    base = type_name.removesuffix("[]")
+    if base in _PVA_AS_DBR:
+        is_array = type_name.endswith("[]")
+        return _PVA_AS_DBR[base], max(element_count, 2) if is_array else 1
+    return type_name, element_count
+
+
 def time_fields(reading: Reading) -> dict[str, Any]:
     """The keys a DBR_TIME read or monitor carries: alarm state and timestamp."""
     fields: dict[str, Any] = {"status": reading.status, "severity": reading.severity}

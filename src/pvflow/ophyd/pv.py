@@ -34,6 +34,7 @@ from .fields import (
     LONG_STRING_LENGTH,
     char_value,
     control_fields,
+    dbr_native,
     is_array,
     time_fields,
 )
@@ -139,12 +140,11 @@ class PV:
         found = self._native
         if found is None:
             info = self.layer.context.info(self.pvname)
-            found = self._native = (info.native_type, info.element_count)
-            self._args.update(nelm=info.element_count, type=info.native_type.lower(),
-                              typefull=f"time_{info.native_type.lower()}",
-                              host=info.address,
-                              count=min(info.element_count,
-                                        self._user_count or info.element_count))
+            native_type, element_count = dbr_native(info.native_type, info.element_count)
+            found = self._native = (native_type, element_count)
+            self._args.update(nelm=element_count, type=native_type.lower(),
+                              typefull=f"time_{native_type.lower()}", host=info.address,
+                              count=min(element_count, self._user_count or element_count))
         return found
 
     @property
