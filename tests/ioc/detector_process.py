@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tests.ioc.clients import CaClient
 from tests.ioc.ioc_process import IocProcess, unique_prefix
 
 
@@ -19,3 +20,12 @@ class DetectorProcess(IocProcess):
 
     def pv(self, suffix: str) -> str:
         return self.prefix + suffix
+
+
+def acquire_series(ca: CaClient, ioc: DetectorProcess) -> int:
+    """Write acquire=1 and wait until the new series is published and READY is back."""
+    before = ca.get(ioc.pv("numid"))
+    ca.put(ioc.pv("acquire"), 1)
+    ca.wait_for(ioc.pv("numid"), lambda numid: numid != before, what="a new numid")
+    ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY")
+    return int(ca.get(ioc.pv("numid")))

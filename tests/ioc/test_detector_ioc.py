@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 from .clients import (
-    CaClient,
     Collector,
     pva_context,
     pva_monitor,
     pvflow_monitor,
     wait_for_monitor,
 )
-from .detector_process import DetectorProcess
+from .detector_process import DetectorProcess, acquire_series
 
 NUM_IMAGES, WIDTH, HEIGHT = 3, 16, 8
 CA_STRING, CA_LONG, CA_DOUBLE = 0, 5, 6
@@ -29,26 +28,10 @@ def ioc():
 
 
 @pytest.fixture(scope="module")
-def ca(ioc):
-    client = CaClient(ioc.epics_env)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def pva(ioc):
     context = pva_context(ioc.epics_env)
     yield context
     context.close()
-
-
-def acquire_series(ca: CaClient, ioc: DetectorProcess) -> int:
-    """Write acquire=1 and wait until the new series is published and READY is back."""
-    before = ca.get(ioc.pv("numid"))
-    ca.put(ioc.pv("acquire"), 1)
-    ca.wait_for(ioc.pv("numid"), lambda numid: numid != before, what="a new numid")
-    ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY")
-    return int(ca.get(ioc.pv("numid")))
 
 
 def test_pv_types_are_those_of_diss(ca, ioc):

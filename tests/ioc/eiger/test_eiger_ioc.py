@@ -15,7 +15,7 @@ from pvflow.demo.network import free_port
 from pvflow.demo.processes import ServerProcess
 from pvflow.ioc.detector.eiger.simulator import sim_image
 from tests.ioc.clients import CaClient
-from tests.ioc.detector_process import DetectorProcess
+from tests.ioc.detector_process import DetectorProcess, acquire_series
 
 WIDTH, HEIGHT = 32, 16
 pytestmark = pytest.mark.timeout(120)
@@ -54,24 +54,9 @@ def ioc(simulator):
         yield process
 
 
-@pytest.fixture(scope="module")
-def ca(ioc):
-    client = CaClient(ioc.epics_env)
-    yield client
-    client.close()
-
-
-def acquire(ca: CaClient, ioc: DetectorProcess) -> int:
-    before = ca.get(ioc.pv("numid"))
-    ca.put(ioc.pv("acquire"), 1)
-    ca.wait_for(ioc.pv("numid"), lambda numid: numid != before, what="a new numid")
-    ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY")
-    return int(ca.get(ioc.pv("numid")))
-
-
 def test_snapshot_images_reach_ca_pixel_for_pixel(ca, ioc, simulator):
     ca.put(ioc.pv("duration"), 0.02)
-    numid = acquire(ca, ioc)
+    numid = acquire_series(ca, ioc)
     status = simulator.request("GET", "/sim/status")
     assert numid == status["series_id"]  # the detector's own series number
     counter = status["images"] - 1
@@ -99,7 +84,7 @@ def test_reboot_is_an_error_and_clear_brings_the_detector_back(ca, ioc, simulato
     ca.put(ioc.pv("clear"), 1)
     ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY after clear")
     before = simulator.request("GET", "/sim/status")["arms"]
-    acquire(ca, ioc)
+    acquire_series(ca, ioc)
     status = simulator.request("GET", "/sim/status")
     assert status["arms"] == before + 1
     detector = status["config"]["detector"]

@@ -29,13 +29,6 @@ def ioc():
         yield process
 
 
-@pytest.fixture(scope="module")
-def ca(ioc):
-    client = CaClient(ioc.epics_env)
-    yield client
-    client.close()
-
-
 def channel(ca: CaClient, ioc: IocProcess, name: str) -> Any:
     """A connected caproto PV, for what CaClient does not offer (put with a callback)."""
     with patched_environ(ioc.epics_env):
