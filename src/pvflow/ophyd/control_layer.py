@@ -48,6 +48,7 @@ class ControlLayer:
         self.dispatcher: EventDispatcher = None  # type: ignore[assignment]
         self.prefetcher: MetadataPrefetcher = None  # type: ignore[assignment]
         self._setup_lock = threading.Lock()
+        self.flags = threading.Condition()  # shared by every PV's Flags
 
     def setup(self, logger: logging.Logger) -> EventDispatcher:
         """Start the dispatcher threads and the Context once; later calls change nothing."""

@@ -38,6 +38,7 @@ from .fields import (
     is_array,
     time_fields,
 )
+from .flag import Flag
 from .serial import SerialRunner
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class PV:
         self.callbacks: dict[int, tuple[Callable[..., None], dict[str, Any]]] = {}
         if callback is not None:
             self.callbacks[0] = (callback, {})
-        self._connected_event = threading.Event()
+        self._connected_event = Flag(layer.flags)
         self._serial = SerialRunner(pvname)
         self._subscription: Any = None
         self._subscription_lock = threading.Lock()
@@ -87,7 +88,7 @@ class PV:
         self._native: tuple[str, int] | None = None
         self._put_complete: bool | None = None
         self._auto_monitor = auto_monitor
-        self.metadata_event = threading.Event()  # the first CTRL metadata of this connection
+        self.metadata_event = Flag(layer.flags)  # the first CTRL metadata of this connection
         self.metadata_requested = False  # guarded by the layer's prefetcher
         self._closed = False
         if auto_monitor:
