@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from functools import partial
 from typing import Any
 
@@ -90,9 +91,13 @@ def test_put_timing_out_once_passes_on_retry(interface: Interface,
     """The first put-callback waits for the 5 s output delay; the retry, on a fresh channel,
     completes without waiting for it."""
     interface.timeout = 1.0
+    assert interface.context.get("B:SLOW:DELAY.PACT") == 0  # no output delay running yet
+    started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="pvflow.badger"):
         interface.set_values({"B:SLOW:SET": 4.0})
-    assert "put of 4.0 to B:SLOW:SET timed out (attempt 1 of 2)" in caplog.text
+    took = time.monotonic() - started
+    assert "put of 4.0 to B:SLOW:SET timed out (attempt 1 of 2)" in caplog.text, \
+        f"the first put-callback completed after {took:.2f} s"
 
 
 def test_put_attempts_and_delay_are_configurable(interface: Interface,
