@@ -70,16 +70,14 @@ class ChannelTable(Generic[ChannelT]):
                     self.by_cid[channel.cid] = channel
                     new.append(channel)
                 found.append(channel)
-        if new:
-            with self._id_lock:
-                first = not self._unsearched
-                self._unsearched.extend(new)
-            if first:  # channels made one by one (ophyd's get_pv) search as one batch
-                self.loop.call_soon(self._search_new)
+            first = bool(new) and not self._unsearched
+            self._unsearched.extend(new)
+        if first:  # channels made one by one (ophyd's get_pv) search as one batch
+            self.loop.call_soon(self._search_new)
         return found
 
     def _search_new(self) -> None:
-        with self._id_lock:
+        with self.lock:
             new, self._unsearched = self._unsearched, []
         self._begin_search(new)
 

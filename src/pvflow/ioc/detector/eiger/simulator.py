@@ -238,7 +238,7 @@ class EigerSimulator:
         self._check_version(request)
         name = request.match_info["name"]
         handler = {"initialize": self._initialize, "arm": self._arm, "trigger": self._trigger,
-                   "disarm": self._disarm, "abort": self._abort,
+                   "disarm": self._end_series, "abort": self._end_series,
                    "cancel": self._cancel}.get(name)
         if handler is None:
             raise web.HTTPNotFound(text=f"no command {name}")
@@ -311,12 +311,6 @@ class EigerSimulator:
         except asyncio.CancelledError:
             if not producer.cancelled():  # an abort ends the trigger, not the server
                 raise
-
-    async def _disarm(self) -> None:
-        await self._end_series()
-
-    async def _abort(self) -> None:
-        await self._end_series()
 
     async def _cancel(self) -> None:
         self._stop_after_image = True
