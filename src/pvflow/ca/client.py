@@ -303,6 +303,10 @@ class CAClient(Engine[Channel]):
         circuit = channel.circuit
         if circuit is None:
             raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
+        if count is not None and count > channel.count:
+            # libca refuses such a request too (ECA_BADCOUNT): the server would allocate it
+            raise ValueError(f"get of {channel.name}: count {count} is more than the "
+                             f"{channel.count} elements the channel holds")
         native = Native.STRING if as_string and channel.native in (
             Native.ENUM, Native.STRING) else channel.native
         as_array = channel.count != 1 if count is None else count != 1
