@@ -15,6 +15,7 @@ from __future__ import annotations
 import getpass
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -153,6 +154,10 @@ class PVAClient(Engine[Channel]):
             operation = channel.puts.get(block)
             if operation is None:
                 operation = channel.puts[block] = PutOperation(channel, block)
+            try:
+                operation.check(value)
+            except (ValueError, TypeError, OverflowError, struct.error) as exc:
+                raise ValueError(f"cannot put {value!r} to pva://{channel.name}: {exc}") from None
             frame = operation.request(circuit, (token, value, sink))
         self.send(channel, frame, False)
         return token
