@@ -23,7 +23,29 @@ class ChannelState(Enum):
     SEARCHING = "searching"
     CONNECTING = "connecting"
     CONNECTED = "connected"
+    FAILED = "failed"  # the server could not give us this channel; searched again when asked
     CLOSED = "closed"
+
+
+class ChannelFailure:
+    """Why a channel failed at its server, and when it may be searched again: after 1, 2,
+    4 ... 60 s, so a server that keeps refusing costs one round trip per back-off, not a loop."""
+
+    __slots__ = ("reason", "attempts", "retry_at", "retry_scheduled")
+
+    FIRST_BACKOFF = 1.0
+    MAX_BACKOFF = 60.0
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self.attempts = 0
+        self.retry_at = 0.0
+        self.retry_scheduled = False
+
+    def record(self, reason: str, now: float) -> None:
+        self.reason = reason
+        self.attempts += 1
+        self.retry_at = now + min(self.FIRST_BACKOFF * 2 ** (self.attempts - 1), self.MAX_BACKOFF)
 
 
 class Channel:
@@ -31,7 +53,7 @@ class Channel:
 
     __slots__ = ("name", "wire_name", "cid", "state", "circuit", "sid", "native", "count", "access",
                  "subscriptions", "watchers", "on_connect", "enum_strings", "search_attempt",
-                 "search_due")
+                 "search_due", "failure")
 
     def __init__(self, name: str, cid: int):
         self.name = name
@@ -50,6 +72,7 @@ class Channel:
         self.enum_strings: tuple[str, ...] = ()
         self.search_attempt = 0
         self.search_due = 0.0
+        self.failure: ChannelFailure | None = None  # set while the server refuses the channel
 
     @property
     def connected(self) -> bool:

@@ -17,6 +17,7 @@ import itertools
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +28,8 @@ from ..io.deferred_reads import DeferredBlockReads
 from ..io.engine import Engine
 from ..io.loop import READ, WRITE, IOLoop
 from . import protocol
-from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
-                      WriteRequest)
+from .channel import (BulkRead, Channel, ChannelFailure, ChannelState, ReadRequest,
+                      Subscription, WriteRequest)
 from .circuit import Circuit
 from .config import CAConfig
 from .dbr import DECODERS, NATIVES, PLAIN_SCALARS, Form, Native, decoder, encode_put
@@ -296,6 +297,33 @@ class CAClient(Engine[Channel]):
                 circuit.queue(protocol.clear_channel(channel.sid, channel.cid))
                 self.loop.at_end_of_iteration(connection, connection.flush)
 
+    # --- channels the server refused ---------------------------------------------------------
+    def when_connected(self, channel: Channel, action: Action) -> Action | None:
+        pending = super().when_connected(channel, action)
+        if pending is not None and channel.state is ChannelState.FAILED:
+            self.loop.call_soon(self._ask_again, channel)
+        return pending
+
+    def _ask_again(self, channel: Channel) -> None:
+        """I/O thread: somebody wants a failed channel: search for it once its back-off ends."""
+        failure = channel.failure
+        if channel.state is not ChannelState.FAILED or failure is None or \
+                failure.retry_scheduled:
+            return
+        failure.retry_scheduled = True
+        self.loop.call_later(max(0.0, failure.retry_at - time.monotonic()),
+                             lambda: self._retry_failed(channel))
+
+    def _retry_failed(self, channel: Channel) -> None:
+        if channel.failure is not None:
+            channel.failure.retry_scheduled = False
+        if channel.state is not ChannelState.FAILED or self.closed:
+            return
+        if channel.on_connect or channel.subscriptions or channel.watchers:  # still wanted
+            with self.lock:
+                channel.state = ChannelState.SEARCHING
+            self._search_again(channel)
+
     # --- requests (any thread) --------------------------------------------------------------------
     def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
                    as_string: bool = False, count: int | None = None) -> tuple[int, bytes]:
@@ -351,6 +379,8 @@ class CAClient(Engine[Channel]):
                 else:
                     deferred.slots[channel] = slot
                     channel.on_connect.append(deferred.on_connect)
+                    if channel.state is ChannelState.FAILED:
+                        self.loop.call_soon(self._ask_again, channel)
         groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
         for channel, slot in zip(ready, ready_slots):
             group = groups.setdefault(channel.circuit, ([], []))
@@ -431,6 +461,13 @@ class CAClient(Engine[Channel]):
                               f"({self._search_hint(channel)})", pv=channel.name)
 
     def _search_hint(self, channel: Channel) -> str:
+        failure = channel.failure
+        if channel.state is ChannelState.FAILED and failure is not None:
+            wait = max(0.0, failure.retry_at - time.monotonic())
+            return f"{failure.reason}; searched again when asked, {wait:.0f} s from now at " \
+                   f"the earliest"
+        if failure is not None:
+            return f"{channel.state.value} again after {failure.reason}"
         if channel.state is ChannelState.SEARCHING:
             targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
             return f"no server answered the search to {targets}"
@@ -448,6 +485,8 @@ class CAClient(Engine[Channel]):
         with self.lock:
             channel.subscriptions[subscription.subscription_id] = subscription
             connected = channel.state is ChannelState.CONNECTED
+        if channel.state is ChannelState.FAILED:
+            self.loop.call_soon(self._ask_again, channel)
         if connected:
             try:
                 self._start_subscription(subscription, on_io_thread=False)
@@ -515,6 +554,7 @@ class CAClient(Engine[Channel]):
         channel.native = NATIVES[native]
         channel.count = count
         channel.sid = sid
+        channel.failure = None
         if enum_changed:
             channel.enum_strings = ()
         with self.lock:
@@ -554,9 +594,22 @@ class CAClient(Engine[Channel]):
         return _access(channel)
 
     def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
+        """The server refused the channel (or gave one we cannot use): searching again at
+        once would ask the same server the same question in a loop, so the channel waits
+        until somebody asks for it and its back-off has passed."""
         log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
                     reason)
-        self._disconnected(channel, research=True)
+        failure = channel.failure = channel.failure or ChannelFailure()
+        failure.record(f"{circuit.address_text}: {reason}", time.monotonic())
+        was_connected = channel.state is ChannelState.CONNECTED
+        with self.lock:
+            channel.state = ChannelState.FAILED
+            channel.circuit = None
+            self.topology += 1
+        if was_connected:
+            self._post_connection(channel, False)
+        if channel.on_connect or channel.subscriptions or channel.watchers:
+            self._ask_again(channel)
 
     def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
         self._disconnected(channel, research=True)

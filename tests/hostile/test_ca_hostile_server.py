@@ -1,0 +1,85 @@
+"""A lying CA server next to a real softIoc in one Context: every lie costs at most the lying
+channel or its circuit, errors name the PV and the reason, and the real channel keeps working."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+
+from pvflow import Context, DisconnectedError, PVTimeoutError
+from pvflow.ca.protocol import Command, header
+from tests.hostile.ca_server import HostileCAServer, created
+from tests.hostile.conftest import joint_env
+
+CREATE = Command.CREATE_CHAN
+
+
+def test_bad_native_type_fails_the_channel_naming_the_reason_without_a_loop(softioc) -> None:
+    with HostileCAServer(["EVIL:type"], {CREATE: created(native=999)}) as evil, \
+            Context(joint_env(softioc, evil)) as ctx:
+        with pytest.raises(PVTimeoutError, match=r"EVIL:type.*native type 999") as info:
+            ctx.get("EVIL:type", timeout=0.5)
+        assert info.value.pv == "EVIL:type"
+        assert ctx.get("T:ai") == 1.5
+        assert evil.received[CREATE] == 1 and evil.accepted == 1
+        # nobody asks for it any more: no search, no reconnect, no new CREATE_CHAN
+        assert not evil.wait_for(lambda s: s.received[CREATE] > 1 or s.accepted > 1
+                                 or s.searches["EVIL:type"] > 1, timeout=1.5)
+        # asked again: searched once more, after its back-off, and refused once more
+        with pytest.raises(PVTimeoutError, match="native type 999"):
+            ctx.get("EVIL:type", timeout=2.0)
+        assert evil.received[CREATE] == 2
+        assert ctx.get("T:ai") == 1.5
+
+
+def test_garbage_closes_that_circuit_only_and_it_reconnects(softioc) -> None:
+    garbage = random.Random(7).randbytes(200)
+    sent = {"done": False}
+
+    def read(request):  # the first read is answered with garbage, later ones properly
+        if sent["done"]:
+            return header(Command.READ_NOTIFY, 8, 6, 1, 1, request.p2) + struct.pack(">d", 2.0)
+        sent["done"] = True
+        return garbage
+
+    with HostileCAServer(["EVIL:noise"], {Command.READ_NOTIFY: read}) as evil, \
+            Context(joint_env(softioc, evil)) as ctx:
+        ctx.connect(["T:ai", "EVIL:noise"])
+        with pytest.raises(DisconnectedError) as info:
+            ctx.get("EVIL:noise", timeout=5.0)
+        assert info.value.pv == "EVIL:noise"
+        assert ctx.get("T:ai") == 1.5
+        assert ctx.get("EVIL:noise", timeout=5.0) == 2.0  # a new circuit, not the old one
+        assert evil.accepted == 2
+
+
+def test_lost_circuit_errors_name_the_pv(softioc) -> None:
+    with HostileCAServer(["EVIL:drop"], {Command.READ_NOTIFY: lambda request: None}) as evil, \
+            Context(joint_env(softioc, evil)) as ctx:
+        ctx.connect(["EVIL:drop"])
+        with pytest.raises(DisconnectedError, match="EVIL:drop") as info:
+            ctx.get("EVIL:drop", timeout=5.0)
+        assert info.value.pv == "EVIL:drop"
+        assert ctx.get("T:ai") == 1.5
+
+
+def test_header_claiming_a_gigabyte_takes_no_gigabyte(softioc) -> None:
+    def lie(request):
+        size = (1 << 30) - 8  # below the default EPICS_CA_MAX_ARRAY_BYTES
+        return header(Command.READ_NOTIFY, size, 6, size // 8, 1, request.p2) + b"\0" * 64
+
+    env_without_limit = {key: value for key, value in softioc.env.items()
+                         if key != "EPICS_CA_MAX_ARRAY_BYTES"}
+    with HostileCAServer(["EVIL:huge"], {Command.CREATE_CHAN: created(count=1 << 27),
+                                         Command.READ_NOTIFY: lie}) as evil:
+        with Context(joint_env(type("Env", (), {"env": env_without_limit}), evil)) as ctx:
+            ctx.connect(["EVIL:huge"])
+            with pytest.raises(PVTimeoutError, match="EVIL:huge"):
+                ctx.get("EVIL:huge", timeout=0.5)
+            (connection,) = [c for c in ctx._ca._connections.values()
+                             if c.key[1] == evil.port]
+            assert len(connection.circuit.receive_view()) < 64 * 1024 * 1024
+            assert ctx.get("T:ai") == 1.5
+        assert len(connection.circuit.receive_view()) == 0  # freed with the circuit
