@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from pathlib import Path
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -45,6 +46,30 @@ def check_record_name(name: str) -> str:
     if bad:
         raise ValueError(f"record name {name!r} contains forbidden characters {bad}")
     return name
+
+
+# Clients may write the fields operators change (ASL0: the VAL of output records) and only
+# read the rest (ASL1: links such as FLNK and OUT, scan and alarm settings, PROC).
+VALUES_ONLY_ASG = "VALUES_ONLY"
+_VALUES_ONLY_ACF = f"ASG({VALUES_ONLY_ASG}) {{ RULE(1, READ) RULE(0, WRITE) }}\n" \
+    "ASG(DEFAULT) { RULE(1, READ) RULE(1, WRITE) }\n"
+
+
+def use_values_only_access_security() -> Path:
+    """Load access security with the ``VALUES_ONLY`` group, for records whose links a client
+    must not rewire (``ASG=VALUES_ONLY``). Call before ``iocInit``, which reads the file; the
+    returned directory may go once it has run."""
+    import tempfile
+
+    from softioc import imports
+
+    directory = Path(tempfile.mkdtemp(prefix="pvflow-acf-"))
+    acf = directory / "values_only.acf"
+    acf.write_text(_VALUES_ONLY_ACF)
+    imports.dbCore.asSetFilename.argtypes = [ctypes.c_char_p]
+    if imports.dbCore.asSetFilename(str(acf).encode()) != 0:
+        raise RuntimeError(f"EPICS refused the access security file {acf}")
+    return directory
 
 
 def use_full_record_names() -> None:
