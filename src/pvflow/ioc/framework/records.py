@@ -27,6 +27,7 @@ from pathlib import Path
 from collections.abc import Callable, Collection
 from typing import Any
 
+from .settings import ConfigError
 from .state_machine import StateMachine
 from .structured_logging import log_event
 
@@ -37,14 +38,30 @@ MAX_STRING = 39
 ERROR_TEXT_LENGTH = 1024
 
 
+class RecordNameError(ConfigError):
+    """A record name EPICS would refuse: the runner reports it in one line and exits 2."""
+
+
+def check_prefix(prefix: str, longest_suffix: str) -> str:
+    """``prefix`` if it leaves room for the app's longest record name, else ValueError
+    (raised while the configuration is read, before any hardware is touched)."""
+    length = len(prefix) + len(longest_suffix)
+    if length > MAX_RECORD_NAME:
+        raise ValueError(f"the prefix has {len(prefix)} characters: with {longest_suffix!r} "
+                         f"it makes a {length}-character record name; EPICS allows "
+                         f"{MAX_RECORD_NAME}, so the prefix may have at most "
+                         f"{MAX_RECORD_NAME - len(longest_suffix)}")
+    return prefix
+
+
 def check_record_name(name: str) -> str:
-    """``name`` if EPICS accepts it as a record name, else ValueError saying why."""
+    """``name`` if EPICS accepts it as a record name, else RecordNameError saying why."""
     if not name or len(name) > MAX_RECORD_NAME:
-        raise ValueError(f"record name {name!r} has {len(name)} characters; EPICS allows 1 to "
+        raise RecordNameError(f"record name {name!r} has {len(name)} characters; EPICS allows 1 to "
                          f"{MAX_RECORD_NAME} (shorten the prefix or the channel names)")
     bad = sorted({c for c in name if c.isspace() or c in "\"'$.{}\\"})
     if bad:
-        raise ValueError(f"record name {name!r} contains forbidden characters {bad}")
+        raise RecordNameError(f"record name {name!r} contains forbidden characters {bad}")
     return name
 
 
