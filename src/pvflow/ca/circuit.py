@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import AccessDeniedError, DisconnectedError, PVFlowError, RemoteProtocolError
+from ..errors import AccessDeniedError, PVFlowError, RemoteProtocolError, naming_pv
 from . import protocol
 from .channel import BulkRead, Channel, ReadRequest, Subscription, WriteRequest
 from .protocol import (EXTENDED_HEADER_SIZE, EXTENDED_SIZES, HEADER, HEADER_SIZE, Command,
@@ -369,7 +369,8 @@ class Circuit:
         self.closed = True
         pending, self.pending = self.pending, {}
         for ioid, request in pending.items():
-            request.fail(ioid, _naming(error, request.channel_of(ioid).name, self.address_text))
+            request.fail(ioid, naming_pv(error, request.channel_of(ioid).name,
+                                         self.address_text))
         channels = list(self.channels.values())
         self.channels.clear()
         self.subscriptions.clear()
@@ -381,10 +382,3 @@ class Circuit:
         self._filled = self._skip = 0
         return channels
 
-
-def _naming(error: BaseException, name: str, address: str) -> BaseException:
-    """``error`` as seen by one request on ``name`` (a circuit's loss names no PV itself)."""
-    if isinstance(error, PVFlowError) and error.pv is None:
-        kind = type(error) if isinstance(error, DisconnectedError) else DisconnectedError
-        return kind(f"{name}: {error}", pv=name, address=error.address or address)
-    return error

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import (AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError,
-                      RemoteProtocolError)
+                      RemoteProtocolError, naming_pv)
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
 from ..io.deferred_reads import DeferredBlockReads
 from ..io.engine import Engine
@@ -445,7 +445,10 @@ class CAClient(Engine[Channel]):
             circuit.queue(frame)
             self.loop.at_end_of_iteration(connection, connection.flush)
         else:
-            connection.send(frame)
+            try:
+                connection.send(frame)
+            except DisconnectedError as exc:
+                raise naming_pv(exc, channel.name) from None
 
     def cancel(self, channel: Channel, ioid: int) -> bool:
         """Forget a request; False when the I/O thread already took it (its answer is coming)."""

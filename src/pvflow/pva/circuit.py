@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ..errors import PVFlowError, RemoteProtocolError
+from ..errors import PVFlowError, RemoteProtocolError, naming_pv
 from . import protocol
 from .channel import Channel
 from .operations import MonitorOperation, Operation
@@ -287,8 +287,10 @@ class Circuit:
         self.closed = True
         operations, self.operations = self.operations, {}
         for operation in operations.values():
+            channel = getattr(operation, "channel", None)
             try:
-                operation.lost(error)
+                operation.lost(error if channel is None else
+                               naming_pv(error, channel.name, self.address_text))
             except PVFlowError:
                 pass
         channels = list(self.channels.values())

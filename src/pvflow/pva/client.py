@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ca.client import Connection as CAConnection
-from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
+from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
+                      naming_pv)
 from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
 from ..io.channels import FULL_ACCESS
 from ..io.engine import Engine
@@ -192,7 +193,10 @@ class PVAClient(Engine[Channel]):
         if on_io_thread:
             circuit.queue(frame)
         else:
-            connection.send(frame)
+            try:
+                connection.send(frame)
+            except DisconnectedError as exc:
+                raise naming_pv(exc, channel.name) from None
 
     def cancel(self, channel: Channel, token: int) -> bool:
         """Forget a request; False when its answer is already being delivered."""
@@ -214,7 +218,7 @@ class PVAClient(Engine[Channel]):
                               f"({hint})", pv=channel.name)
 
     def _clear_channels(self, channels: list[Channel]) -> None:
-        error = DisconnectedError("the channel was released")
+        released = DisconnectedError("the channel was released")
         for channel in channels:
             with self.lock:
                 circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
@@ -230,7 +234,7 @@ class PVAClient(Engine[Channel]):
             for ioid, operation in list(circuit.operations.items()):
                 if getattr(operation, "channel", None) is channel:
                     circuit.operations.pop(ioid, None)
-                    operation.lost(error)
+                    operation.lost(naming_pv(released, channel.name))
             if connected and not circuit.closed:
                 circuit.queue(protocol.destroy_channel(channel.sid, channel.cid))
 
