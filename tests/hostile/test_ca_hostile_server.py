@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from pvflow import Context, DisconnectedError, PVTimeoutError
+from pvflow import Context, DisconnectedError, PVTimeoutError, RemoteProtocolError
 from pvflow.ca.protocol import Command, header
 from tests.hostile.ca_server import HostileCAServer, created
 from tests.hostile.conftest import joint_env
@@ -29,7 +29,7 @@ def test_bad_native_type_fails_the_channel_naming_the_reason_without_a_loop(soft
                                  or s.searches["EVIL:type"] > 1, timeout=1.5)
         # asked again: searched once more, after its back-off, and refused once more
         with pytest.raises(PVTimeoutError, match="native type 999"):
-            ctx.get("EVIL:type", timeout=2.0)
+            ctx.get("EVIL:type", timeout=1.0)  # its next back-off is 2 s
         assert evil.received[CREATE] == 2
         assert ctx.get("T:ai") == 1.5
 
@@ -83,3 +83,84 @@ def test_header_claiming_a_gigabyte_takes_no_gigabyte(softioc) -> None:
             assert len(connection.circuit.receive_view()) < 64 * 1024 * 1024
             assert ctx.get("T:ai") == 1.5
         assert len(connection.circuit.receive_view()) == 0  # freed with the circuit
+
+
+def unasked_replies() -> bytes:
+    """Answers to requests nobody made: unknown ioids, subscriptions, channels."""
+    return b"".join([
+        header(Command.READ_NOTIFY, 8, 6, 1, 1, 999_999) + struct.pack(">d", 6.0),
+        header(Command.EVENT_ADD, 8, 6, 1, 1, 888_888) + struct.pack(">d", 6.0),
+        header(Command.WRITE_NOTIFY, 0, 6, 1, 1, 777_777),
+        header(Command.ACCESS_RIGHTS, 0, 0, 0, 666_666, 3),
+        header(Command.CREATE_CHAN, 0, 6, 1, 555_555, 1),
+        header(Command.SERVER_DISCONN, 0, 0, 0, 444_444, 0),
+        header(Command.CREATE_CH_FAIL, 0, 0, 0, 333_333, 0),
+        header(Command.ERROR, 16, 0, 0, 0, 160) + header(Command.READ_NOTIFY, 0, 6, 1, 1, 2),
+    ])
+
+
+def test_replies_to_requests_never_made_are_ignored(softioc) -> None:
+    with HostileCAServer(["EVIL:chatty"], on_accept=lambda: unasked_replies() * 100) as evil, \
+            Context(joint_env(softioc, evil)) as ctx:
+        assert ctx.get("EVIL:chatty") == 1.0
+        evil.send_to_clients(unasked_replies() * 1000)
+        assert ctx.get("EVIL:chatty") == 1.0 and ctx.get("T:ai") == 1.5
+        assert evil.accepted == 1  # nothing of it was worth closing the circuit
+
+
+def test_a_flood_of_monitor_updates_leaves_the_real_channel_responsive(softioc) -> None:
+    flood = b"".join(header(Command.EVENT_ADD, 8, 6, 1, 1, subscription)
+                     + struct.pack(">d", float(subscription)) for subscription in range(1, 50))
+    with HostileCAServer(["EVIL:flood"]) as evil, Context(joint_env(softioc, evil)) as ctx:
+        ctx.connect(["EVIL:flood", "T:ai"])
+        for _ in range(20):
+            evil.send_to_clients(flood * 100)
+            assert ctx.get("T:ai") == 1.5
+        assert ctx.get("EVIL:flood") == 1.0
+
+
+def test_an_answer_shorter_than_its_count_fails_that_request_only(softioc) -> None:
+    def short(request):  # claims 1000 doubles, carries one
+        return header(Command.READ_NOTIFY, 8, 6, 1000, 1, request.p2) + struct.pack(">d", 1.0)
+
+    with HostileCAServer(["EVIL:short"], {Command.CREATE_CHAN: created(count=1000),
+                                          Command.READ_NOTIFY: short}) as evil, \
+            Context(joint_env(softioc, evil)) as ctx:
+        with pytest.raises(RemoteProtocolError, match="EVIL:short") as info:
+            ctx.get("EVIL:short")
+        assert info.value.pv == "EVIL:short"
+        assert ctx.get("T:ai") == 1.5 and evil.accepted == 1
+
+
+def test_a_silent_server_times_out_naming_the_pv_and_its_late_answer_is_dropped(softioc) -> None:
+    held: list = []
+
+    def hold(request):  # answer nothing now; the test releases the answer later
+        held.append(request)
+        return b""
+
+    with HostileCAServer(["EVIL:slow"], {Command.READ_NOTIFY: hold}) as evil, \
+            Context(joint_env(softioc, evil)) as ctx:
+        ctx.connect(["EVIL:slow"])
+        with pytest.raises(PVTimeoutError, match="get of EVIL:slow: no answer") as info:
+            ctx.get("EVIL:slow", timeout=0.3)
+        assert info.value.pv == "EVIL:slow"
+        (late,) = held
+        evil.send_to_clients(header(Command.READ_NOTIFY, 8, 6, 1, 1, late.p2)
+                             + struct.pack(">d", 9.0))
+        assert ctx.get("T:ai") == 1.5 and evil.accepted == 1
+
+
+def test_a_half_header_then_hang_up_costs_only_that_circuit(softioc) -> None:
+    def truncate(request):
+        evil.send_to_clients(header(Command.READ_NOTIFY, 8, 6, 1, 1, request.p2)[:10])
+        return None  # and close
+
+    with HostileCAServer(["EVIL:cut"], {Command.READ_NOTIFY: truncate}) as evil, \
+            Context(joint_env(softioc, evil)) as ctx:
+        ctx.connect(["EVIL:cut"])
+        with pytest.raises(DisconnectedError, match="EVIL:cut"):
+            ctx.get("EVIL:cut", timeout=5.0)
+        assert ctx.get("T:ai") == 1.5
+        ctx.connect(["EVIL:cut"], timeout=5.0)  # found again on a new circuit
+        assert evil.accepted == 2

@@ -402,8 +402,9 @@ class CAClient(Engine[Channel]):
             raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
         ioid, frame = self.read_frame(channel, form, sink, as_string=as_string, count=count)
         circuit.send_now(frame)
-        if circuit.closed:
-            circuit.pending.pop(ioid, None)
+        # closed under us: unless the closing already failed the request (its sink has the
+        # error), the caller retries once the channel reconnects
+        if circuit.closed and circuit.pending.pop(ioid, None) is not None:
             raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
         return ioid
 
