@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from pvflow.ca import protocol
 from pvflow.ca.channel import Channel, ReadRequest, WriteRequest
-from pvflow.ca.circuit import LARGE_CHUNK, LARGE_PAYLOAD, Circuit
+from pvflow.ca.circuit import LARGE_PAYLOAD, Circuit
+from pvflow.io.large_payload import FIRST_CHUNK
 from pvflow.ca.dbr import Form, Native, decoder
 from pvflow.errors import AccessDeniedError, DisconnectedError, PutError, RemoteProtocolError
 
@@ -165,13 +166,13 @@ def test_a_header_claiming_a_gigabyte_takes_memory_only_as_bytes_arrive() -> Non
     size = (1 << 30) - 8
     feed(circuit, protocol.header(Command.READ_NOTIFY, size, 6, size // 8, 1, 1) + b"\0" * 64,
          4096)
-    assert len(circuit.receive_view()) <= LARGE_CHUNK
+    assert len(circuit.receive_view()) <= FIRST_CHUNK
     circuit.close(ConnectionError("gone"))
     assert len(circuit.receive_view()) == 0
 
 
 def test_a_large_payload_beyond_the_first_chunk_arrives_whole(monkeypatch) -> None:
-    monkeypatch.setattr("pvflow.ca.circuit.LARGE_CHUNK", 100_000)
+    monkeypatch.setattr("pvflow.io.large_payload.FIRST_CHUNK", 100_000)
     circuit, _, _ = make_circuit()
     channel = Channel("T:big", 1)
     channel.count = 500_000
@@ -249,3 +250,13 @@ def test_malformed_frames_only_raise_remote_protocol_errors(frames, tail) -> Non
         feed(circuit, stream, 13)
     except RemoteProtocolError:
         pass
+
+
+def test_the_large_payload_buffer_grows_with_its_bytes(monkeypatch) -> None:
+    monkeypatch.setattr("pvflow.io.large_payload.FIRST_CHUNK", 100_000)
+    circuit, _, _ = make_circuit()
+    circuit.pending[4] = ReadRequest(Channel("T:big", 1), decoder(Native.DOUBLE), True, False,
+                                     lambda value: None)
+    feed(circuit, protocol.header(Command.READ_NOTIFY, 8_000_000, 6, 1_000_000, 1, 4)
+         + b"\0" * 300_000, 65_000)
+    assert 300_000 + len(circuit.receive_view()) <= 600_000  # twice what came, not 8 MB

@@ -5,9 +5,8 @@ out the free part of its one receive buffer for ``recv_into``; :meth:`Circuit.re
 every complete message in one pass and compacts once (caproto re-slices the remaining buffer
 per message, which turns a monitor backlog quadratic). Payloads of 64 KiB and more get a
 buffer of their own and are read straight into it, so a big waveform is copied by the kernel
-only and handed to numpy as is. That buffer grows as the bytes arrive (at most
-``LARGE_CHUNK`` ahead of them, then doubling), never on a header's word alone: a header may
-claim a gigabyte and send nothing.
+only and handed to numpy as is. That buffer grows as the bytes arrive, never on a header's
+word alone (see :mod:`pvflow.io.large_payload`).
 
 Any malformed input raises :class:`RemoteProtocolError`; the client then closes this circuit
 and only this circuit.
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 
 from ..errors import AccessDeniedError, PVFlowError, RemoteProtocolError, naming_pv
 from . import protocol
+from ..io.large_payload import LargePayload
 from .channel import BulkRead, Channel, ReadRequest, Subscription, WriteRequest
 from .protocol import (EXTENDED_HEADER_SIZE, EXTENDED_SIZES, HEADER, HEADER_SIZE, Command,
                        read_header)
@@ -31,7 +31,6 @@ log = logging.getLogger("pvflow.ca")
 
 RECEIVE_BUFFER_SIZE = 256 * 1024
 LARGE_PAYLOAD = 64 * 1024  # at or above: own buffer, zero-copy to numpy
-LARGE_CHUNK = 16 * 1024 * 1024  # a large payload's buffer is at most this far ahead of its bytes
 LAST_COMMAND = max(Command)  # beyond: not Channel Access (garbage, or another protocol)
 _unpack_header = HEADER.unpack_from
 _unpack_extended = EXTENDED_SIZES.unpack_from
@@ -73,10 +72,7 @@ class Circuit:
         self._buffer = bytearray(RECEIVE_BUFFER_SIZE)
         self._view = memoryview(self._buffer)
         self._filled = 0
-        self._large: tuple[int, int, int, int, int, int] | None = None  # header, full size
-        self._large_payload = bytearray()
-        self._large_view: memoryview | None = None
-        self._large_filled = 0
+        self._large: LargePayload | None = None
         self._skip = 0  # bytes of a refused oversized payload still to read and drop
         self._handlers: dict[int, Callable[..., None]] = {
             Command.READ_NOTIFY: self._on_read_notify,
@@ -106,18 +102,17 @@ class Circuit:
 
     # --- input ---------------------------------------------------------------------------------
     def receive_view(self) -> memoryview:
-        if self._large_view is not None:
-            return self._large_view[self._large_filled:]
+        if self._large is not None:
+            return self._large.free()
         if self._skip:
             return self._view[:self._skip]
         return self._view[self._filled:]
 
     def received(self, count: int) -> None:
         self.last_received = time.monotonic()
-        if self._large_view is not None:
-            self._large_filled += count
-            if self._large_filled == len(self._large_view):
-                self._grow_or_finish_large()
+        if self._large is not None:
+            if self._large.received(count):
+                self._finish_large()
             return
         if self._skip:
             self._skip -= count
@@ -228,34 +223,14 @@ class Circuit:
 
     def _start_large(self, command: int, data_type: int, count: int, p1: int, p2: int,
                      start: int, end: int, size: int) -> None:
-        have = end - start
-        payload = bytearray(min(size, have + LARGE_CHUNK))
-        payload[:have] = self._buffer[start:end]
-        self._large = (command, data_type, count, p1, p2, size)
-        self._large_payload = payload
-        self._large_view = memoryview(payload)
-        self._large_filled = have
-
-    def _grow_or_finish_large(self) -> None:
-        assert self._large is not None and self._large_view is not None
-        size = self._large[5]
-        if self._large_filled < size:  # the bytes came: make room for as many again
-            grown = bytearray(min(size, 2 * self._large_filled))
-            grown[:self._large_filled] = self._large_view
-            self._large_view.release()
-            self._large_payload = grown
-            self._large_view = memoryview(grown)
-            return
-        self._finish_large()
+        self._large = LargePayload((command, data_type, count, p1, p2), size,
+                                   self._view[start:end])
 
     def _finish_large(self) -> None:
         assert self._large is not None
-        command, data_type, count, p1, p2, _ = self._large
-        payload, self._large_payload = self._large_payload, bytearray()
+        command, data_type, count, p1, p2 = self._large.header
+        payload = self._large.take()
         self._large = None
-        view, self._large_view = self._large_view, None
-        if view is not None:
-            view.release()  # numpy may keep the payload; our view must not pin it
         handler = self._handlers.get(command)
         if handler is not None:
             try:
@@ -374,9 +349,9 @@ class Circuit:
         channels = list(self.channels.values())
         self.channels.clear()
         self.subscriptions.clear()
-        if self._large_view is not None:
-            self._large_view.release()
-        self._large, self._large_view, self._large_payload = None, None, bytearray()
+        if self._large is not None:
+            self._large.release()
+            self._large = None
         self._buffer = bytearray()
         self._view = memoryview(self._buffer)
         self._filled = self._skip = 0
