@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-upstream bench install clean
+.PHONY: demo test test-upstream bench fuzz install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.device_connect
 	$(PY) -m benchmarks.detector_fps
 	$(PY) -m benchmarks.writer
+
+# Every decoder under atheris for FUZZ_SECONDS each (default 60); new finds join fuzz/corpus,
+# which tests/test_fuzz_corpus.py replays in the normal suite.
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	$(PY) -m fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache
