@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import struct
+import tracemalloc
 
 import pytest
 
@@ -76,8 +77,14 @@ def test_header_claiming_a_gigabyte_takes_no_gigabyte(softioc) -> None:
                                          Command.READ_NOTIFY: lie}) as evil:
         with Context(joint_env(type("Env", (), {"env": env_without_limit}), evil)) as ctx:
             ctx.connect(["EVIL:huge"])
-            with pytest.raises(PVTimeoutError, match="EVIL:huge"):
-                ctx.get("EVIL:huge", timeout=0.5)
+            tracemalloc.start()
+            try:
+                with pytest.raises(PVTimeoutError, match="EVIL:huge"):
+                    ctx.get("EVIL:huge", timeout=0.5)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert peak < 64 * 1024 * 1024, f"{peak} bytes taken on a header's word"
             (connection,) = [c for c in ctx._ca._connections.values()
                              if c.key[1] == evil.port]
             assert len(connection.circuit.receive_view()) < 64 * 1024 * 1024
