@@ -55,3 +55,21 @@ def context(softioc):
     ctx = Context(softioc.env, timeout=5.0)
     yield ctx
     ctx.close()
+
+
+@pytest.fixture(scope="module")
+def pva_softioc():
+    """The pvxs softIoc (CA + PVA) serving the standard records under prefix ``T:``."""
+    ioc = SoftIoc(standard_db("T:"), pva=True, access_security=ACCESS_SECURITY)
+    ioc.start()
+    yield ioc
+    ioc.close()
+
+
+@pytest.fixture
+def pva_context(pva_softioc):
+    from pvflow import Context
+
+    ctx = Context(pva_softioc.env, timeout=5.0)
+    yield ctx
+    ctx.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
+
 import pytest
 
 from tests.conftest import standard_db
@@ -22,3 +25,16 @@ def joint_env(softioc, *servers) -> dict[str, str]:
     env["EPICS_CA_ADDR_LIST"] = " ".join([env["EPICS_CA_ADDR_LIST"],
                                           *(server.address for server in servers)])
     return env
+
+
+def peak_allocation(action: Callable[[], object]) -> tuple[int, Exception | None]:
+    """Bytes allocated at the peak (by any thread) while ``action`` runs, and its error."""
+    error: Exception | None = None
+    tracemalloc.start()
+    try:
+        action()
+    except Exception as raised:  # noqa: BLE001 - handed to the test to check
+        error = raised
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, error

@@ -8,38 +8,20 @@ import queue
 
 import pytest
 
-from pvflow import Context
-from tests.conftest import standard_db
-from tests.servers import SoftIoc
-
-
-@pytest.fixture(scope="module")
-def pva_ioc():
-    ioc = SoftIoc(standard_db("T:"), pva=True)
-    ioc.start()
-    yield ioc
-    ioc.close()
-
-
-@pytest.fixture
-def context(pva_ioc):
-    ctx = Context(pva_ioc.env, timeout=5.0)
-    yield ctx
-    ctx.close()
-
 
 @pytest.mark.parametrize("first_put", [True, False])
-def test_out_of_range_integer_is_refused_and_the_circuit_stays(context, first_put) -> None:
+def test_out_of_range_integer_is_refused_and_the_circuit_stays(pva_context,
+                                                               first_put) -> None:
     connections: queue.Queue[bool] = queue.Queue()
-    with context.subscribe("pva://T:ai", lambda reading: None,
+    with pva_context.subscribe("pva://T:ai", lambda reading: None,
                            connection_callback=connections.put):
         assert connections.get(timeout=5) is True
         if not first_put:
-            context.put("pva://T:long", 7)  # the put operation and its type are known now
+            pva_context.put("pva://T:long", 7)  # the put operation and its type are known now
         with pytest.raises(ValueError, match=r"pva://T:long.*outside"):
-            context.put("pva://T:long", 2**70, timeout=2.0)
-        context.put("pva://T:long", 42)
-        assert context.get("pva://T:long") == 42
+            pva_context.put("pva://T:long", 2**70, timeout=2.0)
+        pva_context.put("pva://T:long", 42)
+        assert pva_context.get("pva://T:long") == 42
         assert connections.empty(), "the shared circuit was closed"
 
 
@@ -49,14 +31,14 @@ def test_out_of_range_integer_is_refused_and_the_circuit_stays(context, first_pu
     ("abc", "not a number"),
     ([1, 2], "scalar"),
 ])
-def test_values_channel_access_refuses_are_refused(context, value, reason) -> None:
+def test_values_channel_access_refuses_are_refused(pva_context, value, reason) -> None:
     with pytest.raises(ValueError, match=reason):
-        context.put("pva://T:long", value)
-    assert context.get("pva://T:long") == 42
+        pva_context.put("pva://T:long", value)
+    assert pva_context.get("pva://T:long") == 42
 
 
-def test_none_into_a_double_is_refused(context) -> None:
+def test_none_into_a_double_is_refused(pva_context) -> None:
     with pytest.raises(ValueError, match="None"):
-        context.put("pva://T:ao", None)
+        pva_context.put("pva://T:ao", None)
     with pytest.raises(ValueError, match="None"):
-        context.put("pva://T:ao", None, wait=False)
+        pva_context.put("pva://T:ao", None, wait=False)
