@@ -33,6 +33,7 @@ def checked_count(name: str, count: Any) -> int | None:
     if count is None:
         return None
     if not isinstance(count, int) or isinstance(count, bool):
+        whole: int | None
         try:  # numpy integers and integral floats are whole numbers too
             whole = None if isinstance(count, (bool, str)) or not float(count).is_integer() \
                 else int(count)

@@ -88,3 +88,22 @@ def test_a_silent_server_times_out_naming_the_pv(pva_softioc) -> None:
             ctx.get("pva://EVIL:slow", timeout=0.5)
         assert info.value.pv == "EVIL:slow"
         assert ctx.get("pva://T:ai") == 1.5
+
+
+def test_a_refused_channel_is_not_searched_again_until_asked(pva_softioc) -> None:
+    def refuse(request):
+        (cid,) = struct.unpack_from("<I", request.payload, 2)
+        return message(Command.CREATE_CHANNEL, struct.pack("<II", cid, 0)
+                       + b"\x02\x0cno such name\x00")
+
+    with HostilePVAServer(["EVIL:refused"], {Command.CREATE_CHANNEL: refuse}) as evil, \
+            joint_context(pva_softioc, evil) as ctx:
+        with pytest.raises(PVTimeoutError, match="EVIL:refused.*no such name") as info:
+            ctx.get("pva://EVIL:refused", timeout=0.5)
+        assert info.value.pv == "EVIL:refused"
+        assert not evil.wait_for(lambda s: s.received[Command.CREATE_CHANNEL] > 1
+                                 or s.searches["EVIL:refused"] > 1, timeout=1.5)
+        with pytest.raises(PVTimeoutError, match="no such name"):  # asked again: once more
+            ctx.get("pva://EVIL:refused", timeout=1.0)
+        assert evil.received[Command.CREATE_CHANNEL] == 2
+        assert ctx.get("pva://T:ai") == 1.5

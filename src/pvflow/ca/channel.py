@@ -11,6 +11,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PutError, RemoteProtocolError
+from ..io.channel_failure import ChannelFailure
 from ..io.delivery import Mailbox
 from .dbr import Decoder, Native
 from .protocol import describe_status, pad_string
@@ -25,27 +26,6 @@ class ChannelState(Enum):
     CONNECTED = "connected"
     FAILED = "failed"  # the server could not give us this channel; searched again when asked
     CLOSED = "closed"
-
-
-class ChannelFailure:
-    """Why a channel failed at its server, and when it may be searched again: after 1, 2,
-    4 ... 60 s, so a server that keeps refusing costs one round trip per back-off, not a loop."""
-
-    __slots__ = ("reason", "attempts", "retry_at", "retry_scheduled")
-
-    FIRST_BACKOFF = 1.0
-    MAX_BACKOFF = 60.0
-
-    def __init__(self) -> None:
-        self.reason = ""
-        self.attempts = 0
-        self.retry_at = 0.0
-        self.retry_scheduled = False
-
-    def record(self, reason: str, now: float) -> None:
-        self.reason = reason
-        self.attempts += 1
-        self.retry_at = now + min(self.FIRST_BACKOFF * 2 ** (self.attempts - 1), self.MAX_BACKOFF)
 
 
 class Channel:

@@ -28,8 +28,8 @@ from ..io.deferred_reads import DeferredBlockReads
 from ..io.engine import Engine
 from ..io.loop import READ, WRITE, IOLoop
 from . import protocol
-from .channel import (BulkRead, Channel, ChannelFailure, ChannelState, ReadRequest,
-                      Subscription, WriteRequest)
+from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
+                      WriteRequest)
 from .circuit import Circuit
 from .config import CAConfig
 from .dbr import DECODERS, NATIVES, PLAIN_SCALARS, Form, Native, decoder, encode_put
@@ -297,29 +297,8 @@ class CAClient(Engine[Channel]):
                 circuit.queue(protocol.clear_channel(channel.sid, channel.cid))
                 self.loop.at_end_of_iteration(connection, connection.flush)
 
-    # --- channels the server refused ---------------------------------------------------------
-    def when_connected(self, channel: Channel, action: Action) -> Action | None:
-        pending = super().when_connected(channel, action)
-        if pending is not None and channel.state is ChannelState.FAILED:
-            self.loop.call_soon(self._ask_again, channel)
-        return pending
-
-    def _ask_again(self, channel: Channel) -> None:
-        """I/O thread: somebody wants a failed channel: search for it once its back-off ends."""
-        failure = channel.failure
-        if channel.state is not ChannelState.FAILED or failure is None or \
-                failure.retry_scheduled:
-            return
-        failure.retry_scheduled = True
-        self.loop.call_later(max(0.0, failure.retry_at - time.monotonic()),
-                             lambda: self._retry_failed(channel))
-
-    def _retry_failed(self, channel: Channel) -> None:
-        if channel.failure is not None:
-            channel.failure.retry_scheduled = False
-        if channel.state is not ChannelState.FAILED or self.closed:
-            return
-        if channel.on_connect or channel.subscriptions or channel.watchers:  # still wanted
+    def _resume_search(self, channel: Channel) -> None:
+        if channel.state is ChannelState.FAILED:
             with self.lock:
                 channel.state = ChannelState.SEARCHING
             self._search_again(channel)
@@ -379,8 +358,7 @@ class CAClient(Engine[Channel]):
                 else:
                     deferred.slots[channel] = slot
                     channel.on_connect.append(deferred.on_connect)
-                    if channel.state is ChannelState.FAILED:
-                        self.loop.call_soon(self._ask_again, channel)
+                    self.wanted_again(channel)
         groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
         for channel, slot in zip(ready, ready_slots):
             group = groups.setdefault(channel.circuit, ([], []))
@@ -489,8 +467,7 @@ class CAClient(Engine[Channel]):
         with self.lock:
             channel.subscriptions[subscription.subscription_id] = subscription
             connected = channel.state is ChannelState.CONNECTED
-        if channel.state is ChannelState.FAILED:
-            self.loop.call_soon(self._ask_again, channel)
+        self.wanted_again(channel)
         if connected:
             try:
                 self._start_subscription(subscription, on_io_thread=False)
@@ -603,8 +580,6 @@ class CAClient(Engine[Channel]):
         until somebody asks for it and its back-off has passed."""
         log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
                     reason)
-        failure = channel.failure = channel.failure or ChannelFailure()
-        failure.record(f"{circuit.address_text}: {reason}", time.monotonic())
         was_connected = channel.state is ChannelState.CONNECTED
         with self.lock:
             channel.state = ChannelState.FAILED
@@ -612,8 +587,7 @@ class CAClient(Engine[Channel]):
             self.topology += 1
         if was_connected:
             self._post_connection(channel, False)
-        if channel.on_connect or channel.subscriptions or channel.watchers:
-            self._ask_again(channel)
+        self.record_failure(channel, f"{circuit.address_text}: {reason}")
 
     def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
         self._disconnected(channel, research=True)

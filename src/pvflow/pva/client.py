@@ -137,6 +137,7 @@ class PVAClient(Engine[Channel]):
                 else:
                     deferred.slots[channel] = slot
                     channel.on_connect.append(deferred.on_connect)
+                    self.wanted_again(channel)
         for group_channels, group_slots in groups.values():
             deferred.read_group(group_channels, group_slots, on_io_thread=False)
         return deferred
@@ -209,7 +210,9 @@ class PVAClient(Engine[Channel]):
             return PVTimeoutError(f"{what} of pva://{channel.name}: no answer from "
                                   f"{channel.address()} within {timeout} s",
                                   pv=channel.name, address=channel.address())
-        if channel.state is ChannelState.SEARCHING:
+        if channel.state is ChannelState.FAILED and channel.failure is not None:
+            hint = f"{channel.failure.reason}; searched again when asked"
+        elif channel.state is ChannelState.SEARCHING:
             targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
             hint = f"no server answered the search to {targets}"
         else:
@@ -251,6 +254,7 @@ class PVAClient(Engine[Channel]):
             channel.subscriptions[subscription.token] = subscription
             connected = channel.state is ChannelState.CONNECTED
             circuit = channel.circuit
+        self.wanted_again(channel)
         if connected and circuit is not None:
             try:
                 self.send(channel, subscription.start(circuit), False)
@@ -307,6 +311,7 @@ class PVAClient(Engine[Channel]):
 
     def channel_created(self, circuit: Circuit, channel: Channel, sid: int) -> None:
         channel.sid = sid
+        channel.failure = None
         with self.lock:
             channel.state = ChannelState.CONNECTED
             actions, channel.on_connect = channel.on_connect, []
@@ -324,7 +329,17 @@ class PVAClient(Engine[Channel]):
     def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
         log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
                     reason)
-        self._disconnected(channel, research=True)
+        with self.lock:
+            channel.state = ChannelState.FAILED
+            channel.circuit = None
+        self.record_failure(channel, f"{circuit.address_text}: {reason}")
+
+    def _resume_search(self, channel: Channel) -> None:
+        if channel.state is ChannelState.FAILED:
+            with self.lock:
+                channel.state = ChannelState.SEARCHING
+            if self._search is not None:
+                self._search.schedule.add(channel)
 
     def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
         error = DisconnectedError(f"{circuit.address_text} destroyed channel {channel.name}",
