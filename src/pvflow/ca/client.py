@@ -486,7 +486,7 @@ class CAClient(Engine[Channel]):
         if channel is None or channel.state is not ChannelState.SEARCHING:
             return  # a second server answered, or an answer to a search we dropped
         assert self._search is not None
-        self._search.schedule.remove(channel.cid)
+        self._search.schedule.answered(channel.cid)
         key = (response.host, response.port)
         connection = self._connections.get(key)
         if connection is None:

@@ -269,7 +269,7 @@ class PVAClient(Engine[Channel]):
             if channel is None or channel.state is not ChannelState.SEARCHING:
                 continue  # a second server answered, or an answer to a search we dropped
             if self._search is not None:
-                self._search.schedule.remove(cid)
+                self._search.schedule.answered(cid)
             key = (response.host, response.port)
             connection = self._connections.get(key)
             if connection is None:
