@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-upstream bench install clean
+.PHONY: demo test test-upstream bench bench-scale install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.device_connect
 	$(PY) -m benchmarks.detector_fps
 	$(PY) -m benchmarks.writer
+
+# Facility scale (about 15 minutes): fresh connect+read of 10k-100k PVs over 1 and 20 IOCs
+# against libca, epicsrs and p4p (scale.png), then an IOC restart under 100k monitors.
+bench-scale: $(STAMP)
+	$(PY) -m benchmarks.scale --plot scale.png
+	$(PY) -m benchmarks.scale_reconnect
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pvflow.io.search_schedule import (FIRST_RETRY, INITIAL_WINDOW, MAX_WINDOW, MIN_PERIOD,
+from pvflow.io.search_schedule import (FIRST_RETRY, INITIAL_WINDOW, MAX_WINDOW, MIN_TIMEOUT,
                                        SearchSchedule)
 
 NAMES_PER_DATAGRAM = 10
@@ -63,16 +63,18 @@ class Harness:
         self.run_until(self.now)
 
 
-def test_the_first_try_holds_one_window_and_the_rest_waits_for_its_answers() -> None:
+def test_one_window_leaves_first_and_the_rest_as_answers_make_room() -> None:
     harness = Harness()
     harness.add(10_000)
     first = int(INITIAL_WINDOW) * NAMES_PER_DATAGRAM
     assert [len(batch) for batch in harness.tries] == [first]
-    harness.run_until(harness.now + MIN_PERIOD / 2)
-    assert len(harness.tries) == 1  # nothing more leaves while the try is open and young
-    harness.answer(harness.tries[0])
-    assert len(harness.tries) == 2  # answered in full: the next one leaves at once
-    assert len(harness.tries[1]) == 2 * first  # ... and the window doubled
+    harness.run_until(harness.now + MIN_TIMEOUT / 2)
+    assert len(harness.tries) == 1  # nothing more leaves while the window is full
+    harness.answer(harness.tries[0][:NAMES_PER_DATAGRAM])
+    # a datagram answered: room for it, and (slow start) for one more
+    assert [len(batch) for batch in harness.tries[1:]] == [2 * NAMES_PER_DATAGRAM]
+    harness.answer(harness.tries[0][NAMES_PER_DATAGRAM:] + harness.tries[1])
+    assert harness.schedule.window == 2 * INITIAL_WINDOW
 
 
 def test_every_name_is_asked_once_when_every_one_is_answered() -> None:
@@ -90,11 +92,12 @@ def test_loss_halves_the_window_and_lost_names_are_asked_again_without_back_off(
     names = harness.add(5_000)
     first = harness.tries[0]
     harness.answer(first[: len(first) // 2])  # half the replies were dropped
-    harness.run_until(harness.now + MIN_PERIOD)
-    assert harness.schedule.window == INITIAL_WINDOW / 2
+    grown = harness.schedule.window
+    harness.run_until(harness.now + MIN_TIMEOUT)
+    assert harness.schedule.window == harness.schedule.threshold == grown / 2
     lost = set(first[len(first) // 2:])
     while harness.schedule.waiting:  # the server answers everything from now on
-        harness.answer([cid for cid in harness.tries[-1]])
+        harness.answer([cid for cid in harness.tries[-1]], after=MIN_TIMEOUT)
     assert {cid for batch in harness.tries[1:] for cid in batch} >= lost
     assert {names[cid].search_attempt for cid in lost} == {2}  # asked twice, no more
 
@@ -102,7 +105,7 @@ def test_loss_halves_the_window_and_lost_names_are_asked_again_without_back_off(
 def test_names_no_server_has_do_not_throttle_the_others() -> None:
     harness = Harness()
     missing = harness.add(100)  # asked for twice, never answered
-    harness.run_until(harness.now + 3 * FIRST_RETRY + 3 * MIN_PERIOD)
+    harness.run_until(harness.now + 3 * FIRST_RETRY + 3 * MIN_TIMEOUT)
     assert all(name.search_attempt >= 2 for name in missing)
     window = harness.schedule.window
     harness.add(5_000, first=1_000)
@@ -120,7 +123,7 @@ def test_a_new_server_restarts_only_the_backed_off_names() -> None:
     fresh = harness.add(5, first=100)
     before = len(harness.tries)
     harness.schedule.restart()
-    harness.run_until(harness.now + MIN_PERIOD)
+    harness.run_until(harness.now + MIN_TIMEOUT)
     assert all(name.search_attempt <= 1 for name in old)
     assert all(name.search_attempt == 1 for name in fresh)  # not queued again
     assert len(harness.tries) > before

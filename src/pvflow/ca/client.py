@@ -264,16 +264,16 @@ class CAClient(Engine[Channel]):
 
     # --- channels ---------------------------------------------------------------------------------
     def _begin_search(self, channels: list[Channel]) -> None:
-        for channel in channels:
-            if channel.state is ChannelState.SEARCHING:
-                self._search_again(channel)
+        self._search_again([channel for channel in channels
+                            if channel.state is ChannelState.SEARCHING])
 
-    def _search_again(self, channel: Channel) -> None:
-        if self._search is None:
+    def _search_again(self, channels: list[Channel]) -> None:
+        if self._search is None or not channels:
             return
-        self._search.schedule.add(channel)
+        self._search.schedule.add_many(channels)
         for connection in self._name_server_connections:
-            connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
+            for channel in channels:
+                connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
             self.loop.at_end_of_iteration(connection, connection.flush)
 
     def _clear_channels(self, channels: list[Channel]) -> None:
@@ -590,7 +590,7 @@ class CAClient(Engine[Channel]):
                 subscription.decoder = None
                 subscription.mailbox.post(ConnectionChange(False))
         if research:
-            self._search_again(channel)
+            self._search_again([channel])
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
 

@@ -1,20 +1,22 @@
 """When to search for which channel, for both protocols' name searches (transport layer).
 
-Two rules, after libca's search timer (EPICS base ``searchTimer.cpp``):
+Two rules, after libca's search timer (EPICS base ``searchTimer.cpp``) and TCP:
 
 - **Per channel, back-off.** A name is asked at once, then after 30 ms, doubling to a 5 s cap;
   the cap is short on purpose (a search is cheap) and bounds how long a restarted server goes
-  unnoticed when no beacon reaches us. A beacon from a server not heard before restarts every
-  back-off.
-- **Per schedule, a congestion window.** Searches leave in *tries* of at most ``window``
-  datagrams. A server's UDP socket holds only about a hundred datagrams (the kernel's default
-  buffer): 50 000 names sent at once are mostly dropped unread, and the next burst of the
-  unanswered ones is dropped again, each time on a longer back-off. So the next try leaves as
-  soon as every name of the current one is answered, or at its deadline (twice the measured
-  round trip); a try answered in full grows the window (doubling up to the threshold, then by
-  one datagram), one with more than 1/8 of its names unanswered halves it. Names that went
-  unanswered twice already are still sent but not counted: they are most likely names that
-  no server has, not lost replies, and must not throttle the names a server is answering.
+  unnoticed when no beacon reaches us. A beacon from a server not heard before restarts the
+  back-off of the names waiting on one.
+- **Per schedule, a congestion window.** A server's UDP socket holds only about a hundred
+  datagrams (the kernel's default buffer): 50 000 names sent at once are mostly dropped
+  unread, and the next burst of the unanswered ones is dropped again, each time on a longer
+  back-off. So at most ``window`` datagrams' worth of names are unanswered at once; each answer
+  makes room for more (the window slides, so one slow server among twenty does not hold the
+  others up), and grows the window: by a datagram per datagram answered up to the threshold
+  (doubling every round trip), by one datagram per round trip past it. When more than 1/8 of
+  one send's names go unanswered for two round trips, the window and threshold halve (once per
+  round trip). Names that went unanswered twice already are still sent, within the window, but
+  not waited for: they are most likely names that no server has, not lost replies, and must
+  not throttle the names a server is answering.
 
 One timer serves all channels; everything here runs on the I/O thread.
 """
@@ -26,6 +28,7 @@ import itertools
 import logging
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
@@ -33,8 +36,8 @@ FIRST_RETRY = 0.03
 MAX_INTERVAL = 5.0
 INITIAL_WINDOW = 32.0  # datagrams: well inside one server's default UDP receive buffer
 MAX_WINDOW = 64.0  # libca's cap
-MIN_PERIOD = 0.02
-MAX_PERIOD = 1.0
+MIN_TIMEOUT = 0.02  # an answer later than this (or two round trips) counts as lost
+MAX_TIMEOUT = 1.0
 RECEIVE_BUFFER = 4 * 1024 * 1024
 COUNTED_ATTEMPTS = 2  # a name answered by now is taken to exist: later silences are not loss
 
@@ -52,22 +55,15 @@ def next_interval(attempt: int) -> float:
     return min(FIRST_RETRY * 2.0 ** attempt, MAX_INTERVAL)
 
 
-class Try:
-    """One round of search datagrams and what came back of it."""
+class Send:
+    """One send's names still waited for; its losses are judged together."""
 
-    __slots__ = ("sent_at", "deadline", "counted", "answered", "cids", "last_answer")
+    __slots__ = ("sent_at", "cids", "counted")
 
-    def __init__(self, sent_at: float, deadline: float, cids: set[int]):
+    def __init__(self, sent_at: float, cids: list[int]):
         self.sent_at = sent_at
-        self.deadline = deadline
-        self.cids = cids  # counted names still unanswered
+        self.cids = cids
         self.counted = len(cids)
-        self.answered = 0
-        self.last_answer = sent_at
-
-    @property
-    def complete(self) -> bool:
-        return not self.cids
 
 
 class SearchSchedule(Generic[SearchableT]):
@@ -75,7 +71,7 @@ class SearchSchedule(Generic[SearchableT]):
 
     ``send(channels)`` sends their searches and returns how many datagrams that took;
     ``cost(channel)`` is the bytes a channel's search takes in a datagram of ``capacity``
-    bytes: the window is counted in datagrams, as the server's buffer fills by them.
+    bytes: the window is counted in datagrams, as a server's buffer fills by them.
     """
 
     def __init__(self, send: Callable[[list[SearchableT]], int],
@@ -91,10 +87,13 @@ class SearchSchedule(Generic[SearchableT]):
         self._queue: list[tuple[float, int, SearchableT]] = []  # (due, order, channel), lazy
         self._order = itertools.count()
         self._timer_due = float("inf")
-        self._try: Try | None = None
+        self._in_flight: dict[int, tuple[int, float]] = {}  # cid: (cost, sent at), waited for
+        self._in_flight_bytes = 0
+        self._sends: deque[Send] = deque()
+        self._last_cut = -float("inf")
         self.window = INITIAL_WINDOW
         self.threshold = MAX_WINDOW
-        self.round_trip = MIN_PERIOD / 2
+        self.round_trip = MIN_TIMEOUT / 2
         self.datagrams_sent = 0
         self.names_sent = 0
 
@@ -102,27 +101,43 @@ class SearchSchedule(Generic[SearchableT]):
     def waiting(self) -> int:
         return len(self._waiting)
 
+    @property
+    def timeout(self) -> float:
+        return min(max(2.0 * self.round_trip, MIN_TIMEOUT), MAX_TIMEOUT)
+
     def add(self, channel: SearchableT) -> None:
-        channel.search_attempt = 0
-        self._waiting[channel.cid] = channel
-        self._enqueue(channel, self._clock())
+        self.add_many((channel,))
+
+    def add_many(self, channels: Iterable[SearchableT]) -> None:
+        """Search for ``channels`` from now on, first in line after those already due."""
+        now = self._clock()
+        waiting = self._waiting
+        for channel in channels:
+            channel.search_attempt = 0
+            waiting[channel.cid] = channel
+            self._enqueue(channel, now)
         self._arm(0.0)
 
     def remove(self, cid: int) -> None:
         """Stop searching for ``cid`` (released, or given up on)."""
         self._waiting.pop(cid, None)
+        self._settle(cid)
 
     def answered(self, cid: int) -> None:
-        """A server has ``cid``: stop searching, and count the answer for the window."""
+        """A server has ``cid``: stop searching, and let the answer open the window."""
         if self._waiting.pop(cid, None) is None:
             return
-        current = self._try
-        if current is not None and cid in current.cids:
-            current.cids.discard(cid)
-            current.answered += 1
-            current.last_answer = self._clock()
-            if current.complete:
-                self._arm(0.0)
+        sent = self._settle(cid)
+        if sent is None:
+            return
+        cost, sent_at = sent
+        self.round_trip += (self._clock() - sent_at - self.round_trip) / 8.0
+        grown = cost / self._capacity
+        if self.window >= self.threshold:
+            grown /= self.window
+        self.window = min(self.window + grown, MAX_WINDOW)
+        if self._room() >= self._capacity and self._queue:
+            self._arm(0.0)
 
     def restart(self) -> None:
         """Search again now what waits on a back-off (a new server appeared: it may have what
@@ -141,6 +156,18 @@ class SearchSchedule(Generic[SearchableT]):
     def clear(self) -> None:
         self._waiting.clear()
         self._queue.clear()
+        self._in_flight.clear()
+        self._in_flight_bytes = 0
+        self._sends.clear()
+
+    def _settle(self, cid: int) -> tuple[int, float] | None:
+        sent = self._in_flight.pop(cid, None)
+        if sent is not None:
+            self._in_flight_bytes -= sent[0]
+        return sent
+
+    def _room(self) -> int:
+        return int(self.window) * self._capacity - self._in_flight_bytes
 
     def _enqueue(self, channel: SearchableT, due: float) -> None:
         channel.search_due = due
@@ -157,36 +184,35 @@ class SearchSchedule(Generic[SearchableT]):
         if now < self._timer_due - 0.0005:
             return  # a superseded timer; the earlier one already ran
         self._timer_due = float("inf")
-        current = self._try
-        if current is not None:
-            if not current.complete and now < current.deadline:
-                self._arm(current.deadline - now)
-                return
-            self._close(current)
-        self._open(now)
-        if self._try is not None:
-            self._arm(self._try.deadline - now)
+        self._expire(now)
+        room = self._room()
+        if room >= self._capacity or not self._in_flight:
+            self._send_due(now, max(room, self._capacity))
+        if self._sends:
+            self._arm(self._sends[0].sent_at + self.timeout - now)
         elif self._queue:
             self._arm(max(0.0, self._queue[0][0] - now))
 
-    def _close(self, current: Try) -> None:
-        """Adjust the window to what the try's counted names got back."""
-        self._try = None
-        if not current.counted:
-            return
-        if current.answered:
-            self.round_trip += (current.last_answer - current.sent_at - self.round_trip) / 8.0
-        if current.answered >= current.counted - current.counted / 16:
-            self.window = min(self.window * 2.0 if self.window < self.threshold
-                              else self.window + 1.0, MAX_WINDOW)
-        elif current.answered < current.counted - current.counted / 8:
-            self.window = self.threshold = max(1.0, self.window / 2.0)
+    def _expire(self, now: float) -> None:
+        """Give up waiting for the names of sends older than the timeout; cut the window
+        when too many of one send went unanswered (once per round trip)."""
+        sends = self._sends
+        limit = now - self.timeout
+        while sends and sends[0].sent_at <= limit:
+            send = sends.popleft()
+            lost = 0
+            for cid in send.cids:
+                if self._settle(cid) is not None:
+                    lost += 1
+            if lost > send.counted / 8 and send.sent_at > self._last_cut:
+                self.window = self.threshold = max(1.0, self.window / 2.0)
+                self._last_cut = now
 
-    def _open(self, now: float) -> None:
-        """Send a try: due channels, oldest first, as many as fill the window's datagrams."""
-        budget = int(self.window) * self._capacity
+    def _send_due(self, now: float, budget: int) -> None:
+        """Send due channels, oldest first, as many as fill ``budget`` bytes of datagrams."""
+        budget = budget // self._capacity * self._capacity
         batch: list[SearchableT] = []
-        counted: set[int] = set()
+        counted: list[int] = []
         queue = self._queue
         while queue and queue[0][0] <= now:
             due, _, channel = queue[0]
@@ -199,16 +225,18 @@ class SearchSchedule(Generic[SearchableT]):
             heapq.heappop(queue)
             budget -= cost
             batch.append(channel)
-            if channel.search_attempt < COUNTED_ATTEMPTS:
-                counted.add(channel.cid)
+            if channel.search_attempt < COUNTED_ATTEMPTS and channel.cid not in self._in_flight:
+                counted.append(channel.cid)
+                self._in_flight[channel.cid] = (cost, now)
+                self._in_flight_bytes += cost
             self._enqueue(channel, now + next_interval(channel.search_attempt))
             channel.search_attempt += 1
         if not batch:
             return
         self.datagrams_sent += self._send(batch)
         self.names_sent += len(batch)
-        period = min(max(2.0 * self.round_trip, MIN_PERIOD), MAX_PERIOD)
-        self._try = Try(now, now + period, counted)
+        if counted:
+            self._sends.append(Send(now, counted))
 
 
 def search_socket() -> socket.socket:

@@ -89,9 +89,9 @@ class PVAClient(Engine[Channel]):
 
     # --- channels ---------------------------------------------------------------------------------
     def _begin_search(self, channels: list[Channel]) -> None:
-        for channel in channels:
-            if channel.state is ChannelState.SEARCHING and self._search is not None:
-                self._search.schedule.add(channel)
+        if self._search is not None:
+            self._search.schedule.add_many(channel for channel in channels
+                                           if channel.state is ChannelState.SEARCHING)
 
     def _search_name_servers(self, channels: list[Channel]) -> None:
         for connection in self._name_server_connections:
