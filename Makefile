@@ -33,10 +33,12 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.writer
 
 # Facility scale (about 15 minutes): fresh connect+read of 10k-100k PVs over 1 and 20 IOCs
-# against libca, epicsrs and p4p (scale.png), then an IOC restart under 100k monitors.
+# against libca, epicsrs and p4p (scale.png), an IOC restart under 100k monitors, and 10k
+# monitors at 10 Hz next to pyepics and p4p.
 bench-scale: $(STAMP)
 	$(PY) -m benchmarks.scale --plot scale.png
 	$(PY) -m benchmarks.scale_reconnect
+	$(PY) -m benchmarks.scale_monitor
 
 clean:
 	rm -rf $(VENV) .pytest_cache
