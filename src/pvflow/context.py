@@ -478,7 +478,8 @@ class Context:
                   connection_callback: Callable[[bool], None] | None = None,
                   queue_size: int = 10_000,
                   loop: asyncio.AbstractEventLoop | None = None,
-                  server_queue_size: int = 100, request: str | None = None) -> Subscription:
+                  server_queue_size: int = 100, request: str | None = None,
+                  as_string: bool = False) -> Subscription:
         """Call ``callback`` with every update of ``name``, in order, off the I/O thread.
 
         ``form="time"`` gives :class:`Reading` objects, ``"value"`` bare values. Connection
@@ -488,11 +489,13 @@ class Context:
         server keeps while we have not acknowledged; the window we grant is ``queue_size``,
         what our side holds without loss) and ``request`` a pvRequest such as
         ``"field(value)record[DBE=VALUE]"`` replacing the one ``form`` implies.
+        ``as_string=True`` delivers enums as their choice and char arrays as text, as ``get``.
         """
         client, channel = self._route(name)
         schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
         mailbox = Mailbox(name, callback, connection_callback, schedule, queue_size)
-        inner = client.subscribe(channel, _form(form), mask, mailbox, server_queue_size, request)
+        inner = client.subscribe(channel, _form(form), mask, mailbox, server_queue_size, request,
+                                 as_string)
         return Subscription(client, inner, mailbox)
 
     def watch(self, name: str, connection_callback: Callable[[bool], None], *,

@@ -8,6 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# EPICS base's menuAlarmStat and menuAlarmSevr, in order: CA sends the index, qsrv the name
+ALARM_STATUSES = (
+    "NO_ALARM", "READ", "WRITE", "HIHI", "HIGH", "LOLO", "LOW", "STATE", "COS", "COMM",
+    "TIMEOUT", "HWLIMIT", "CALC", "SCAN", "LINK", "SOFT", "BAD_SUB", "UDF", "DISABLE", "SIMM",
+    "READ_ACCESS", "WRITE_ACCESS")
+ALARM_SEVERITIES = ("NO_ALARM", "MINOR", "MAJOR", "INVALID")
+
+
+def _name(names: tuple[str, ...], index: int) -> str:
+    return names[index] if 0 <= index < len(names) else str(index)
+
 
 @dataclass(frozen=True, slots=True)
 class Reading:
@@ -28,6 +39,21 @@ class Reading:
     warning_limits: tuple[float, float] | None = None
     control_limits: tuple[float, float] | None = None
     enum_strings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def status_name(self) -> str:
+        """The alarm status as EPICS names it (``"HIHI"``)."""
+        return _name(ALARM_STATUSES, self.status)
+
+    @property
+    def severity_name(self) -> str:
+        """The alarm severity as EPICS names it (``"MAJOR"``)."""
+        return _name(ALARM_SEVERITIES, self.severity)
+
+    @property
+    def alarm(self) -> str:
+        """Status and severity as caget prints them (``"HIHI MAJOR"``)."""
+        return f"{self.status_name} {self.severity_name}"
 
     def merged(self, other: Reading) -> Reading:
         """Fill fields this reading lacks from ``other`` (a CTRL reading plus a TIME reading)."""
