@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
 import pytest
 
 from tests.conftest import ACCESS_SECURITY, standard_db
@@ -182,3 +183,39 @@ def test_monitor_shows_the_good_names_and_picks_up_a_late_one(softioc) -> None:
         process.kill()
         process.wait()
         late.close()
+
+
+def test_view_failures_are_one_line(softioc, tmp_path) -> None:
+    missing = pvflow(softioc, "view", "NOPE:", "--save", str(tmp_path / "x.png"), "--timeout",
+                     "0.5", "--protocol", "pva")
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines() == [missing.stderr.strip()], missing.stderr
+    assert "pva://NOPE:channels did not connect within 0.5 s" in missing.stderr
+    headless = {key: value for key, value in {**os.environ, **softioc.env}.items()
+                if key not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    result = subprocess.run(command("view", "T:"), capture_output=True, text=True,
+                            env=headless, timeout=60)
+    assert result.returncode == 2
+    assert "no display: use --save" in result.stderr
+
+
+def test_view_panel_titles_say_channel_and_image() -> None:
+    from matplotlib.figure import Figure
+
+    from pvflow.cli.view import draw
+
+    figure = Figure()
+    frames = {"ch0": np.zeros((2, 4, 4)), "ch1": np.ones((2, 4, 4))}
+    draw(figure, frames, "DET:", log_scale=False)
+    assert sorted(axes.get_title() for axes in figure.axes) == \
+        ["ch0 #0", "ch0 #1", "ch1 #0", "ch1 #1"]
+
+
+def test_each_ioc_app_help_lists_its_variables() -> None:
+    for app, variables in (("flyscan", ("FLYSCAN_PREFIX", "FLYSCAN_NELM")),
+                           ("sync", ("SYNCSTER_PREFIX", "SYNCSTER_RRE_PORT")),
+                           ("detector", ("DISS_EPICS_PREFIX", "DISS_DEVICE_BACKEND"))):
+        result = subprocess.run(command("ioc", app, "-h"), capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert all(variable in result.stdout for variable in variables), result.stdout

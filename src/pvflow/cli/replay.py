@@ -26,9 +26,16 @@ def run(args: argparse.Namespace) -> int:
 
         target: Any = JsonLinesTarget(args.jsonl)
     else:
+        import httpx
+
         from ..bluesky.targets.tiled import tiled_target
 
-        target = tiled_target(args.tiled, api_key=args.api_key)
+        try:
+            target = tiled_target(args.tiled, api_key=args.api_key)
+        except (httpx.HTTPError, OSError) as error:
+            print(f"pvflow replay: cannot reach Tiled at {args.tiled}: {error}; the backups "
+                  f"in {args.backup} are kept", file=sys.stderr)
+            return 1
     try:
         report = replay(args.backup, target)
     except FileNotFoundError as error:
