@@ -219,3 +219,18 @@ def test_each_ioc_app_help_lists_its_variables() -> None:
                                 timeout=60)
         assert result.returncode == 0, result.stderr
         assert all(variable in result.stdout for variable in variables), result.stdout
+
+
+def test_the_io_loop_can_be_chosen_and_a_bad_choice_is_one_line(softioc) -> None:
+    env = {**os.environ, **softioc.env}
+    for loop in ("select", "selectors"):
+        result = subprocess.run(command("get", "T:long", "pva://T:long"), capture_output=True,
+                                text=True, env={**env, "PVFLOW_IO_LOOP": loop}, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert [line.split()[0] for line in result.stdout.splitlines()] == \
+            ["T:long", "pva://T:long"]
+    bad = subprocess.run(command("get", "T:long"), capture_output=True, text=True,
+                         env={**env, "PVFLOW_IO_LOOP": "carrier-pigeon"}, timeout=60)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "pvflow get: PVFLOW_IO_LOOP='carrier-pigeon' is not " \
+        "available on this system; use one of epoll, selectors, select, poll"

@@ -66,6 +66,14 @@ def register(subparsers: Any) -> None:
         parser.intermixed = True
 
 
+def open_context(args: argparse.Namespace) -> Context:
+    """A Context, or one line about the bad setting (an EPICS_* or PVFLOW_* variable)."""
+    try:
+        return Context(timeout=args.timeout)
+    except ValueError as exc:
+        raise SystemExit(f"pvflow {args.command}: {exc}") from None
+
+
 def error_text(name: str, error: BaseException) -> str:
     """The error's message, prefixed with the name unless it already says it."""
     message = str(error)
@@ -89,7 +97,7 @@ def show(name: str, result: Any, form: str, args: argparse.Namespace) -> None:
 def run_get(args: argparse.Namespace) -> int:
     # enums are read with their choices unless numbers were asked for (or -S reads them as text)
     form = args.form if args.numbers or args.as_string else CTRL
-    with Context(timeout=args.timeout) as context:
+    with open_context(args) as context:
         results = context.get_many(args.names, form=form, as_string=args.as_string)
     for name in dict.fromkeys(args.names):
         show(name, results[name], args.form, args)
@@ -129,7 +137,7 @@ def same(written: Any, reading: Reading, as_string: bool) -> bool:
 
 def run_put(args: argparse.Namespace) -> int:
     value = value_to_write(args)
-    with Context(timeout=args.timeout) as context:
+    with open_context(args) as context:
         try:
             old = context.get(args.name, form=CTRL, as_string=args.as_string)
             context.put(args.name, value, wait=not args.no_wait)
@@ -214,7 +222,7 @@ class MonitorPrinter:
 
 
 def run_monitor(args: argparse.Namespace) -> int:
-    with Context(timeout=args.timeout) as context:
+    with open_context(args) as context:
         printer = MonitorPrinter(context, args)
         subscriptions = [printer.start(name) for name in dict.fromkeys(args.names)]
         try:
@@ -233,7 +241,7 @@ def run_monitor(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     failed = 0
-    with Context(timeout=args.timeout) as context:
+    with open_context(args) as context:
         for name in args.names:
             try:
                 info = context.info(name)
