@@ -103,7 +103,7 @@ def record(name: str, result: Any, form: str, numbers: bool) -> dict[str, Any]:
         return {"name": name, "value": plain(result)}
     fields = TIME_FIELDS if form == "time" else ("value",) if form == "value" else \
         result.__dataclass_fields__
-    found = {key: plain(getattr(result, key)) for key in fields if key != "value"}
+    found = {key: plain(getattr(result, key)) for key in fields if key not in ("value", "name")}
     return {"name": name, "value": plain(shown_value(result, numbers)),
             **{key: item for key, item in found.items() if item not in (None, [])}}
 
