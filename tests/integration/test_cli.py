@@ -234,3 +234,12 @@ def test_the_io_loop_can_be_chosen_and_a_bad_choice_is_one_line(softioc) -> None
     assert bad.returncode == 1
     assert bad.stderr.strip() == "pvflow get: PVFLOW_IO_LOOP='carrier-pigeon' is not " \
         "available on this system; use one of epoll, selectors, select, poll"
+
+
+def test_put_joins_words_for_a_string_and_makes_arrays_otherwise(softioc) -> None:
+    words = pvflow(softioc, "put", "T:string", "hello", "big", "world")
+    assert words.returncode == 0, words.stderr
+    assert words.stdout.splitlines()[1] == "New : T:string hello big world"
+    array = pvflow(softioc, "put", "T:strings", "a", "b")
+    assert array.returncode == 0, array.stderr
+    assert array.stdout.splitlines()[1] == "New : T:strings 2 a b"

@@ -203,6 +203,7 @@ def test_subscriptions_deliver_strings_on_request(context) -> None:
         for subscription in subscriptions:
             subscription.close()
     assert [updates[name].value for name in names] == ["two", "two", "some text", "some text"]
+    assert context.get("pva://T:chars", as_string=True) == "some text"
     assert repr(subscriptions[0]).startswith("<Subscription 'T:enum' closed: ")
 
 

@@ -39,8 +39,9 @@ def shown_value(result: Any, numbers: bool) -> Any:
 
 def format_value(value: Any) -> str:
     """A value as caget prints it: an array as its element count and elements."""
-    if isinstance(value, np.ndarray):
-        return " ".join([str(value.size), *(str(item) for item in value.tolist())])
+    if isinstance(value, (np.ndarray, list)):  # a list: an array of strings
+        items = value.tolist() if isinstance(value, np.ndarray) else value
+        return " ".join([str(len(items)), *(str(item) for item in items)])
     return str(value)
 
 

@@ -113,9 +113,13 @@ def _parse_value(text: str) -> Any:
     return text
 
 
-def value_to_write(args: argparse.Namespace) -> Any:
+def value_to_write(args: argparse.Namespace, old: Reading) -> Any:
+    """The values as the PV takes them: several words for a string PV are one text, as caput
+    joins them; several values for any other PV are an array."""
     if args.as_string:  # caput -S: the text as the codes of a char array, NUL-terminated
         return list(" ".join(args.values).encode("utf-8")) + [0]
+    if isinstance(old.value, str):
+        return " ".join(args.values)
     values = [_parse_value(text) for text in args.values]
     return values[0] if len(values) == 1 else values
 
@@ -126,6 +130,8 @@ def same(written: Any, reading: Reading, as_string: bool) -> bool:
         return bytes(written[:-1]).decode("utf-8", "replace") == reading.value
     if isinstance(written, str):
         return written in (str(reading.value), str(display.choice(reading)))
+    if isinstance(written, list) and any(isinstance(item, str) for item in written):
+        return [str(item) for item in written] == [str(item) for item in reading.value]
     try:
         wanted = np.asarray(written, dtype=np.float64).reshape(-1)
         found = np.asarray(reading.value, dtype=np.float64).reshape(-1)
@@ -136,10 +142,10 @@ def same(written: Any, reading: Reading, as_string: bool) -> bool:
 
 
 def run_put(args: argparse.Namespace) -> int:
-    value = value_to_write(args)
     with open_context(args) as context:
         try:
             old = context.get(args.name, form=CTRL, as_string=args.as_string)
+            value = value_to_write(args, old)
             context.put(args.name, value, wait=not args.no_wait)
             new = context.get(args.name, form=CTRL, as_string=args.as_string)
         except (PVFlowError, ValueError) as exc:
