@@ -169,13 +169,16 @@ def test_monitor_shows_the_good_names_and_picks_up_a_late_one(softioc) -> None:
     late = SoftIoc('record(longout, "L:late") { field(VAL, "7") field(PINI, "YES") }')
     env = {**os.environ, **softioc.env}
     env["EPICS_CA_ADDR_LIST"] += f" 127.0.0.1:{late.ca_port}"
-    process = subprocess.Popen(command("monitor", "T:string", "L:late", "-w", "1", "-c", "2"),
+    process = subprocess.Popen(command("monitor", "T:string", "L:late", "T:enum", "-w", "1",
+                                       "-c", "3"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env)
     try:
         lines = Lines(process)
         before = lines.until("L:late *** Not connected")
         assert any(line.startswith("T:string ") and line.endswith(" hello") for line in before)
+        assert any(line.startswith("T:enum ") and {"zero", "one", "two"} & set(line.split())
+                   for line in before), before
         late.start()
         assert lines.until("L:late ")[-1].endswith(" 7")
         assert process.wait(timeout=30) == 0

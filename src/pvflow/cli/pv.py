@@ -8,6 +8,7 @@ anywhere among the names. ``--json`` prints one strict JSON object per name, fai
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import threading
 from typing import Any
@@ -212,8 +213,7 @@ class MonitorPrinter:
     def update(self, name: str, reading: Reading) -> None:
         choices = self.choices.get(name)
         if choices:
-            reading = Reading(reading.value, reading.timestamp, reading.severity,
-                              reading.status, enum_strings=choices)
+            reading = dataclasses.replace(reading, enum_strings=choices)
         with self.lock:
             if self.args.count and self.seen >= self.args.count:
                 return
@@ -221,10 +221,6 @@ class MonitorPrinter:
             self.seen += 1
             if self.args.count and self.seen >= self.args.count:
                 self.done.set()
-
-    def everyone_connected(self) -> bool:
-        with self.lock:
-            return self.connected.issuperset(self.args.names)
 
 
 def run_monitor(args: argparse.Namespace) -> int:
