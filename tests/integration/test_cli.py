@@ -144,6 +144,9 @@ def test_json_is_strict_with_one_object_per_name(softioc) -> None:
     assert found[0]["value"] is None and "did not connect" in found[1]["error"]
     info = pvflow(softioc, "info", "--json", "T:nowhere", "-w", "0.5")
     assert "did not connect" in strict_json(info.stdout)["error"]
+    refused = pvflow(softioc, "put", "--json", "T:ao", "1000")  # DRVH is 100
+    assert refused.returncode == 1
+    assert "reads back 100.0" in strict_json(refused.stdout)["error"]
 
 
 class Lines:

@@ -150,21 +150,24 @@ def run_put(args: argparse.Namespace) -> int:
             context.put(args.name, value, wait=not args.no_wait)
             new = context.get(args.name, form=CTRL, as_string=args.as_string)
         except (PVFlowError, ValueError) as exc:
-            print(error_text(args.name, exc), file=sys.stderr)
+            show(args.name, exc, "value", args)
             return 1
+    problem = None
+    if not (args.no_wait or args.no_check or same(value, new, args.as_string)):
+        problem = (f"{args.name}: wrote {' '.join(args.values)} but it reads back "
+                   f"{display.format_value(display.shown_value(new, args.numbers))} (the "
+                   f"record refused, limited or changed the value)")
     if args.json:
-        print(display.dumps({"name": args.name,
-                             "old": display.plain(display.shown_value(old, args.numbers)),
-                             "new": display.plain(display.shown_value(new, args.numbers))}))
+        found = {"name": args.name,
+                 "old": display.plain(display.shown_value(old, args.numbers)),
+                 "new": display.plain(display.shown_value(new, args.numbers))}
+        print(display.dumps({**found, "error": problem} if problem else found))
     else:
         print(f"Old : {display.text(args.name, old, 'value', args.numbers)}\n"
               f"New : {display.text(args.name, new, 'value', args.numbers)}")
-    if args.no_wait or args.no_check or same(value, new, args.as_string):
-        return 0
-    print(f"{args.name}: wrote {' '.join(args.values)} but it reads back "
-          f"{display.format_value(display.shown_value(new, args.numbers))} (the record "
-          f"refused, limited or changed the value)", file=sys.stderr)
-    return 1
+        if problem:
+            print(problem, file=sys.stderr)
+    return 1 if problem else 0
 
 
 class MonitorPrinter:
