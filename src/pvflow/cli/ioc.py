@@ -47,18 +47,24 @@ def resolve(app: str) -> Callable[[Mapping[str, str] | None], int]:
 
 
 def variables(app: str) -> str:
-    """The environment variables ``app`` reads, with their defaults, for its --help."""
+    """The environment variables ``app`` reads, for its --help: the settings module's own
+    table when it documents every one of them, else each with its description and default."""
     from ..ioc.framework.settings import variable_name
 
     module_name, _, class_name = SETTINGS[app].partition(":")
-    settings = getattr(importlib.import_module(module_name), class_name)
+    module = importlib.import_module(module_name)
+    settings = getattr(module, class_name)
+    names = {field_name: variable_name(settings, field_name) for field_name in settings.model_fields}
+    table = (module.__doc__ or "").partition("\n\n")[2].strip()  # after the summary line
+    if all(name in table for name in names.values()):
+        return f"environment variables:\n\n{table}\n\nMore in docs/ioc.md."
     lines = ["environment variables:"]
     for field_name, field in settings.model_fields.items():
         default = "computed" if field.default_factory is not None else \
             "unset" if field.default is None else str(field.default)
         about = f"{field.description}; " if field.description else ""
-        lines.append(f"  {variable_name(settings, field_name):26}{about}default: {default}")
-    return "\n".join([*lines, "", "See docs/ioc.md for what each one means."])
+        lines.append(f"  {names[field_name]:26}{about}default: {default}")
+    return "\n".join([*lines, "", "More in docs/ioc.md."])
 
 
 class AppHelp(argparse.Action):
