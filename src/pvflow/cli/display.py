@@ -78,7 +78,7 @@ def _ctrl_lines(reading: Reading, value: str) -> list[tuple[str, str]]:
               if (limits := getattr(reading, field)) is not None]
     if reading.enum_strings:
         lines.append(("Enums", f"({len(reading.enum_strings)})"))
-        lines += [("", f"[{index:2}] {choice}") for index, choice in
+        lines += [("", f"[{index:2}] {option}") for index, option in
                   enumerate(reading.enum_strings)]
     return lines
 
