@@ -21,6 +21,12 @@ demo: $(STAMP)
 
 test: $(STAMP) test-upstream
 	$(PY) -m pytest
+	# the client's socket tests once more on the I/O loop of systems without epoll (select, as
+	# on Windows): connect, read, write backlog, monitor floods, reconnection, search (~30 s)
+	PVFLOW_IO_LOOP=select $(PY) -m pytest -q tests/integration/test_ca_softioc.py \
+	    tests/integration/test_pva_softioc.py tests/integration/test_ca_monitor.py \
+	    tests/pva/test_monitor_flow.py tests/ca/test_search.py \
+	    -k "not ten_thousand and not silent_server"
 
 # ophyd's and ophyd-async's own test suites on pvflow (sdists downloaded once into .cache/).
 test-upstream: $(STAMP)

@@ -51,3 +51,15 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The server sent something malformed; the circuit that carried it is closed."""
+
+
+def no_answer(what: str, shown: str, pv: str, address: str | None,
+              timeout: float | None) -> PVTimeoutError:
+    """The timeout of a request on a connected channel. A put that waits for completion has
+    been sent and taken: only the server's completion report is missing (a busy record)."""
+    if what == "put":
+        return PVTimeoutError(f"put to {shown} sent, but {address} has not reported its "
+                              f"completion within {timeout} s (the record is still busy)",
+                              pv=pv, address=address)
+    return PVTimeoutError(f"{what} of {shown}: no answer from {address} within {timeout} s",
+                          pv=pv, address=address)

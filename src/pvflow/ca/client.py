@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import (AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError,
-                      RemoteProtocolError)
+                      RemoteProtocolError, no_answer)
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
 from ..io.deferred_reads import DeferredBlockReads
 from ..io.engine import Engine
@@ -420,9 +420,7 @@ class CAClient(Engine[Channel]):
 
     def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
         if channel.state is ChannelState.CONNECTED:
-            return PVTimeoutError(f"{what} of {channel.name}: no answer from "
-                                  f"{channel.address()} within {timeout} s",
-                                  pv=channel.name, address=channel.address())
+            return no_answer(what, channel.name, channel.name, channel.address(), timeout)
         return PVTimeoutError(f"{channel.name} did not connect within {timeout} s "
                               f"({self._search_hint(channel)})", pv=channel.name)
 
@@ -434,13 +432,13 @@ class CAClient(Engine[Channel]):
 
     # --- subscriptions ----------------------------------------------------------------------------
     def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox,
-                  server_queue_size: int = 0, request_text: str | None = None
-                  ) -> Subscription:
+                  server_queue_size: int = 0, request_text: str | None = None,
+                  as_string: bool = False) -> Subscription:
         """Start a monitor. On a connected channel EVENT_ADD leaves from the caller's thread,
         so it reaches the server before any put the caller makes next (program order).
         ``server_queue_size`` and ``request_text`` are pvAccess's; CA has neither."""
         subscription = Subscription(self.allocate_ids(1), channel, form, mask,
-                                    form != Form.PLAIN, mailbox)
+                                    form != Form.PLAIN, mailbox, as_string)
         with self.lock:
             channel.subscriptions[subscription.subscription_id] = subscription
             connected = channel.state is ChannelState.CONNECTED
@@ -461,11 +459,14 @@ class CAClient(Engine[Channel]):
         circuit = channel.circuit
         if circuit is None:
             raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
-        subscription.decoder = decoder(subscription.form + channel.native)
+        native = Native.STRING if subscription.as_string and channel.native is Native.ENUM \
+            else channel.native
+        subscription.decoder = decoder(subscription.form + native,
+                                       subscription.as_string and native == Native.CHAR)
         circuit.subscriptions[subscription.subscription_id] = subscription
         count = 0 if channel.count != 1 and circuit.server_version >= 13 else channel.count
         subscription.mailbox.post(ConnectionChange(True))
-        self.send(channel, protocol.event_add(subscription.form + channel.native, count,
+        self.send(channel, protocol.event_add(subscription.form + native, count,
                                               channel.sid, subscription.subscription_id,
                                               subscription.mask), on_io_thread)
 

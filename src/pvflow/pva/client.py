@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ca.client import Connection as CAConnection
-from ..errors import DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError
+from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
+                      no_answer)
 from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
 from ..io.channels import FULL_ACCESS
 from ..io.engine import Engine
@@ -197,9 +198,8 @@ class PVAClient(Engine[Channel]):
 
     def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
         if channel.state is ChannelState.CONNECTED:
-            return PVTimeoutError(f"{what} of pva://{channel.name}: no answer from "
-                                  f"{channel.address()} within {timeout} s",
-                                  pv=channel.name, address=channel.address())
+            return no_answer(what, f"pva://{channel.name}", channel.name, channel.address(),
+                             timeout)
         if channel.state is ChannelState.SEARCHING:
             targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
             hint = f"no server answered the search to {targets}"
@@ -231,13 +231,14 @@ class PVAClient(Engine[Channel]):
 
     # --- subscriptions and watches ----------------------------------------------------------------
     def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox,
-                  queue_size: int = 100, request_text: str | None = None) -> MonitorOperation:
+                  queue_size: int = 100, request_text: str | None = None,
+                  as_string: bool = False) -> MonitorOperation:
         """Start a monitor (``mask`` is CA's; a PVA server posts what its pvRequest asks)."""
         # everything by default: an image needs its dimensions, a table its labels; after the
         # first update the server sends only the fields that changed
         text = request_text if request_text is not None else FULL_REQUEST
         subscription = MonitorOperation(self.allocate_ids(1), channel, text, form != 0, mailbox,
-                                        queue_size)
+                                        queue_size, as_string)
         with self.lock:
             channel.subscriptions[subscription.token] = subscription
             connected = channel.state is ChannelState.CONNECTED
