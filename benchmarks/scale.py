@@ -71,7 +71,7 @@ def _seconds(result: dict[str, Any] | None) -> float | None:
 
 
 def table(layouts: dict[int, dict[str, dict[int, Any]]], counts: list[int]) -> str:
-    header = ["layout", "N", *CLIENTS, *[f"{a} / {b}" for a, b in RATIOS], "pvflow CA bytes/ch"]
+    header = ["layout", "N", *CLIENTS, *[f"{a} / {b}" for a, b in RATIOS]]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for iocs, results in layouts.items():
         for count in counts:
@@ -85,10 +85,20 @@ def table(layouts: dict[int, dict[str, dict[int, Any]]], counts: list[int]) -> s
                 a = _seconds(results.get(mine, {}).get(count))
                 b = _seconds(results.get(peer, {}).get(count))
                 cells.append(f"{a / b:.2f}" if a is not None and b else "-")
-            ours = results.get("pvflow", {}).get(count)
-            cells.append(f"{ours['rss_bytes'] / count:,.0f}" if ours and "error" not in ours
-                         else "-")
             rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def memory(layouts: dict[int, dict[str, dict[int, Any]]], count: int) -> str:
+    """Peak resident memory per channel of each client's process at ``count`` names."""
+    rows = ["| layout | " + " | ".join(CLIENTS) + " |", "|" + "---|" * (len(CLIENTS) + 1)]
+    for iocs, results in layouts.items():
+        cells = []
+        for client in CLIENTS:
+            result = results.get(client, {}).get(count)
+            cells.append(f"{result['rss_bytes'] / count / 1024:.1f} KiB"
+                         if result and "error" not in result else "-")
+        rows.append(f"| {iocs} IOC(s), {count:,} names | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -141,6 +151,9 @@ def main() -> None:
     layouts = {iocs: measure(arguments.counts, iocs, arguments.clients)
                for iocs in arguments.iocs}
     print(table(layouts, arguments.counts))
+    print()
+    print("Resident memory per channel (peak of the process, imports included):")
+    print(memory(layouts, max(arguments.counts)))
     for line in linearity(layouts, arguments.counts):
         print(line)
     plot(layouts, arguments.counts, arguments.plot)
