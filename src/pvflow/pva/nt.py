@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..reading import ALARM_STATUSES, Reading
-from . import codecs
+from .. import compression
 from .pvdata import STRUCT, FieldType, to_python
 
 # qsrv puts menuAlarmStat names in alarm.message
@@ -145,7 +145,7 @@ class View:
             parameter = (data.get("codec") or {}).get("parameters")
             dtype = np.dtype(SCALAR_TYPE_DTYPES.get(parameter, pixels.dtype.str)
                              if isinstance(parameter, int) else pixels.dtype)
-            pixels = codecs.decompress(codec, pixels, dtype, int(data["uncompressedSize"]))
+            pixels = compression.decompress(codec, pixels, dtype, int(data["uncompressedSize"]))
         dimensions = list(data.get("dimension") or [])
         shape = [int(dimension["size"]) for dimension in reversed(dimensions) if dimension]
         if shape and int(np.prod(shape)) == pixels.size:
