@@ -55,15 +55,16 @@ def next_interval(attempt: int) -> float:
     return min(FIRST_RETRY * 2.0 ** attempt, MAX_INTERVAL)
 
 
-class Send:
-    """One send's names still waited for; its losses are judged together."""
+class Send(Generic[SearchableT]):
+    """One send: its names with the time each is due again if unanswered, and how many of
+    them count for the window; its losses are judged together, once it times out."""
 
-    __slots__ = ("sent_at", "cids", "counted")
+    __slots__ = ("sent_at", "names", "counted")
 
-    def __init__(self, sent_at: float, cids: list[int]):
+    def __init__(self, sent_at: float, names: list[tuple[SearchableT, float]], counted: int):
         self.sent_at = sent_at
-        self.cids = cids
-        self.counted = len(cids)
+        self.names = names
+        self.counted = counted
 
 
 class SearchSchedule(Generic[SearchableT]):
@@ -84,12 +85,16 @@ class SearchSchedule(Generic[SearchableT]):
         self._capacity = capacity
         self._clock = clock
         self._waiting: dict[int, SearchableT] = {}
-        self._queue: list[tuple[float, int, SearchableT]] = []  # (due, order, channel), lazy
+        # Due now, in order (new, or restarted); and due later (unanswered, on a back-off).
+        # Both lazy: an entry whose channel has moved on since is skipped. A name answered
+        # before its send times out never enters the heap.
+        self._fresh: deque[tuple[float, SearchableT]] = deque()
+        self._queue: list[tuple[float, int, SearchableT]] = []  # (due, order, channel)
         self._order = itertools.count()
         self._timer_due = float("inf")
         self._in_flight: dict[int, tuple[int, float]] = {}  # cid: (cost, sent at), waited for
         self._in_flight_bytes = 0
-        self._sends: deque[Send] = deque()
+        self._sends: deque[Send[SearchableT]] = deque()
         self._last_cut = -float("inf")
         self.window = INITIAL_WINDOW
         self.threshold = MAX_WINDOW
@@ -111,11 +116,12 @@ class SearchSchedule(Generic[SearchableT]):
     def add_many(self, channels: Iterable[SearchableT]) -> None:
         """Search for ``channels`` from now on, first in line after those already due."""
         now = self._clock()
-        waiting = self._waiting
+        waiting, fresh = self._waiting, self._fresh
         for channel in channels:
             channel.search_attempt = 0
+            channel.search_due = now
             waiting[channel.cid] = channel
-            self._enqueue(channel, now)
+            fresh.append((now, channel))
         self._arm(0.0)
 
     def remove(self, cid: int) -> None:
@@ -136,7 +142,7 @@ class SearchSchedule(Generic[SearchableT]):
         if self.window >= self.threshold:
             grown /= self.window
         self.window = min(self.window + grown, MAX_WINDOW)
-        if self._room() >= self._capacity and self._queue:
+        if self._room() >= self._capacity and (self._fresh or self._queue):
             self._arm(0.0)
 
     def restart(self) -> None:
@@ -148,13 +154,15 @@ class SearchSchedule(Generic[SearchableT]):
         for channel in self._waiting.values():
             if channel.search_attempt >= COUNTED_ATTEMPTS:
                 channel.search_attempt = 0
-                self._enqueue(channel, now)
+                channel.search_due = now
+                self._fresh.append((now, channel))
                 restarted = True
         if restarted:
             self._arm(0.0)
 
     def clear(self) -> None:
         self._waiting.clear()
+        self._fresh.clear()
         self._queue.clear()
         self._in_flight.clear()
         self._in_flight_bytes = 0
@@ -168,10 +176,6 @@ class SearchSchedule(Generic[SearchableT]):
 
     def _room(self) -> int:
         return int(self.window) * self._capacity - self._in_flight_bytes
-
-    def _enqueue(self, channel: SearchableT, due: float) -> None:
-        channel.search_due = due
-        heapq.heappush(self._queue, (due, next(self._order), channel))
 
     def _arm(self, delay: float) -> None:
         due = self._clock() + delay
@@ -190,20 +194,25 @@ class SearchSchedule(Generic[SearchableT]):
             self._send_due(now, max(room, self._capacity))
         if self._sends:
             self._arm(self._sends[0].sent_at + self.timeout - now)
+        elif self._fresh:
+            self._arm(0.0)
         elif self._queue:
             self._arm(max(0.0, self._queue[0][0] - now))
 
     def _expire(self, now: float) -> None:
-        """Give up waiting for the names of sends older than the timeout; cut the window
-        when too many of one send went unanswered (once per round trip)."""
-        sends = self._sends
+        """Give up waiting for the names of sends older than the timeout: each goes on its
+        back-off; cut the window when too many of one send went unanswered (once per round
+        trip)."""
+        sends, waiting, queue = self._sends, self._waiting, self._queue
         limit = now - self.timeout
         while sends and sends[0].sent_at <= limit:
             send = sends.popleft()
             lost = 0
-            for cid in send.cids:
-                if self._settle(cid) is not None:
-                    lost += 1
+            for channel, due in send.names:
+                if waiting.get(channel.cid) is channel and channel.search_due == due:
+                    heapq.heappush(queue, (due, next(self._order), channel))
+                    if self._settle(channel.cid) is not None:
+                        lost += 1
             if lost > send.counted / 8 and send.sent_at > self._last_cut:
                 self.window = self.threshold = max(1.0, self.window / 2.0)
                 self._last_cut = now
@@ -212,31 +221,41 @@ class SearchSchedule(Generic[SearchableT]):
         """Send due channels, oldest first, as many as fill ``budget`` bytes of datagrams."""
         budget = budget // self._capacity * self._capacity
         batch: list[SearchableT] = []
-        counted: list[int] = []
-        queue = self._queue
-        while queue and queue[0][0] <= now:
-            due, _, channel = queue[0]
-            if self._waiting.get(channel.cid) is not channel or channel.search_due != due:
-                heapq.heappop(queue)  # answered, removed or rescheduled since
-                continue
-            cost = self._cost(channel)
-            if batch and cost > budget:
+        sent: list[tuple[SearchableT, float]] = []
+        counted = 0
+        fresh, queue, waiting, in_flight = self._fresh, self._queue, self._waiting, self._in_flight
+        while True:
+            from_fresh = bool(fresh) and (not queue or fresh[0][0] <= queue[0][0])
+            if from_fresh:
+                due, channel = fresh[0]
+            elif queue and queue[0][0] <= now:
+                due, _, channel = queue[0]
+            else:
                 break
-            heapq.heappop(queue)
+            usable = waiting.get(channel.cid) is channel and channel.search_due == due
+            cost = self._cost(channel) if usable else 0
+            if usable and batch and cost > budget:
+                break
+            if from_fresh:
+                fresh.popleft()
+            else:
+                heapq.heappop(queue)
+            if not usable:
+                continue  # answered, removed or queued again since
             budget -= cost
             batch.append(channel)
-            if channel.search_attempt < COUNTED_ATTEMPTS and channel.cid not in self._in_flight:
-                counted.append(channel.cid)
-                self._in_flight[channel.cid] = (cost, now)
+            if channel.search_attempt < COUNTED_ATTEMPTS and channel.cid not in in_flight:
+                counted += 1
+                in_flight[channel.cid] = (cost, now)
                 self._in_flight_bytes += cost
-            self._enqueue(channel, now + next_interval(channel.search_attempt))
+            channel.search_due = now + next_interval(channel.search_attempt)
             channel.search_attempt += 1
+            sent.append((channel, channel.search_due))
         if not batch:
             return
         self.datagrams_sent += self._send(batch)
         self.names_sent += len(batch)
-        if counted:
-            self._sends.append(Send(now, counted))
+        self._sends.append(Send(now, sent, counted))
 
 
 def search_socket() -> socket.socket:
