@@ -19,9 +19,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..ca.client import Connection as CAConnection
 from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
                       no_answer)
+from ..io.connection import Connection as SocketConnection
 from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
 from ..io.channels import FULL_ACCESS
 from ..io.engine import Engine
@@ -41,17 +41,13 @@ log = logging.getLogger("pvflow.pva")
 Action = Callable[[Channel, bool], None]
 
 
-class Connection(CAConnection):
-    """The CA connection's socket handling (send lock, backlog, epoll events) around a PVA
-    circuit; the handshake starts when the server sends CONNECTION_VALIDATION."""
+class Connection(SocketConnection[Circuit]):
+    """A pvAccess circuit on a TCP connection; the handshake starts when the server sends
+    CONNECTION_VALIDATION."""
 
-    circuit: Circuit  # type: ignore[assignment]
-    client: PVAClient  # type: ignore[assignment]
+    client: PVAClient
 
-    def __init__(self, client: PVAClient, host: str, port: int):
-        super().__init__(client, host, port)  # type: ignore[arg-type]
-
-    def _make_circuit(self, host: str, port: int) -> Circuit:  # type: ignore[override]
+    def _make_circuit(self, host: str, port: int) -> Circuit:
         client = self.client
         return Circuit(host, port, client, self.send, self._flush_soon, client.allocate_ids,
                        client.user_name, client.host_name)
