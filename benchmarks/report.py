@@ -15,6 +15,7 @@ from .clients import CLIENTS, REFERENCE
 from .operations import REPORTED
 
 Results = Mapping[str, Mapping[str, Any]]
+FLOOR = "floor-ca"  # the raw-socket program every pvflow CA row is also set against
 
 
 def _number(value: Any) -> float | None:
@@ -45,6 +46,17 @@ def _cell(value: Any, reference: Any, metric_key: str, errors: list[str]) -> str
     return f"{number / reference_number:.2f}"
 
 
+def _floor_cell(value: Any, floor: Any, metric_key: str) -> str:
+    """pvflow's distance to what a bare Python program achieves (rates inverted, so above 1
+    is always slower than the floor)."""
+    number, floor_number = _number(value), _number(floor)
+    metric = REPORTED[metric_key]
+    if number is None or not floor_number or metric.absolute:
+        return "-"
+    ratio = floor_number / number if metric.better == "higher" else number / floor_number
+    return f"{ratio:.2f}" if number else "-"
+
+
 def table(results: Results, ratios: bool = True) -> str:
     """A markdown table: rows are operations, columns the clients that ran, reference first.
 
@@ -57,6 +69,9 @@ def table(results: Results, ratios: bool = True) -> str:
     if has_reference:
         headings.append(f"{CLIENTS[REFERENCE][2]} (absolute)")
     headings += [CLIENTS[key][2] for key in others]
+    floor = FLOOR in results and "pvflow" in results
+    if floor:
+        headings.append(f"pvflow / {CLIENTS[FLOOR][2]}")
     errors: list[str] = []
     rows = []
     for metric_key, metric in REPORTED.items():
@@ -67,6 +82,9 @@ def table(results: Results, ratios: bool = True) -> str:
         versus = results.get(metric.versus, {}) if metric.versus else reference
         divisor = versus.get(metric_key) if ratios else None
         row += [_cell(results[key].get(metric_key), divisor, metric_key, errors) for key in others]
+        if floor:
+            row.append(_floor_cell(results["pvflow"].get(metric_key),
+                                   results[FLOOR].get(metric_key), metric_key))
         rows.append(row)
     widths = [max(len(line[column]) for line in [headings, *rows]) for column in range(len(headings))]
 

@@ -34,3 +34,16 @@ def test_quick_run_prints_every_row(tmp_path: Path) -> None:
     measured = {key: value for key, value in results.items() if key in METRICS}
     assert set(measured) == set(METRICS)
     assert all(isinstance(value, float) for value in measured.values()), measured
+
+
+@pytest.mark.timeout(120)
+def test_scale_harness_runs_with_two_iocs(tmp_path: Path) -> None:
+    plot = tmp_path / "scale.png"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--counts", "200", "400", "--iocs", "2",
+         "--clients", "pvflow", "pvflow-pva", "--plot", str(plot)],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=110)
+    assert completed.returncode == 0, completed.stderr
+    rows = [line for line in completed.stdout.splitlines() if line.startswith("| 2 IOCs")]
+    assert len(rows) == 2 and all("missing" not in row and "WRONG" not in row for row in rows)
+    assert plot.stat().st_size > 0

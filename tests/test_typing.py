@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 SOURCE = Path(__file__).parents[1] / "src" / "pvflow"
-STRICT = ["ca", "pva", "io", "errors.py", "reading.py"]
+STRICT = ["ca", "pva", "io", "errors.py", "reading.py", "compression.py"]
 
 
 def test_codec_and_transport_are_strictly_typed() -> None:

@@ -22,6 +22,7 @@ CLIENTS: dict[str, tuple[str, str, str]] = {
     "aioca": ("aioca_client", "AiocaAdapter", "aioca"),
     "caproto": ("caproto_client", "CaprotoAdapter", "caproto thread"),
     "p4p": ("p4p_client", "P4pAdapter", "p4p thread"),
+    "floor-ca": ("floor_ca", "FloorCaAdapter", "CA floor"),
 }
 
 

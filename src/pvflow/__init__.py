@@ -16,6 +16,8 @@ from .errors import (
 )
 from .reading import Reading
 
+__version__ = "0.1.0"
+
 __all__ = [
     "AccessDeniedError",
     "Context",

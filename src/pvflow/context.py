@@ -75,6 +75,11 @@ class Subscription:
     def close(self) -> None:
         self._client.unsubscribe(self._inner)
 
+    def __repr__(self) -> str:
+        mailbox = self.mailbox
+        return (f"<Subscription {mailbox.name!r} {'closed' if mailbox.closed else 'open'}: "
+                f"{mailbox.delivered} delivered, {mailbox.dropped} dropped>")
+
     def __enter__(self) -> Subscription:
         return self
 
@@ -92,6 +97,10 @@ class Watch:
 
     def close(self) -> None:
         self._client.unwatch(self._channel, self._mailbox)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._mailbox.closed else self._channel.state.value
+        return f"<Watch {self._mailbox.name!r} {state}>"
 
 
 class _Request:
@@ -189,6 +198,26 @@ class _Join:
         if len(self.parts) == 2:
             errors = [part for part in self.parts if isinstance(part, BaseException)]
             self.sink(errors[0] if errors else self.parts[0].merged(self.parts[1]))
+
+
+def _named(result: Any, name: str) -> Any:
+    """A Reading stamped with the name it was asked for (decoders know channels, not names).
+    Set in place, before anyone else sees it: copying a frozen Reading costs microseconds."""
+    if isinstance(result, Reading):
+        object.__setattr__(result, "name", name)
+    return result
+
+
+def _named_all(results: dict[str, Any]) -> dict[str, Any]:
+    for name, result in results.items():
+        _named(result, name)
+    return results
+
+
+def _shown_type(ftype: Any) -> Any:
+    """What ``info`` describes of a pvAccess type: its ``value`` field unless a structure."""
+    value = ftype.lookup("value") if ftype is not None else None
+    return value if value is not None and value.code != 0x80 else ftype
 
 
 def _form(form: str) -> int:
@@ -428,7 +457,8 @@ class Context:
         completion = Completion()
         request = self._start_read(client, channel, _form(form), completion.set, as_string,
                                    count)
-        return self._wait(completion, request, "get", timeout)
+        result = self._wait(completion, request, "get", timeout)
+        return result if form == "value" else _named(result, name)
 
     def get_many(self, names: Iterable[str], *, form: str = "value", timeout: Any = DEFAULT,
                  as_string: bool = False) -> dict[str, Any]:
@@ -442,7 +472,8 @@ class Context:
         batch = Batch(len(names))
         many = self._start_many(names, _form(form), as_string, batch)
         batch.wait(seconds)
-        return self._finish_many(names, batch, many, "get", seconds)
+        results = self._finish_many(names, batch, many, "get", seconds)
+        return results if form == "value" else _named_all(results)
 
     def put(self, name: str, value: Any, *, wait: bool = True, timeout: Any = DEFAULT,
             callback: Callable[[BaseException | None], None] | None = None) -> None:
@@ -484,7 +515,8 @@ class Context:
                   connection_callback: Callable[[bool], None] | None = None,
                   queue_size: int = 10_000,
                   loop: asyncio.AbstractEventLoop | None = None,
-                  server_queue_size: int = 100, request: str | None = None) -> Subscription:
+                  server_queue_size: int = 100, request: str | None = None,
+                  as_string: bool = False) -> Subscription:
         """Call ``callback`` with every update of ``name``, in order, off the I/O thread.
 
         ``form="time"`` gives :class:`Reading` objects, ``"value"`` bare values. Connection
@@ -494,11 +526,18 @@ class Context:
         server keeps while we have not acknowledged; the window we grant is ``queue_size``,
         what our side holds without loss) and ``request`` a pvRequest such as
         ``"field(value)record[DBE=VALUE]"`` replacing the one ``form`` implies.
+        ``as_string=True`` delivers enums as their choice and char arrays as text, as ``get``.
         """
         client, channel = self._route(name)
         schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
+        if form != "value":
+            user_callback = callback
+
+            def callback(reading: Any) -> None:
+                user_callback(_named(reading, name))
         mailbox = Mailbox(name, callback, connection_callback, schedule, queue_size)
-        inner = client.subscribe(channel, _form(form), mask, mailbox, server_queue_size, request)
+        inner = client.subscribe(channel, _form(form), mask, mailbox, server_queue_size, request,
+                                 as_string)
         return Subscription(client, inner, mailbox)
 
     def watch(self, name: str, connection_callback: Callable[[bool], None], *,
@@ -515,26 +554,31 @@ class Context:
         return Watch(client, channel, mailbox)
 
     def info(self, name: str, *, timeout: Any = DEFAULT) -> ChannelInfo:
+        """Where ``name`` lives and what it holds (what ``pvflow info`` shows)."""
         client, channel = self._route(name)
         if not channel.connected:  # connected: answered from what the server said at connect
             self.connect([name], timeout=timeout)
-        if client is not self._ca:
-            completion = Completion()
-            client.introspect(channel, completion.set)  # type: ignore[attr-defined]
-            if not completion.wait(self._timeout(timeout)):
-                raise client.timeout_error(channel, "introspection", self._timeout(timeout))
-            ftype = completion.result()
-            value = ftype.lookup("value") if ftype is not None else None
-            shown = value if value is not None and value.code != 0x80 else ftype
-            count = 1
-            if shown is not None and shown.is_array:
-                count = len(self.get(name, timeout=timeout))
-            return ChannelInfo(name, channel.address(),
-                               shown.describe() if shown is not None else "none", count,
-                               True, True, channel.state.value)
+        if client is self._ca:
+            return self._ca_info(name, channel)
+        completion = Completion()
+        client.introspect(channel, completion.set)  # type: ignore[attr-defined]
+        shown = _shown_type(self._wait(completion, _Request(client, channel), "introspection",
+                                       timeout))
+        count = len(self.get(name, timeout=timeout)) if shown is not None and shown.is_array \
+            else 1
+        return self._pva_info(name, channel, shown, count)
+
+    @staticmethod
+    def _ca_info(name: str, channel: Channel) -> ChannelInfo:
         return ChannelInfo(name, channel.address(), channel.native.name, channel.count,
                            bool(channel.access & AccessRights.READ),
                            bool(channel.access & AccessRights.WRITE), channel.state.value)
+
+    @staticmethod
+    def _pva_info(name: str, channel: Channel, shown: Any, count: int) -> ChannelInfo:
+        return ChannelInfo(name, channel.address(),
+                           shown.describe() if shown is not None else "none", count,
+                           True, True, channel.state.value)
 
     def release(self, names: Iterable[str]) -> None:
         """Disconnect from ``names`` and forget them; monitors and watches on them end.
@@ -572,6 +616,21 @@ class Context:
         return await self._wait_async(future, _Request(client, channel), "rpc", timeout)
 
     # --- public async twins -------------------------------------------------------------------------
+    async def info_async(self, name: str, *, timeout: Any = DEFAULT) -> ChannelInfo:
+        client, channel = self._route(name)
+        if not channel.connected:
+            await self.connect_async([name], timeout=timeout)
+        if client is self._ca:
+            return self._ca_info(name, channel)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        client.introspect(channel, Completion(asyncio_waiter(loop, future)).set)  # type: ignore
+        shown = _shown_type(await self._wait_async(future, _Request(client, channel),
+                                                   "introspection", timeout))
+        count = len(await self.get_async(name, timeout=timeout)) \
+            if shown is not None and shown.is_array else 1
+        return self._pva_info(name, channel, shown, count)
+
     async def get_async(self, name: str, *, form: str = "value", timeout: Any = DEFAULT,
                         as_string: bool = False, count: int | None = None) -> Any:
         count = checked_count(name, count)
@@ -582,7 +641,8 @@ class Context:
         completion = Completion(asyncio_waiter(loop, future))
         request = self._start_read(client, channel, _form(form), completion.set, as_string,
                                    count)
-        return await self._wait_async(future, request, "get", timeout)
+        result = await self._wait_async(future, request, "get", timeout)
+        return result if form == "value" else _named(result, name)
 
     async def get_many_async(self, names: Iterable[str], *, form: str = "value",
                              timeout: Any = DEFAULT, as_string: bool = False) -> dict[str, Any]:
@@ -596,7 +656,8 @@ class Context:
             await asyncio.wait_for(asyncio.shield(future), seconds)
         except asyncio.TimeoutError:
             pass
-        return self._finish_many(names, batch, many, "get", seconds)
+        results = self._finish_many(names, batch, many, "get", seconds)
+        return results if form == "value" else _named_all(results)
 
     async def put_async(self, name: str, value: Any, *, wait: bool = True,
                         timeout: Any = DEFAULT) -> None:

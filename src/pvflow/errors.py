@@ -60,3 +60,15 @@ def naming_pv(error: BaseException, name: str, address: str | None = None) -> Ba
         kind = type(error) if isinstance(error, DisconnectedError) else DisconnectedError
         return kind(f"{name}: {error}", pv=name, address=error.address or address)
     return error
+
+
+def no_answer(what: str, shown: str, pv: str, address: str | None,
+              timeout: float | None) -> PVTimeoutError:
+    """The timeout of a request on a connected channel. A put that waits for completion has
+    been sent and taken: only the server's completion report is missing (a busy record)."""
+    if what == "put":
+        return PVTimeoutError(f"put to {shown} sent, but {address} has not reported its "
+                              f"completion within {timeout} s (the record is still busy)",
+                              pv=pv, address=address)
+    return PVTimeoutError(f"{what} of {shown}: no answer from {address} within {timeout} s",
+                          pv=pv, address=address)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
+import subprocess
+import sys
 import threading
 
 import bluesky.plans as bp
@@ -199,3 +202,39 @@ def test_documents_of_an_open_run_await_its_stop(tmp_path) -> None:
     writer("stop", {"uid": "s1", "run_start": "u1", "time": 0.0, "exit_status": "success"})
     report = writer.close()
     assert (report.delivered, report.awaiting_stop, report.spilled_documents) == (3, 0, 0)
+
+
+class BrokenStore(JsonLinesTarget):
+    """A JSON lines store whose disk fails: the writer backs its runs up."""
+
+    def __call__(self, name: str, doc: dict) -> None:
+        raise OSError("no space left on device")
+
+
+def pvflow_command(command: str) -> list[str]:
+    words = shlex.split(command)
+    assert words[0] == "pvflow"
+    return [sys.executable, "-m", "pvflow", *words[1:]]
+
+
+def test_the_logged_replay_hint_is_a_command_that_works(tmp_path, caplog) -> None:
+    store = tmp_path / "the store"
+    writer = BackgroundWriter(BrokenStore(store), backup_directory=tmp_path / "b", retries=0)
+    engine, _ = engine_with(writer)
+    with caplog.at_level(logging.ERROR, logger="pvflow.bluesky.writer"):
+        (uid,) = engine(bp.count([det], num=2))
+        writer.close()
+    hint = caplog.text.rsplit("send them on with: ", 1)[1].splitlines()[0]
+    result = subprocess.run(pvflow_command(hint), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, (hint, result.stderr)
+    assert len(list(read_documents(store / f"{uid}.jsonl"))) == 5
+
+
+def test_replay_to_an_unreachable_tiled_says_so_in_one_line(tmp_path) -> None:
+    backup = tmp_path / "b"
+    backup.mkdir()
+    result = subprocess.run(pvflow_command(f"pvflow replay {backup} --tiled http://127.0.0.1:1"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("pvflow replay: cannot reach Tiled at http://127.0.0.1:1")
+    assert len(result.stderr.splitlines()) == 1, result.stderr

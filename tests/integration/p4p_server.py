@@ -14,7 +14,7 @@ from p4p.server import Server
 from p4p.server.thread import SharedPV
 from p4p.wrapper import Type, Value
 
-from pvflow.pva.codecs import compress
+from pvflow.compression import compress
 
 IMAGE = (np.arange(640 * 480) % 4093).astype(np.uint16).reshape(480, 640)
 

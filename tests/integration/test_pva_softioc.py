@@ -161,6 +161,46 @@ def test_async_twins(context) -> None:
     assert value == 3.25 and many == {"pva://T:ao": 3.25, "T:ao": 3.25}
 
 
+def test_readings_know_their_name_and_read_well(context) -> None:
+    reading = context.get("pva://T:ai", form="time")
+    assert reading.name == "pva://T:ai"
+    assert repr(reading).startswith("Reading('pva://T:ai', value=") and "None" not in repr(reading)
+    many = context.get_many(["T:ai", "pva://T:enum"], form="ctrl")
+    assert [found.name for found in many.values()] == ["T:ai", "pva://T:enum"]
+    assert asyncio.run(context.get_async("T:ai", form="time")).name == "T:ai"
+
+
+def test_info_has_an_async_twin(context) -> None:
+    async def main() -> list:
+        return [await context.info_async(name) for name in ("pva://T:wave", "T:wave")]
+
+    assert asyncio.run(main()) == [context.info("pva://T:wave"), context.info("T:wave")]
+
+
+def test_subscriptions_deliver_strings_on_request(context) -> None:
+    context.put("T:chars", "some text")
+    context.put("T:enum", "two")
+    names = ["T:enum", "pva://T:enum", "T:chars", "pva://T:chars"]
+    updates: dict[str, Reading] = {}
+    arrived = threading.Condition()
+
+    def keep(reading: Reading) -> None:
+        with arrived:
+            updates.setdefault(reading.name, reading)
+            arrived.notify_all()
+
+    subscriptions = [context.subscribe(name, keep, as_string=True) for name in names]
+    try:
+        with arrived:
+            assert arrived.wait_for(lambda: len(updates) == len(names), 10)
+    finally:
+        for subscription in subscriptions:
+            subscription.close()
+    assert [updates[name].value for name in names] == ["two", "two", "some text", "some text"]
+    assert context.get("pva://T:chars", as_string=True) == "some text"
+    assert repr(subscriptions[0]).startswith("<Subscription 'T:enum' closed: ")
+
+
 def test_cli_get(pva_ioc) -> None:
     result = subprocess.run([sys.executable, "-m", "pvflow", "get", "--json", "--form", "ctrl",
                              "pva://T:ai"], capture_output=True, text=True, timeout=60,

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pvflow.errors import RemoteProtocolError
-from pvflow.pva import codecs, request
+from pvflow import compression as codecs
+from pvflow.pva import request
 from pvflow.pva.nt import put_values, view_of
 from pvflow.pva.pvdata import (ANY, STRING, STRUCT_ARRAY, UNION, FieldType, bits_of,
                                empty_leaves, read_partial, read_type, read_type_memo,

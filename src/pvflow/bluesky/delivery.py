@@ -12,6 +12,7 @@ command that sends it on later (``pvflow replay``).
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,11 @@ class Delivery:
         self._journals: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self._backup: JsonLinesTarget | None = None
 
+    def replay_command(self) -> str:
+        """The command that sends the backups on: ``pvflow replay`` must be told where to."""
+        where = getattr(self.target, "replay_option", None) or "--tiled URI (or --jsonl DIR)"
+        return f"pvflow replay {shlex.quote(str(self.backup_directory))} {where}"
+
     def deliver(self, name: str, doc: dict[str, Any]) -> None:
         run = self._index.run_of(name, doc)
         if run is not None and run in self.report.spilled_runs:
@@ -142,8 +148,8 @@ class Delivery:
         logger.error(
             "target %r failed %d times on the %s document of run %s (%s). The run (%d "
             "documents so far, and the rest of it) goes to the backup %s; send it on later "
-            "with: pvflow replay %s", self.target, self.policy.retries + 1, name, run, error,
-            len(journal) + 1, backup.path_of(run), self.backup_directory)
+            "with: %s", self.target, self.policy.retries + 1, name, run, error,
+            len(journal) + 1, backup.path_of(run), self.replay_command())
 
     def _to_backup(self, run: str, name: str, doc: dict[str, Any]) -> None:
         self._backup_target()(name, doc)

@@ -119,9 +119,9 @@ class BackgroundWriter:
         report = self.report
         if report.spilled_runs:
             logger.error("%d run(s) are in backup files, not in the store: %s; send them on "
-                         "with: pvflow replay %s", len(report.spilled_runs),
+                         "with: %s", len(report.spilled_runs),
                          ", ".join(str(path) for path in report.spilled_runs.values()),
-                         self.backup_directory)
+                         self._delivery.replay_command())
         return report
 
     def __enter__(self) -> BackgroundWriter:

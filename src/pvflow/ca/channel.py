@@ -171,11 +171,12 @@ class Subscription:
     """A monitor: survives reconnects; its updates go through a :class:`Mailbox`."""
 
     __slots__ = ("subscription_id", "channel", "form", "mask", "reading", "mailbox", "closed",
-                 "decoder")
+                 "decoder", "as_string")
 
     def __init__(self, subscription_id: int, channel: Channel, form: int, mask: int,
-                 reading: bool, mailbox: Mailbox):
+                 reading: bool, mailbox: Mailbox, as_string: bool = False):
         self.subscription_id = subscription_id
+        self.as_string = as_string
         self.channel = channel
         self.form = form
         self.mask = mask

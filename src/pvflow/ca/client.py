@@ -11,7 +11,6 @@ action, which the I/O thread runs the moment CREATE_CHAN is answered: a fresh co
 
 from __future__ import annotations
 
-import errno
 import getpass
 import itertools
 import logging
@@ -22,11 +21,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import (AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError,
-                      RemoteProtocolError, naming_pv)
+                      RemoteProtocolError, naming_pv, no_answer)
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
 from ..io.deferred_reads import DeferredBlockReads
 from ..io.engine import Engine
-from ..io.loop import READ, WRITE, IOLoop
+from ..io.connection import Connection as SocketConnection
+from ..io.loop import READ, IOLoop
 from . import protocol
 from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
                       WriteRequest)
@@ -40,109 +40,15 @@ log = logging.getLogger("pvflow.ca")
 Action = Callable[[Channel, bool], None]  # (channel, on_io_thread)
 
 
-class Connection:
-    """A circuit plus its socket. Sends come from any thread; receives on the I/O thread."""
+class Connection(SocketConnection[Circuit]):
+    """A Channel Access circuit on a TCP connection; the handshake goes first."""
 
-    def __init__(self, client: CAClient, host: str, port: int):
-        self.client = client
-        self.key = (host, port)
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        self.socket.setblocking(False)
-        self.connected = False
-        self.echo_sent: float | None = None
-        self._send_lock = threading.Lock()
-        self._backlog: list[memoryview] = []
-        self.circuit = self._make_circuit(host, port)
-        self.socket.connect_ex(self.key)
-        client.loop.register(self.socket, WRITE, self._on_event)  # writable: connect done
+    client: CAClient
 
     def _make_circuit(self, host: str, port: int) -> Circuit:
-        """The protocol state this socket carries (pvAccess overrides this alone)."""
         circuit = Circuit(host, port, self.client, self.send, self.client.config.max_payload)
         circuit.handshake(socket.gethostname(), self.client.user_name)
         return circuit
-
-    def send(self, data: bytes) -> None:
-        """Write ``data`` in order with every other send; never blocks the caller."""
-        with self._send_lock:
-            if self._backlog or not self.connected:
-                self._backlog.append(memoryview(data))
-                return
-            try:
-                sent = self.socket.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                raise DisconnectedError(f"circuit to {self.circuit.address_text} is closed: "
-                                        f"{exc}", address=self.circuit.address_text) from None
-            if sent < len(data):
-                self._backlog.append(memoryview(data)[sent:])
-                self.client.loop.call_soon(self._watch_writable)
-
-    def flush(self) -> None:
-        """I/O thread: send the frames queued on the circuit, in one write."""
-        if self.circuit.output and self.connected and not self.circuit.closed:
-            try:
-                self.send(self.circuit.take_output())
-            except DisconnectedError as exc:
-                self.client.close_connection(self, exc)
-
-    def _watch_writable(self) -> None:
-        if not self.circuit.closed:
-            self.client.loop.modify(self.socket, READ | WRITE, self._on_event)
-
-    def _drain_backlog(self) -> None:
-        with self._send_lock:
-            while self._backlog:
-                chunk = self._backlog[0]
-                try:
-                    sent = self.socket.send(chunk)
-                except BlockingIOError:
-                    return
-                if sent < len(chunk):
-                    self._backlog[0] = chunk[sent:]
-                    return
-                self._backlog.pop(0)
-        self.client.loop.modify(self.socket, READ, self._on_event)
-
-    def _on_event(self, mask: int) -> None:
-        try:
-            if not self.connected:
-                self._on_connected()
-                return
-            if mask & WRITE:
-                self._drain_backlog()
-            if mask & ~WRITE:  # readable, or an error/hang-up that recv will report
-                self._receive()
-        except (OSError, PVFlowError) as exc:
-            self.client.close_connection(self, exc)
-
-    def _on_connected(self) -> None:
-        error = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error:
-            raise DisconnectedError(f"cannot connect to {self.circuit.address_text}: "
-                                    f"{errno.errorcode.get(error, error)}",
-                                    address=self.circuit.address_text)
-        with self._send_lock:
-            self.connected = True
-        self.client.loop.modify(self.socket, READ | WRITE if self._backlog else READ,
-                               self._on_event)
-        self.flush()
-
-    def _receive(self) -> None:
-        circuit = self.circuit
-        count = self.socket.recv_into(circuit.receive_view())
-        if count == 0:
-            raise DisconnectedError(f"{circuit.address_text} closed the circuit",
-                                    address=circuit.address_text)
-        circuit.received(count)
-        self.echo_sent = None
-
-    def close(self) -> None:
-        self.client.loop.unregister(self.socket)
-        self.socket.close()
 
 
 class BlockPlan:
@@ -265,16 +171,16 @@ class CAClient(Engine[Channel]):
 
     # --- channels ---------------------------------------------------------------------------------
     def _begin_search(self, channels: list[Channel]) -> None:
-        for channel in channels:
-            if channel.state is ChannelState.SEARCHING:
-                self._search_again(channel)
+        self._search_again([channel for channel in channels
+                            if channel.state is ChannelState.SEARCHING])
 
-    def _search_again(self, channel: Channel) -> None:
-        if self._search is None:
+    def _search_again(self, channels: list[Channel]) -> None:
+        if self._search is None or not channels:
             return
-        self._search.schedule.add(channel)
+        self._search.schedule.add_many(channels)
         for connection in self._name_server_connections:
-            connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
+            for channel in channels:
+                connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
             self.loop.at_end_of_iteration(connection, connection.flush)
 
     def _clear_channels(self, channels: list[Channel]) -> None:
@@ -301,7 +207,7 @@ class CAClient(Engine[Channel]):
         if channel.state is ChannelState.FAILED:
             with self.lock:
                 channel.state = ChannelState.SEARCHING
-            self._search_again(channel)
+            self._search_again([channel])
 
     # --- requests (any thread) --------------------------------------------------------------------
     def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
@@ -436,9 +342,7 @@ class CAClient(Engine[Channel]):
 
     def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
         if channel.state is ChannelState.CONNECTED:
-            return PVTimeoutError(f"{what} of {channel.name}: no answer from "
-                                  f"{channel.address()} within {timeout} s",
-                                  pv=channel.name, address=channel.address())
+            return no_answer(what, channel.name, channel.name, channel.address(), timeout)
         return PVTimeoutError(f"{channel.name} did not connect within {timeout} s "
                               f"({self._search_hint(channel)})", pv=channel.name)
 
@@ -457,13 +361,13 @@ class CAClient(Engine[Channel]):
 
     # --- subscriptions ----------------------------------------------------------------------------
     def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox,
-                  server_queue_size: int = 0, request_text: str | None = None
-                  ) -> Subscription:
+                  server_queue_size: int = 0, request_text: str | None = None,
+                  as_string: bool = False) -> Subscription:
         """Start a monitor. On a connected channel EVENT_ADD leaves from the caller's thread,
         so it reaches the server before any put the caller makes next (program order).
         ``server_queue_size`` and ``request_text`` are pvAccess's; CA has neither."""
         subscription = Subscription(self.allocate_ids(1), channel, form, mask,
-                                    form != Form.PLAIN, mailbox)
+                                    form != Form.PLAIN, mailbox, as_string)
         with self.lock:
             channel.subscriptions[subscription.subscription_id] = subscription
             connected = channel.state is ChannelState.CONNECTED
@@ -485,11 +389,14 @@ class CAClient(Engine[Channel]):
         circuit = channel.circuit
         if circuit is None:
             raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
-        subscription.decoder = decoder(subscription.form + channel.native)
+        native = Native.STRING if subscription.as_string and channel.native is Native.ENUM \
+            else channel.native
+        subscription.decoder = decoder(subscription.form + native,
+                                       subscription.as_string and native == Native.CHAR)
         circuit.subscriptions[subscription.subscription_id] = subscription
         count = 0 if channel.count != 1 and circuit.server_version >= 13 else channel.count
         subscription.mailbox.post(ConnectionChange(True))
-        self.send(channel, protocol.event_add(subscription.form + channel.native, count,
+        self.send(channel, protocol.event_add(subscription.form + native, count,
                                               channel.sid, subscription.subscription_id,
                                               subscription.mask), on_io_thread)
 
@@ -510,7 +417,7 @@ class CAClient(Engine[Channel]):
         if channel is None or channel.state is not ChannelState.SEARCHING:
             return  # a second server answered, or an answer to a search we dropped
         assert self._search is not None
-        self._search.schedule.remove(channel.cid)
+        self._search.schedule.answered(channel.cid)
         key = (response.host, response.port)
         connection = self._connections.get(key)
         if connection is None:
@@ -625,7 +532,7 @@ class CAClient(Engine[Channel]):
                 subscription.decoder = None
                 subscription.mailbox.post(ConnectionChange(False))
         if research:
-            self._search_again(channel)
+            self._search_again([channel])
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
 

@@ -8,12 +8,12 @@ repeater, when one runs on this host.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable, Iterable
 
-from ..io.search_schedule import SearchSchedule, send_to_all
+from ..io.search_schedule import SearchSchedule, search_socket, send_to_all
 from .channel import Channel
-from .protocol import Beacon, SearchResponse, decode_datagram, repeater_register, search, version
+from .protocol import (HEADER_SIZE, Beacon, SearchResponse, decode_datagram, repeater_register,
+                       search, version)
 
 log = logging.getLogger("pvflow.ca.search")
 
@@ -38,6 +38,10 @@ def search_datagrams(channels: Iterable[Channel]) -> list[bytes]:
     return datagrams
 
 
+def _search_size(channel: Channel) -> int:
+    return HEADER_SIZE + len(channel.wire_name)
+
+
 class NameSearch:
     """The UDP socket that asks for the channels still searching (their schedule is shared
     with pvAccess), and the beacons that restart it. I/O thread only."""
@@ -48,12 +52,10 @@ class NameSearch:
         self.targets = list(targets)
         self.repeater_port = repeater_port
         self._on_response = on_response
-        self.schedule: SearchSchedule[Channel] = SearchSchedule(self._send, call_later)
+        self.schedule: SearchSchedule[Channel] = SearchSchedule(
+            self._send, call_later, _search_size, MAX_DATAGRAM - HEADER_SIZE)
         self._known_servers: set[tuple[str, int]] = set()
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        self.socket.setblocking(False)
-        self.socket.bind(("0.0.0.0", 0))
+        self.socket = search_socket()
 
     def register_with_repeater(self) -> None:
         """Ask a CA repeater on this host to forward server beacons to us (if one runs)."""
@@ -62,8 +64,8 @@ class NameSearch:
         except OSError:
             pass
 
-    def _send(self, channels: list[Channel]) -> None:
-        send_to_all(self.socket, search_datagrams(channels), self.targets, log)
+    def _send(self, channels: list[Channel]) -> int:
+        return send_to_all(self.socket, search_datagrams(channels), self.targets, log)
 
     def on_readable(self, mask: int) -> None:
         while True:

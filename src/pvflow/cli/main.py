@@ -10,6 +10,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from .. import __version__
 
 # sub-command -> module that registers it (module.register(subparsers) and module.run(args))
 COMMANDS: dict[str, str] = {
@@ -26,8 +29,25 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """Sub-commands marked ``intermixed`` take options anywhere among their names, as caget
+    and pvget do (``pvflow get A -w 1 B -S``); plain argparse stops at the first option."""
+
+    intermixed = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if not self.intermixed:
+            return super().parse_known_args(args, namespace)
+        self.intermixed = False  # parse_known_intermixed_args calls back in here
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self.intermixed = True
+
+
 def build_parser(chosen: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pvflow", description="Fast EPICS tools for beamlines.")
+    parser = Parser(prog="pvflow", description="Fast EPICS tools for beamlines.")
+    parser.add_argument("--version", action="version", version=f"pvflow {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     registered: set[str] = set()
     for name, module_name in COMMANDS.items():

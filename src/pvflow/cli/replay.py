@@ -18,6 +18,20 @@ def register(subparsers: Any) -> None:
     replay.set_defaults(run=run)
 
 
+def refused(uri: str) -> None:
+    """Raise ``httpx.ConnectError`` at once when nothing listens at ``uri`` (refused, unknown
+    host), rather than after Tiled's client has retried for half a minute. A server that
+    answers, even slowly or with an error, is left to Tiled's client."""
+    import httpx
+
+    try:
+        httpx.head(uri, timeout=10.0)
+    except httpx.ConnectError:
+        raise
+    except httpx.HTTPError:
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     from ..bluesky.targets.replay import replay
 
@@ -26,9 +40,17 @@ def run(args: argparse.Namespace) -> int:
 
         target: Any = JsonLinesTarget(args.jsonl)
     else:
+        import httpx
+
         from ..bluesky.targets.tiled import tiled_target
 
-        target = tiled_target(args.tiled, api_key=args.api_key)
+        try:
+            refused(args.tiled)
+            target = tiled_target(args.tiled, api_key=args.api_key)
+        except (httpx.HTTPError, OSError) as error:
+            print(f"pvflow replay: cannot reach Tiled at {args.tiled}: {error}; the backups "
+                  f"in {args.backup} are kept", file=sys.stderr)
+            return 1
     try:
         report = replay(args.backup, target)
     except FileNotFoundError as error:

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 from typing import Any
 
 
@@ -37,15 +36,14 @@ def _fault(text: str) -> tuple[str, Any]:
 
 async def _run_eiger(args: argparse.Namespace) -> int:
     from ..ioc.detector.eiger.simulator import EigerSimulator, serve
+    from ..ioc.framework.stop_signals import stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     simulator = EigerSimulator(args.host, args.api_port, args.stream_port, args.size,
                                args.api_version, args.gate_frequency)
     simulator.inject(**dict(args.fault))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(number, stop.set)
+    stop_on_signals(asyncio.get_running_loop(), stop)
     await serve(simulator, stop)
     return 0
 

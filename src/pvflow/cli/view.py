@@ -1,10 +1,10 @@
 """``pvflow view``: the latest frames of a detector IOC in a matplotlib window (Diss's viewer).
 
 Unlike diss-view, which ran its own detector backend, this is a client: it reads a running
-detector IOC over CA (pvflow's client) or PVA (p4p), so it works from any machine that can
-reach the IOC. One panel per (image, channel), titled ``{channel}{image}``, laid out as Diss
+detector IOC over CA or PVA (pvflow's client), so it works from any machine that can
+reach the IOC. One panel per (image, channel), titled ``{channel} #{image}``, laid out as Diss
 did: images in rows, channels in columns. ``--save frame.png`` writes one figure and exits,
-for headless use.
+for headless use; without a display that is the only way, and the command says so.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ..errors import PVFlowError
 
 Reader = Callable[[str], Any]
 
@@ -30,22 +32,11 @@ def _text(value: Any) -> str:
 
 def make_reader(protocol: str, timeout: float) -> tuple[Reader, Callable[[], None]]:
     """A ``read(name) -> value`` function over ``protocol`` and its closer."""
-    if protocol == "ca":
-        from pvflow import Context
+    from ..context import Context
 
-        context = Context()
-        return (lambda name: context.get(name, timeout=timeout)), context.close
-    try:
-        from p4p.client.thread import Context as PvaContext
-    except ImportError:
-        raise SystemExit("pvflow view --protocol pva needs p4p (pip install p4p)") from None
-    pva = PvaContext("pva")
-
-    def read(name: str) -> Any:
-        value = pva.get(name, timeout=timeout)
-        return np.asarray(value) if getattr(value, "shape", ()) else value
-
-    return read, pva.close
+    context = Context()
+    scheme = "pva://" if protocol == "pva" else ""
+    return (lambda name: context.get(scheme + name, timeout=timeout)), context.close
 
 
 def fetch_frames(read: Reader, prefix: str, channels: list[str]) -> dict[str, np.ndarray]:
@@ -76,7 +67,7 @@ def draw(figure: Any, frames: dict[str, np.ndarray], title: str, log_scale: bool
             norm = LogNorm(vmin=max(1.0, float(np.nanmin(image)) or 1.0),
                            vmax=max(2.0, float(np.nanmax(image)))) if log_scale else None
             axes.imshow(image, norm=norm, interpolation="nearest")
-            axes.set_title(f"{channel}{row}", fontsize=8)
+            axes.set_title(f"{channel} #{row}", fontsize=8)
             axes.set_xticks([])
             axes.set_yticks([])
     figure.suptitle(title, fontsize=9)
@@ -93,34 +84,46 @@ def run(args: argparse.Namespace) -> int:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not args.save and plt.get_backend().lower() == "agg":  # matplotlib found no display
+        print("pvflow view: no display: use --save FILE to write the frames to a file",
+              file=sys.stderr)
+        return 2
     read, close = make_reader(args.protocol, args.timeout)
     try:
-        channels = (args.channels.split(",") if args.channels
-                    else _text(read(f"{prefix}channels")).split(":"))
-
-        def title() -> str:
-            state = _text(read(f"{prefix}state"))
-            numid = int(np.asarray(read(f"{prefix}numid")).reshape(-1)[0])
-            return f"{prefix}  state={state}  numid={numid}"
-
-        figure = plt.figure(figsize=(3 * len(channels), 3))
-        if args.save:
-            draw(figure, fetch_frames(read, prefix, channels), title(), args.log)
-            figure.savefig(args.save, dpi=100)
-            print(args.save)
-            return 0
-        from matplotlib.animation import FuncAnimation
-
-        def update(_: int) -> None:
-            draw(figure, fetch_frames(read, prefix, channels), title(), args.log)
-
-        animation = FuncAnimation(figure, update, interval=int(args.period * 1000),
-                                  cache_frame_data=False)
-        plt.show()
-        del animation
-        return 0
+        return show(args, prefix, read, plt)
+    except (TimeoutError, ConnectionError, PVFlowError) as error:
+        print(f"pvflow view: {error}", file=sys.stderr)
+        return 1
     finally:
         close()
+
+
+def show(args: argparse.Namespace, prefix: str, read: Reader, plt: Any) -> int:
+    """Draw the frames once into ``--save``, or keep a window up to date."""
+    channels = (args.channels.split(",") if args.channels
+                else _text(read(f"{prefix}channels")).split(":"))
+
+    def title() -> str:
+        state = _text(read(f"{prefix}state"))
+        numid = int(np.asarray(read(f"{prefix}numid")).reshape(-1)[0])
+        return f"{prefix}  state={state}  numid={numid}"
+
+    figure = plt.figure(figsize=(3 * len(channels), 3))
+    if args.save:
+        draw(figure, fetch_frames(read, prefix, channels), title(), args.log)
+        figure.savefig(args.save, dpi=100)
+        print(args.save)
+        return 0
+    from matplotlib.animation import FuncAnimation
+
+    def update(_: int) -> None:
+        draw(figure, fetch_frames(read, prefix, channels), title(), args.log)
+
+    animation = FuncAnimation(figure, update, interval=int(args.period * 1000),
+                              cache_frame_data=False)
+    plt.show()
+    del animation
+    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -54,24 +54,25 @@ class ChannelTable(Generic[ChannelT]):
         return found if found is not None else self.channels([name])[0]
 
     def channels(self, names: Iterable[str]) -> list[ChannelT]:
-        """The channels of ``names``, creating the missing ones (which then start searching)."""
+        """The channels of ``names``, creating the missing ones (which then start searching):
+        all checked before any is made, their ids taken as one block."""
         if self.closed:
             raise PVFlowError("the Context is closed")
-        found: list[ChannelT] = []
-        new: list[ChannelT] = []
+        names = names if isinstance(names, list) else list(names)
         with self.lock:
-            for name in names:
-                channel = self.by_name.get(name)
-                if channel is None:
-                    if not name or len(name) > 4000 or "\0" in name:
-                        raise ValueError(f"{name!r} is not a valid PV name")
-                    channel = self._factory(name, self.allocate_ids(1))
-                    self.by_name[name] = channel
-                    self.by_cid[channel.cid] = channel
-                    new.append(channel)
-                found.append(channel)
-            first = bool(new) and not self._unsearched
-            self._unsearched.extend(new)
+            by_name = self.by_name
+            missing = [name for name in dict.fromkeys(names) if name not in by_name]
+            for name in missing:
+                if not name or len(name) > 4000 or "\0" in name:
+                    raise ValueError(f"{name!r} is not a valid PV name")
+            first = bool(missing) and not self._unsearched
+            if missing:
+                new = [self._factory(name, cid)
+                       for cid, name in enumerate(missing, self.allocate_ids(len(missing)))]
+                by_name.update(zip(missing, new))
+                self.by_cid.update((channel.cid, channel) for channel in new)
+                self._unsearched.extend(new)
+            found = [by_name[name] for name in names]
         if first:  # channels made one by one (ophyd's get_pv) search as one batch
             self.loop.call_soon(self._search_new)
         return found

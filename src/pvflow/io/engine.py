@@ -132,5 +132,10 @@ class Engine(ChannelTable[ChannelT]):
         self._schedule_liveness()
 
     def stats(self) -> dict[str, int]:
+        """Counts for monitoring: channels, circuits, names still searching, and the names
+        and datagrams searched so far (a datagram counted once whatever its targets)."""
+        schedule = self._search.schedule if self._search else None
         return {"channels": len(self.by_name), "circuits": len(self._connections),
-                "searching": self._search.schedule.waiting if self._search else 0}
+                "searching": schedule.waiting if schedule else 0,
+                "searches_sent": schedule.names_sent if schedule else 0,
+                "search_datagrams_sent": schedule.datagrams_sent if schedule else 0}

@@ -5,9 +5,9 @@ broadcast addresses for the automatic address lists.
 
 from __future__ import annotations
 
-import fcntl
 import socket
 import struct
+import sys
 from collections.abc import Mapping
 
 _SIOCGIFFLAGS = 0x8913
@@ -20,6 +20,10 @@ def broadcast_addresses() -> list[str]:
     """The broadcast address of every interface that is up, as libca's automatic address
     list has it; the limited broadcast when the interfaces cannot be asked (not Linux)."""
     found: list[str] = []
+    if not sys.platform.startswith("linux"):  # the ioctl numbers below are Linux's
+        return ["255.255.255.255"]
+    import fcntl  # not on Windows
+
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             for _, name in socket.if_nameindex():

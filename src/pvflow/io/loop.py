@@ -3,7 +3,8 @@
 An epoll loop rather than asyncio (or the ``selectors`` module, which builds a key object per
 event): the hot path is recv_into, a struct parse and a lock release, with no transport or
 protocol objects per message, and sync callers (the common case in ophyd) wait on a lock
-rather than on a future of another thread's event loop.
+rather than on a future of another thread's event loop. Systems without epoll (macOS,
+Windows) wait through ``selectors`` instead (see :mod:`pvflow.io.pollers`).
 Other threads never touch the selector; they hand work over with :meth:`IOLoop.call_soon`
 (a deque plus one wake-up byte) or write request frames straight to a circuit's socket.
 """
@@ -14,7 +15,6 @@ import heapq
 import itertools
 import logging
 import os
-import select
 import socket
 import threading
 import time
@@ -22,11 +22,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .pollers import READ, WRITE, make_poller
+
 log = logging.getLogger("pvflow.io")
 
 Handler = Callable[[int], None]
-READ = select.EPOLLIN
-WRITE = select.EPOLLOUT
+__all__ = ["READ", "WRITE", "IOLoop", "Timer", "shared_loop"]
 
 
 class Timer:
@@ -45,7 +46,7 @@ class IOLoop:
     """A selector loop on a daemon thread; handlers, timers and calls all run on it."""
 
     def __init__(self, name: str = "pvflow-io"):
-        self._poller = select.epoll()
+        self._poller = make_poller()
         self._handlers: dict[int, Handler] = {}
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)

@@ -20,9 +20,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..ca.client import Connection as CAConnection
 from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
-                      naming_pv)
+                      naming_pv, no_answer)
+from ..io.connection import Connection as SocketConnection
 from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
 from ..io.channels import FULL_ACCESS
 from ..io.engine import Engine
@@ -42,17 +42,13 @@ log = logging.getLogger("pvflow.pva")
 Action = Callable[[Channel, bool], None]
 
 
-class Connection(CAConnection):
-    """The CA connection's socket handling (send lock, backlog, epoll events) around a PVA
-    circuit; the handshake starts when the server sends CONNECTION_VALIDATION."""
+class Connection(SocketConnection[Circuit]):
+    """A pvAccess circuit on a TCP connection; the handshake starts when the server sends
+    CONNECTION_VALIDATION."""
 
-    circuit: Circuit  # type: ignore[assignment]
-    client: PVAClient  # type: ignore[assignment]
+    client: PVAClient
 
-    def __init__(self, client: PVAClient, host: str, port: int):
-        super().__init__(client, host, port)  # type: ignore[arg-type]
-
-    def _make_circuit(self, host: str, port: int) -> Circuit:  # type: ignore[override]
+    def _make_circuit(self, host: str, port: int) -> Circuit:
         client = self.client
         return Circuit(host, port, client, self.send, self._flush_soon, client.allocate_ids,
                        client.user_name, client.host_name)
@@ -91,9 +87,9 @@ class PVAClient(Engine[Channel]):
 
     # --- channels ---------------------------------------------------------------------------------
     def _begin_search(self, channels: list[Channel]) -> None:
-        for channel in channels:
-            if channel.state is ChannelState.SEARCHING and self._search is not None:
-                self._search.schedule.add(channel)
+        if self._search is not None:
+            self._search.schedule.add_many(channel for channel in channels
+                                           if channel.state is ChannelState.SEARCHING)
 
     def _search_name_servers(self, channels: list[Channel]) -> None:
         for connection in self._name_server_connections:
@@ -207,9 +203,8 @@ class PVAClient(Engine[Channel]):
 
     def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
         if channel.state is ChannelState.CONNECTED:
-            return PVTimeoutError(f"{what} of pva://{channel.name}: no answer from "
-                                  f"{channel.address()} within {timeout} s",
-                                  pv=channel.name, address=channel.address())
+            return no_answer(what, f"pva://{channel.name}", channel.name, channel.address(),
+                             timeout)
         if channel.state is ChannelState.FAILED and channel.failure is not None:
             hint = f"{channel.failure.reason}; searched again when asked"
         elif channel.state is ChannelState.SEARCHING:
@@ -243,13 +238,14 @@ class PVAClient(Engine[Channel]):
 
     # --- subscriptions and watches ----------------------------------------------------------------
     def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox,
-                  queue_size: int = 100, request_text: str | None = None) -> MonitorOperation:
+                  queue_size: int = 100, request_text: str | None = None,
+                  as_string: bool = False) -> MonitorOperation:
         """Start a monitor (``mask`` is CA's; a PVA server posts what its pvRequest asks)."""
         # everything by default: an image needs its dimensions, a table its labels; after the
         # first update the server sends only the fields that changed
         text = request_text if request_text is not None else FULL_REQUEST
         subscription = MonitorOperation(self.allocate_ids(1), channel, text, form != 0, mailbox,
-                                        queue_size)
+                                        queue_size, as_string)
         with self.lock:
             channel.subscriptions[subscription.token] = subscription
             connected = channel.state is ChannelState.CONNECTED
@@ -282,7 +278,7 @@ class PVAClient(Engine[Channel]):
             if channel is None or channel.state is not ChannelState.SEARCHING:
                 continue  # a second server answered, or an answer to a search we dropped
             if self._search is not None:
-                self._search.schedule.remove(cid)
+                self._search.schedule.answered(cid)
             key = (response.host, response.port)
             connection = self._connections.get(key)
             if connection is None:

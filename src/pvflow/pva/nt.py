@@ -13,16 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from ..reading import Reading
+from .. import compression
+from ..reading import ALARM_STATUSES, Reading
 from ..value_rules import as_numbers, check_fits
-from . import codecs
 from .pvdata import ARRAY, NUMPY_CODES, STRUCT, FieldType, to_python
 
-# menuAlarmStat, in order: qsrv puts these names in alarm.message
-CA_ALARM_CONDITIONS = {name: index for index, name in enumerate((
-    "NO_ALARM", "READ", "WRITE", "HIHI", "HIGH", "LOLO", "LOW", "STATE", "COS", "COMM",
-    "TIMEOUT", "HWLIMIT", "CALC", "SCAN", "LINK", "SOFT", "BAD_SUB", "UDF", "DISABLE", "SIMM",
-    "READ_ACCESS", "WRITE_ACCESS"))}
+# qsrv puts menuAlarmStat names in alarm.message
+CA_ALARM_CONDITIONS = {name: index for index, name in enumerate(ALARM_STATUSES)}
 # pvData ScalarType, which NDPluginCodec stores in codec.parameters for the uncompressed type
 SCALAR_TYPE_DTYPES = {0: "?", 1: "i1", 2: "i2", 3: "i4", 4: "i8", 5: "u1", 6: "u2", 7: "u4",
                       8: "u8", 9: "f4", 10: "f8"}
@@ -58,6 +55,13 @@ class NDImage(np.ndarray):
         self.data_timestamp = getattr(obj, "data_timestamp", None)
 
 
+def _chars_text(value: Any) -> Any:
+    """A byte array (qsrv's view of a CHAR waveform) as text, as CA's DBR_CHAR text reads."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.dtype.itemsize == 1:
+        return value.tobytes().split(b"\0", 1)[0].decode("utf-8", "replace")
+    return value
+
+
 class View:
     """Where a type keeps what a Reading needs, and how to make its value."""
 
@@ -89,7 +93,8 @@ class View:
     def value(self, leaves: list[Any], as_string: bool = False) -> Any:
         kind = self.kind
         if kind == "scalar":
-            return leaves[self.bits["value"]]  # type: ignore[index]
+            value = leaves[self.bits["value"]]  # type: ignore[index]
+            return _chars_text(value) if as_string else value
         if kind == "enum":
             index = leaves[self.bits["index"]]  # type: ignore[index]
             if as_string:
@@ -141,7 +146,7 @@ class View:
             parameter = (data.get("codec") or {}).get("parameters")
             dtype = np.dtype(SCALAR_TYPE_DTYPES.get(parameter, pixels.dtype.str)
                              if isinstance(parameter, int) else pixels.dtype)
-            pixels = codecs.decompress(codec, pixels, dtype, int(data["uncompressedSize"]))
+            pixels = compression.decompress(codec, pixels, dtype, int(data["uncompressedSize"]))
         dimensions = list(data.get("dimension") or [])
         shape = [int(dimension["size"]) for dimension in reversed(dimensions) if dimension]
         if shape and int(np.prod(shape)) == pixels.size:

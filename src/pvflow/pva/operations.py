@@ -316,8 +316,9 @@ class MonitorOperation(Operation):
     command = Command.MONITOR
 
     def __init__(self, token: int, channel: Channel, request_text: str, reading: bool,
-                 mailbox: Mailbox, queue_size: int):
+                 mailbox: Mailbox, queue_size: int, as_string: bool = False):
         self.token = token
+        self.as_string = as_string
         self.channel = channel
         self.request_text = request_text
         self.reading = reading
@@ -370,8 +371,8 @@ class MonitorOperation(Operation):
             _, offset = read_partial(self.ftype, buffer, offset, order, circuit.types,
                                      self.leaves, owned)
             view = self.view
-            self.mailbox.post(view.reading(self.leaves) if self.reading
-                              else view.value(self.leaves))
+            self.mailbox.post(view.reading(self.leaves, self.as_string) if self.reading
+                              else view.value(self.leaves, self.as_string))
             self.unacknowledged += 1
             if self.unacknowledged == 1:
                 circuit.acknowledging.append(self)

@@ -10,7 +10,7 @@ Malformed input surfaces as ``struct.error``/``IndexError``/``UnicodeDecodeError
 
 from __future__ import annotations
 
-import socket
+import ipaddress
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -190,17 +190,17 @@ def read_address(buffer: Any, offset: int) -> tuple[str | None, int]:
     if len(raw) != 16:
         raise RemoteProtocolError("truncated address")
     if raw[:12] == b"\0" * 10 + b"\xff\xff":
-        host = socket.inet_ntoa(raw[12:])
+        host = str(ipaddress.IPv4Address(raw[12:]))
         return (None if host == "0.0.0.0" else host), offset + 16
     if raw == b"\0" * 16:
         return None, offset + 16
-    return socket.inet_ntop(socket.AF_INET6, raw), offset + 16
+    return str(ipaddress.IPv6Address(raw)), offset + 16
 
 
 def write_address(host: str | None) -> bytes:
     if not host:
         return b"\0" * 16
-    return b"\0" * 10 + b"\xff\xff" + socket.inet_aton(host)
+    return b"\0" * 10 + b"\xff\xff" + ipaddress.IPv4Address(host).packed
 
 
 # --- client requests ------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ empty text asks for every field.
 
 from __future__ import annotations
 
-from typing import Any
-
+import functools
 import re
+from typing import Any
 
 from .pvdata import STRING, FieldType, structure, write_type, write_value
 
@@ -67,8 +67,10 @@ def parse(text: str) -> tuple[list[str], dict[str, str]]:
     return paths, options
 
 
+@functools.lru_cache(maxsize=256)
 def encode(text: str = "", **options: object) -> bytes:
-    """The pvRequest type and value, ready to follow an INIT's sub-command byte."""
+    """The pvRequest type and value, ready to follow an INIT's sub-command byte. Kept per
+    request: a bulk read of many channels sends the same few requests thousands of times."""
     paths, parsed = parse(text)
     parsed.update({key: str(value).lower() if isinstance(value, bool) else str(value)
                    for key, value in options.items()})

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
 import struct
 from collections.abc import Callable, Iterable
 
 from ..errors import RemoteProtocolError
-from ..io.search_schedule import SearchSchedule, send_to_all
+from ..io.search_schedule import SearchSchedule, search_socket, send_to_all
 from .channel import Channel
 from .protocol import (SEARCH_OVERHEAD, Beacon, SearchResponse, decode_datagram, search,
                        search_payload_size)
@@ -41,6 +40,10 @@ def search_datagrams(channels: Iterable[Channel], reply_port: int, sequence: int
     return datagrams
 
 
+def _search_size(channel: Channel) -> int:
+    return search_payload_size(channel.name)
+
+
 class NameSearch:
     """The UDP socket that asks for the channels still searching (their schedule is shared
     with CA), and the beacons that restart it. I/O thread only."""
@@ -52,20 +55,18 @@ class NameSearch:
         self.targets = list(targets)
         self._on_response = on_response
         self._also_send = also_send  # name servers: the same searches over TCP
-        self.schedule: SearchSchedule[Channel] = SearchSchedule(self._send, call_later)
+        self.schedule: SearchSchedule[Channel] = SearchSchedule(
+            self._send, call_later, _search_size, MAX_DATAGRAM - SEARCH_OVERHEAD)
         self._known_servers: set[bytes] = set()
         self._sequence = itertools.count(1)
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        self.socket.setblocking(False)
-        self.socket.bind(("0.0.0.0", 0))
+        self.socket = search_socket()
         self.port = self.socket.getsockname()[1]
 
-    def _send(self, channels: list[Channel]) -> None:
+    def _send(self, channels: list[Channel]) -> int:
         datagrams = search_datagrams(channels, self.port, next(self._sequence) & 0xFFFFFFFF)
-        send_to_all(self.socket, datagrams, self.targets, log)
         if self._also_send is not None:
             self._also_send(channels)
+        return send_to_all(self.socket, datagrams, self.targets, log)
 
     def on_readable(self, mask: int) -> None:
         while True:

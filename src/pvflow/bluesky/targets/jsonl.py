@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -60,6 +61,11 @@ class JsonLinesTarget:
 
     def path_of(self, run: str) -> Path:
         return self.directory / f"{run}{SUFFIX}"
+
+    @property
+    def replay_option(self) -> str:
+        """How ``pvflow replay`` names this store."""
+        return f"--jsonl {shlex.quote(str(self.directory))}"
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         run = self._index.run_of(name, doc)

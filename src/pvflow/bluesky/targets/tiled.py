@@ -9,6 +9,7 @@ replayed run ends up stored exactly once.
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any
 
 DEFAULT_BATCH_SIZE = 1000  # rows per append; the writer's merged pages are up to 10 000
@@ -27,6 +28,11 @@ class TiledTarget:
         if name == "start" and doc["uid"] in self.client:
             self.client.delete_contents([doc["uid"]], recursive=True)
         self._writer(name, doc)
+
+    @property
+    def replay_option(self) -> str:
+        """How ``pvflow replay`` names this store."""
+        return f"--tiled {shlex.quote(self.client.uri)}"
 
     def __repr__(self) -> str:
         return f"TiledTarget({self.client.uri})"

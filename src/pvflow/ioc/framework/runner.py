@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from .records import LoopThread, use_full_record_names
 from .settings import ConfigError
+from .stop_signals import stop_on_signals
 from .structured_logging import log_event
 
 EXIT_OK = 0
@@ -86,8 +86,7 @@ def raise_array_limit(needed_bytes: int, environ: Mapping[str, str] | None = Non
 async def _serve(app: IocApp) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signal_number, stop.set)
+    stop_on_signals(loop, stop)
     try:
         prepare = asyncio.ensure_future(app.prepare())
         stopping = asyncio.ensure_future(stop.wait())

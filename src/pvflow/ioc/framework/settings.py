@@ -24,6 +24,14 @@ class ConfigError(ValueError):
     """A configuration variable has a bad value; the message is one line naming it."""
 
 
+def variable_name(settings_class: type[BaseSettings], field_name: str) -> str:
+    """The environment variable that sets ``field_name``: its alias, else prefix + name."""
+    field = settings_class.model_fields.get(field_name)
+    alias = field.validation_alias if field and isinstance(field.validation_alias, str) else None
+    prefix = str(settings_class.model_config.get("env_prefix") or "")
+    return alias or (prefix + field_name).upper()
+
+
 def load_settings(settings_class: type[SettingsT],
                   environ: Mapping[str, str] | None = None) -> SettingsT:
     """Build ``settings_class`` from ``environ`` (default ``os.environ``).
@@ -32,11 +40,9 @@ def load_settings(settings_class: type[SettingsT],
     :class:`ConfigError` naming every bad variable.
     """
     environ = os.environ if environ is None else environ
-    prefix = str(settings_class.model_config.get("env_prefix") or "")
     values: dict[str, str] = {}
-    for field_name, field in settings_class.model_fields.items():
-        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
-        variable = alias or (prefix + field_name).upper()
+    for field_name in settings_class.model_fields:
+        variable = variable_name(settings_class, field_name)
         if variable in environ:
             values[field_name] = environ[variable]
     try:
@@ -46,9 +52,7 @@ def load_settings(settings_class: type[SettingsT],
         problems = []
         for error in exc.errors():
             field_name = str(error["loc"][0]) if error["loc"] else "?"
-            field = settings_class.model_fields.get(field_name)
-            alias = field.validation_alias if field and isinstance(field.validation_alias, str) else None
-            variable = alias or (prefix + field_name).upper()
+            variable = variable_name(settings_class, field_name)
             message = str(error["msg"]).removeprefix("Value error, ")
             given = values.get(field_name)
             shown = f"={given!r}" if given is not None else " (unset)"

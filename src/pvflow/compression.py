@@ -1,5 +1,6 @@
-"""NTNDArray codecs: lz4 and bitshuffle+lz4 ("bslz4") as areaDetector's NDPluginCodec writes
-them (codec layer, no I/O; the ``lz4`` package does the LZ4 blocks).
+"""Image compression: lz4 and bitshuffle+lz4 ("bslz4") as areaDetector's NDPluginCodec writes
+them (codec layer, no I/O; the ``lz4`` package does the LZ4 blocks). Shared by the pvAccess
+engine (NTNDArray) and the detector backends, so it belongs to neither.
 
 lz4: one raw LZ4 block, no frame, of ``uncompressedSize`` bytes. bslz4: bitshuffle's
 ``bshuf_compress_lz4`` layout with the default block size: per block a big-endian uint32 of the
@@ -13,7 +14,7 @@ import struct
 
 import numpy as np
 
-from ..errors import RemoteProtocolError
+from .errors import RemoteProtocolError
 
 TARGET_BLOCK_BYTES = 8192
 _BLOCK_SIZE = struct.Struct(">I")

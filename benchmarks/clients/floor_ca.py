@@ -1,0 +1,216 @@
+"""The Channel Access floor: the smallest Python program that does each row's wire work.
+
+No client library, no I/O thread, no objects per message: blocking sockets, ``struct``-packed
+requests sent in one ``sendall`` and replies parsed with ``unpack_from`` straight out of one
+receive buffer. Every client row is also reported as a ratio to this one: how close a client
+comes to what Python itself allows. It knows only what the benchmark reads (doubles, scalar
+and array) and searches the address list once, at once (a thousand names need no pacing).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy
+
+from ..rawca import (CA_MINOR_VERSION, DBR_DOUBLE, ECA_NORMAL, EXTENDED_SIZES, HEADER,
+                     _message, _padded)
+from .base import ClientAdapter, Closer, MonitorCallback, first_element
+
+SEARCH, CREATE_CHANNEL, READ_NOTIFY, WRITE_NOTIFY, EVENT_ADD = 6, 18, 15, 19, 1
+DONT_REPLY = 5
+DOUBLES = numpy.dtype(">f8")
+MASK_VALUE_ALARM = 1 | 4
+DOUBLE = struct.Struct(">d")
+LARGE = 1 << 16
+
+
+class Circuit:
+    """One blocking TCP circuit and its receive buffer."""
+
+    def __init__(self, address: tuple[str, int]):
+        self.socket = socket.create_connection(address, timeout=10.0)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.socket.sendall(_message(0, count=CA_MINOR_VERSION)
+                            + _message(21, _padded("localhost")) + _message(20, _padded("floor")))
+        self.buffer = bytearray()
+        self.offset = 0
+
+    def messages(self) -> Iterator[tuple[int, int, int, int, int, memoryview]]:
+        """Every message as it arrives: (command, data type, count, p1, p2, payload)."""
+        while True:
+            available = len(self.buffer) - self.offset
+            if available >= HEADER.size:
+                command, size, data_type, count, p1, p2 = HEADER.unpack_from(self.buffer,
+                                                                             self.offset)
+                start = self.offset + HEADER.size
+                if size == 0xFFFF and count == 0 and available >= HEADER.size + 8:
+                    size, count = EXTENDED_SIZES.unpack_from(self.buffer, start)
+                    start += 8
+                if len(self.buffer) >= start + size:
+                    self.offset = start + size
+                    yield command, data_type, count, p1, p2, memoryview(self.buffer)[
+                        start:start + size]
+                    continue
+                if size > LARGE and start <= len(self.buffer):
+                    yield command, data_type, count, p1, p2, self._large(start, size)
+                    continue
+            self.buffer = self.buffer[self.offset:]  # a payload handed out may still be viewed
+            self.offset = 0
+            chunk = self.socket.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("the IOC closed the circuit")
+            self.buffer += chunk
+
+    def _large(self, start: int, size: int) -> memoryview:
+        """A large payload straight into a buffer of its own: no copy, as a client does."""
+        payload = bytearray(size)
+        have = len(self.buffer) - start
+        payload[:have] = self.buffer[start:]
+        view = memoryview(payload)
+        while have < size:
+            received = self.socket.recv_into(view[have:])
+            if not received:
+                raise ConnectionError("the IOC closed the circuit")
+            have += received
+        self.buffer, self.offset = bytearray(), 0
+        return view
+
+    def replies(self, command: int, count: int) -> list[tuple[int, int, int, Any]]:
+        """The next ``count`` replies of ``command`` (others skipped): (count, p1, p2, payload)."""
+        found = []
+        if count:
+            for message in self.messages():
+                if message[0] == command:
+                    payload = message[5]
+                    found.append((message[2], message[3], message[4],
+                                  payload if payload.obj is not self.buffer else bytes(payload)))
+                    if len(found) == count:
+                        break
+        return found
+
+
+class FloorCaAdapter(ClientAdapter):
+    library = ""
+
+    def open(self) -> None:
+        self.targets = [_address(entry) for entry in os.environ["EPICS_CA_ADDR_LIST"].split()]
+        self.circuits: dict[tuple[str, int], Circuit] = {}
+        self.channels: dict[str, tuple[Circuit, int, int]] = {}  # name: (circuit, sid, count)
+        self.next_id = 1
+
+    def _ids(self, count: int) -> range:
+        first, self.next_id = self.next_id, self.next_id + count
+        return range(first, first + count)
+
+    def _search(self, names: Sequence[str]) -> dict[tuple[str, int], list[tuple[int, str]]]:
+        """All names in as few datagrams as fit, sent at once; (cid, name) by server."""
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.settimeout(self.timeout)
+        cids = dict(zip(self._ids(len(names)), names))
+        datagram = [_message(0, count=CA_MINOR_VERSION)]
+        for cid, name in cids.items():
+            datagram.append(_message(SEARCH, _padded(name), DONT_REPLY, CA_MINOR_VERSION, cid,
+                                     cid))
+            if sum(map(len, datagram)) > 1400:
+                for target in self.targets:
+                    udp.sendto(b"".join(datagram), target)
+                datagram = datagram[:1]
+        if len(datagram) > 1:
+            for target in self.targets:
+                udp.sendto(b"".join(datagram), target)
+        found: dict[int, tuple[str, int]] = {}
+        while len(found) < len(cids):
+            data, (host, _) = udp.recvfrom(65536)
+            offset = 0
+            while offset + HEADER.size <= len(data):
+                command, size, port, _, _, cid = HEADER.unpack_from(data, offset)
+                if command == SEARCH and cid in cids:
+                    found[cid] = (host, port)
+                offset += HEADER.size + size
+        udp.close()
+        by_server: dict[tuple[str, int], list[tuple[int, str]]] = {}
+        for cid, name in cids.items():
+            by_server.setdefault(found[cid], []).append((cid, name))
+        return by_server
+
+    def connect(self, names: Sequence[str]) -> None:
+        names = [name for name in dict.fromkeys(names) if name not in self.channels]
+        if not names:
+            return
+        for server, pairs in self._search(names).items():
+            circuit = self.circuits.get(server) or self.circuits.setdefault(server,
+                                                                          Circuit(server))
+            circuit.socket.sendall(b"".join(
+                _message(CREATE_CHANNEL, _padded(name), 0, 0, cid, CA_MINOR_VERSION)
+                for cid, name in pairs))
+            names_by_cid = dict(pairs)
+            for count, cid, sid, _ in circuit.replies(CREATE_CHANNEL, len(pairs)):
+                self.channels[names_by_cid[cid]] = (circuit, sid, count)
+
+    def get(self, name: str) -> Any:
+        return self.get_many([name])[0]
+
+    def get_many(self, names: Sequence[str]) -> Sequence[Any]:
+        """READ_NOTIFY for every name in one write per circuit; replies by ioid."""
+        ioids = self._ids(len(names))
+        per_circuit: dict[Circuit, list[bytes]] = {}
+        for ioid, name in zip(ioids, names):
+            circuit, sid, count = self.channels[name]
+            per_circuit.setdefault(circuit, []).append(
+                _message(READ_NOTIFY, b"", DBR_DOUBLE, count, sid, ioid))
+        values: dict[int, Any] = {}
+        for circuit, frames in per_circuit.items():
+            circuit.socket.sendall(b"".join(frames))
+            for count, status, ioid, payload in circuit.replies(READ_NOTIFY, len(frames)):
+                values[ioid] = DOUBLE.unpack_from(payload)[0] if count == 1 else \
+                    numpy.frombuffer(payload, DOUBLES, count)
+        return [values[ioid] for ioid in ioids]
+
+    def connect_and_read(self, names: Sequence[str]) -> Sequence[Any]:
+        self.connect(names)
+        return self.get_many(names)
+
+    def put(self, name: str, value: float) -> None:
+        circuit, sid, _ = self.channels[name]
+        ioid = self._ids(1)[0]
+        circuit.socket.sendall(_message(WRITE_NOTIFY, struct.pack(">d", value), DBR_DOUBLE, 1,
+                                        sid, ioid))
+        _, status, _, _ = circuit.replies(WRITE_NOTIFY, 1)[0]
+        if status != ECA_NORMAL:
+            raise RuntimeError(f"put to {name} refused (ECA {status})")
+
+    def subscribe(self, name: str, callback: MonitorCallback) -> Closer:
+        """EVENT_ADD on a circuit of its own, read by a thread of its own."""
+        _, _, count = self.channels[name]
+        server = next(key for key, circuit in self.circuits.items()
+                      if circuit is self.channels[name][0])
+        circuit = Circuit(server)
+        cid = self._ids(1)[0]
+        circuit.socket.sendall(_message(CREATE_CHANNEL, _padded(name), 0, 0, cid,
+                                        CA_MINOR_VERSION))
+        sid = circuit.replies(CREATE_CHANNEL, 1)[0][2]
+        circuit.socket.sendall(_message(EVENT_ADD, struct.pack(">fffHxx", 0, 0, 0,
+                                                               MASK_VALUE_ALARM),
+                                        DBR_DOUBLE, count, sid, cid))
+
+        def deliver() -> None:
+            try:
+                for command, _, count, _, _, payload in circuit.messages():
+                    if command == EVENT_ADD and len(payload):
+                        callback(first_element(numpy.frombuffer(payload, DOUBLES, count)))
+            except OSError:
+                pass  # closed
+
+        threading.Thread(target=deliver, daemon=True).start()
+        return circuit.socket.close
+
+
+def _address(entry: str) -> tuple[str, int]:
+    host, _, port = entry.partition(":")
+    return host, int(port or os.environ.get("EPICS_CA_SERVER_PORT", "5064"))

@@ -1,0 +1,5 @@
+"""Channel Access: codec (protocol, dbr: no I/O) and transport (search, circuit, client).
+
+The codec modules must not import sockets, threads or asyncio; the transport modules must not
+import the Context or anything above it (``.importlinter`` holds both to it).
+"""
