@@ -1,8 +1,8 @@
 """`Flag`: a `threading.Event` for many objects at once (integration layer, no I/O).
 
-Every ophyd PV waits on two one-shot states (connected; first metadata read). An Event per
+Every PV object waits on two one-shot states (connected; first metadata read). An Event per
 state brings a Condition and its lock each, which was 40% of making a PV: with a thousand
-signals in a Device that is measurable. Flags instead share one condition per control layer;
+signals in a Device that is measurable. Flags instead share one condition per session;
 a set wakes every waiter of that layer, who each look at their own flag again.
 """
 
