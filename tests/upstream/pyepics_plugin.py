@@ -40,9 +40,7 @@ class _Servers:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    setup = Path(str(config.rootpath)) / "Setup"
-    if not setup.is_dir():
-        setup = Path(str(config.args[0])).resolve().parent / "Setup"
+    setup = Path(str(config.rootpath)) / "Setup"  # --rootdir is the sdist's tests/
     ioc = _Servers.ioc = SoftIoc(_database(setup))
     ioc.start()
     environment = ioc.env
