@@ -51,6 +51,7 @@ log = logging.getLogger("pvflow.epics")
 
 DEFAULT_CONNECTION_TIMEOUT = 2.0  # pyepics' ca.DEFAULT_CONNECTION_TIMEOUT
 FOREVER = 315569520.0  # "no timeout" as ten years, as ophyd's pyepics shim does
+FIRST_VALUE_WAIT = 1.0  # seconds a get waits for a new monitor's first value, then reads
 CONTEXT = 1  # pyepics' context handle: pvflow has one per session, valid in every thread
 _ACCESS_TEXT = ("no access", "read-only", "write-only", "read/write")
 _TIME_KEYS = ("status", "severity", "timestamp", "posixseconds", "nanoseconds")
@@ -95,6 +96,7 @@ class PV:
         flags = self.session.flags
         self._connected_event = Flag(flags)
         self.metadata_event = Flag(flags)  # the first CTRL metadata of this connection
+        self._monitor_value_event = Flag(flags)  # the monitor delivered a value
         self.metadata_requested = False  # guarded by ophyd's metadata prefetcher
         self._serial = SerialRunner(self.pvname)
         self._subscription: Any = None
@@ -105,6 +107,7 @@ class PV:
         self._put_complete: bool | None = None
         self._auto_monitor = auto_monitor
         self._watch: Any = None
+        self._connection_from_monitor = False
         self._closed = True
         self._open()
 
@@ -112,12 +115,28 @@ class PV:
         return self.session.wrap(kind, callback)
 
     def _open(self) -> None:
-        """Start watching the channel (and monitoring it, when asked for up front)."""
+        """Start monitoring (unless ``auto_monitor`` is False) and watching the channel.
+
+        With ``auto_monitor=None`` pyepics decides at connect (arrays of 65536 elements and
+        more are not monitored); subscribing up front instead lets the monitor requests of
+        many PVs go out with their connection, and the rare long array unsubscribes. A CA PV
+        that monitors and has no access callback learns of its connection from its
+        subscription (and of its access rights from the channel at connect): one mailbox per
+        PV instead of two."""
         self._closed = False
-        if self._auto_monitor:
+        monitor = self._auto_monitor or self._auto_monitor is None
+        self._connection_from_monitor = bool(monitor and not self.access_callbacks
+                                             and not self.pvname.startswith("pva://"))
+        if monitor:
             self._subscribe()
-        self._watch = self.session.context.watch(self.pvname, self._on_connection,
-                                                 access_callback=self._on_access)
+        if not self._connection_from_monitor:
+            self.watch_access()
+
+    def watch_access(self) -> None:
+        """Follow access-rights changes (and connection changes) through a watch."""
+        if self._watch is None and not self._closed:
+            self._watch = self.session.context.watch(self.pvname, self._on_connection,
+                                                     access_callback=self._on_access)
 
     def __repr__(self) -> str:
         if not self.connected:
@@ -132,15 +151,16 @@ class PV:
 
     # --- connection ------------------------------------------------------------------------------
     def _on_connection(self, connected: bool) -> None:
-        """Watch callback (pvflow worker), in wire order. As in pyepics, the connection
+        """Connection changes (pvflow worker), in wire order. As in pyepics, the connection
         callbacks run before ``connected`` turns True."""
-        if self._closed:
-            return
-        if connected and (self._auto_monitor is None or not self.pvname.startswith("pva://")):
-            try:  # a CA channel knows this locally; pvAccess asks the server, so only if needed
-                self.native()
-            except PVFlowError as error:  # lost again while asking: the next event follows
-                log.debug("%s: channel type unknown: %s", self.pvname, error)
+        if self._closed or connected == self.connected:
+            return  # a watch starts with the current state; only changes are reported
+        if connected:
+            if self._auto_monitor is None or not self.pvname.startswith("pva://"):
+                try:  # a CA channel knows this locally; pvAccess asks the server: if needed
+                    self.native()
+                except PVFlowError as error:  # lost again while asking: the next event follows
+                    log.debug("%s: channel type unknown: %s", self.pvname, error)
         else:
             self.connected = False
             self._connected_event.clear()
@@ -205,6 +225,9 @@ class PV:
                 native_type.lower()
             self._args.update(nelm=element_count, type=full, typefull=full, ftype=self.ftype,
                               host=info.address, chid=self.chid,
+                              read_access=info.read_access, write_access=info.write_access,
+                              access=_ACCESS_TEXT[int(info.read_access)
+                                                  + 2 * int(info.write_access)],
                               count=min(element_count, self._user_count or element_count))
         return found
 
@@ -242,14 +265,20 @@ class PV:
         with self._subscription_lock:
             if self._subscription is None and not self._closed:
                 self._subscription = self.session.context.subscribe(
-                    self.pvname, self._on_update, mask=self._mask())
+                    self.pvname, self._on_update, mask=self._mask(),
+                    connection_callback=self._on_connection
+                    if self._connection_from_monitor else None)
 
     def _unsubscribe(self) -> None:
         with self._subscription_lock:
             subscription, self._subscription = self._subscription, None
             self._has_monitor_value = False
+            self._monitor_value_event.clear()
         if subscription is not None:
             subscription.close()
+            if self._connection_from_monitor:
+                self._connection_from_monitor = False
+                self.watch_access()
 
     def clear_auto_monitor(self) -> None:
         self.auto_monitor = False
@@ -267,10 +296,14 @@ class PV:
         if self._below_monitor_delta(value):
             return
         fields = time_fields(reading)
-        fields.update(value=value, char_value=self._char_value(value, fetch=False),
-                      count=len(value) if is_array(value) else 1)
+        # char_value is text formatting: done for the callbacks that receive it, otherwise
+        # left for the char_value property to compute when asked.
+        fields.update(value=value, count=len(value) if is_array(value) else 1,
+                      char_value=self._char_value(value, fetch=False) if self.callbacks
+                      else None)
         self._args.update(fields)
         self._has_monitor_value = True
+        self._monitor_value_event.set()
         for index in sorted(self.callbacks):
             self._call(index, {})
 
@@ -391,10 +424,10 @@ class PV:
         if not self.wait_for_connection(timeout):
             return None
         form = (form or self.form).lower()
-        cached = self._args["value"]
-        if (use_monitor and self._auto_monitor and self._has_monitor_value
-                and form == self.form
-                and (count is None or not is_array(cached) or count <= len(cached))):
+        monitored = use_monitor and self._auto_monitor and form == self.form and \
+            self._first_monitor_value(timeout)
+        cached = self._args["value"]  # (read after the wait for the first value)
+        if monitored and (count is None or not is_array(cached) or count <= len(cached)):
             metadata = dict(self._args)
             value = cached
         else:
@@ -433,10 +466,27 @@ class PV:
     def get(self, count: int | None = None, as_string: bool = False, as_numpy: bool = True,
             timeout: float | None = None, with_ctrlvars: bool = False,
             use_monitor: bool = True) -> Any:
+        if (use_monitor and count is None and not as_string and not with_ctrlvars
+                and self._auto_monitor and self.connected and self.form == "time"
+                and self._first_monitor_value(timeout)):  # the monitor's latest value
+            value = self._args["value"]
+            return value if self._args["nelm"] <= 1 else \
+                self._shaped(value, None, False, as_numpy)
         found = self.get_with_metadata(count=count, as_string=as_string, as_numpy=as_numpy,
                                        timeout=timeout, with_ctrlvars=with_ctrlvars,
                                        use_monitor=use_monitor)
         return None if found is None else found["value"]
+
+    def _first_monitor_value(self, timeout: float | None) -> bool:
+        """Whether the monitor has a value, waiting for its first one if it is on its way: the
+        subscription went out with the connection, so its answer is due as soon as a read's
+        would be."""
+        if self._has_monitor_value:
+            return True
+        if self._subscription is None:
+            return False
+        return self._monitor_value_event.wait(FIRST_VALUE_WAIT if timeout is None
+                                              else min(timeout, FIRST_VALUE_WAIT))
 
     def get_ctrlvars(self, timeout: float = 5.0, warn: bool = True) -> dict[str, Any] | None:
         """The CTRL metadata (limits, units, precision, enum strings, alarm state), read now."""
@@ -766,6 +816,7 @@ def _extend(pv: PV, connection_callback: Callable[..., None] | None,
             connection_callback(pvname=pv.pvname, conn=True, pv=pv)
         pv.connection_callbacks.append(connection_callback)
     if access_callback is not None:
+        pv.watch_access()
         if pv.connected:
             access_callback(pv.read_access, pv.write_access, pv=pv)
         pv.access_callbacks.append(access_callback)
