@@ -20,15 +20,13 @@ import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
+from .fresh_process import run_worker
 from .ioc import INPUT_NAMES, OUTPUT_NAMES, BenchServer
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 LIBRARIES = ("pyepics", "pvflow.epics")
 STEPS = ("connect 200", "read 200", "connect+read 200", "put 10 wait=True", "1000 callbacks")
 CONNECT_COUNT, PUT_COUNT, CALLBACK_COUNT = 200, 10, 1000
@@ -99,18 +97,12 @@ def measure(library: str, environment: dict[str, str], repetitions: int
     samples: list[dict[str, float]] = []
     failure = ""
     for _ in range(repetitions):
-        try:
-            done = subprocess.run([sys.executable, "-m", "benchmarks.pyepics_script", "--worker",
-                                   library], cwd=REPOSITORY, env=environment,
-                                  capture_output=True, text=True, timeout=LIMIT_SECONDS)
-        except subprocess.TimeoutExpired:
-            failure = f"error: timed out after {LIMIT_SECONDS:.0f} s"
-            continue
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if done.returncode or not lines:
-            failure = "error: " + (done.stderr.strip().splitlines() or ["no output"])[-1]
-            continue
-        samples.append(json.loads(lines[-1]))
+        result, error = run_worker("benchmarks.pyepics_script", [library], environment,
+                                   LIMIT_SECONDS)
+        if result is None:
+            failure = error
+        else:
+            samples.append(result)
     if not samples:
         return dict.fromkeys(STEPS, failure)
     return {step: statistics.median(sample[step] for sample in samples) for step in STEPS}

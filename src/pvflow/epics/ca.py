@@ -34,7 +34,7 @@ from ..errors import PVFlowError, PVTimeoutError
 from ..reading import Reading
 from . import dbr
 from .exceptions import CASeverityException, ChannelAccessException, ChannelAccessGetFailure
-from .fields import char_value, control_fields, dbr_native, is_array, time_fields
+from .fields import char_value, dbr_native, is_array, read_metadata
 from .session import default_session, on_forget
 from .values import wire_value
 
@@ -244,16 +244,6 @@ promote_fieldtype = dbr.promote_fieldtype
 
 
 # --- reads ----------------------------------------------------------------------------------------
-def _metadata(reading: Any, form: str) -> dict[str, Any]:
-    if form == "time":
-        return time_fields(reading)
-    if form == "ctrl":
-        found = control_fields(reading)
-        found.update(status=reading.status, severity=reading.severity)
-        return found
-    return {}
-
-
 def _unpacked(value: Any, native_type: str, count: int | None, as_numpy: bool) -> Any:
     """pyepics' ``_unpack``: one element as a scalar, numeric arrays as numpy (or lists),
     string arrays as lists."""
@@ -296,7 +286,7 @@ def _read(chid: Chid, ftype: int, count: int | None, timeout: float | None,
         raise ChannelAccessGetFailure(f"{chid.pvname}: get failed: {error}", chid=chid,
                                       status=dbr.ECA_BADCHID) from error
     value = reading.value if isinstance(reading, Reading) else reading
-    found = _metadata(reading, form)
+    found = read_metadata(reading, form)
     value = _unpacked(value, native_type, wanted, as_numpy)
     if as_string:
         value = _as_string(value, chid, native_type, wanted or elements, ftype)
@@ -364,16 +354,16 @@ def get_complete(chid: Any, ftype: int | None = None, count: int | None = None,
 
 def get_ctrlvars(chid: Any, timeout: float = 5.0, warn: bool = True) -> dict[str, Any] | None:
     """The CTRL fields: status, severity and, by type, units, precision, limits, enum_strs."""
-    found = get_with_metadata(chid, ftype=promote_type(chid, use_ctrl=True), count=1,
-                              timeout=timeout)
-    if found is not None:
-        found.pop("value", None)
-    return found
+    return _metadata_only(chid, promote_type(chid, use_ctrl=True), timeout)
 
 
 def get_timevars(chid: Any, timeout: float = 5.0, warn: bool = True) -> dict[str, Any] | None:
-    found = get_with_metadata(chid, ftype=promote_type(chid, use_time=True), count=1,
-                              timeout=timeout)
+    """The TIME fields: status, severity, timestamp."""
+    return _metadata_only(chid, promote_type(chid, use_time=True), timeout)
+
+
+def _metadata_only(chid: Any, ftype: int, timeout: float) -> dict[str, Any] | None:
+    found = get_with_metadata(chid, ftype=ftype, count=1, timeout=timeout)
     if found is not None:
         found.pop("value", None)
     return found
@@ -422,9 +412,10 @@ def put(chid: Any, value: Any, wait: bool = False, timeout: float = 30,
         if not (wait or callable(callback)):
             context.put(found.pvname, value, wait=False, timeout=timeout)
             return dbr.ECA_NORMAL
-        if not wait:
+        if not wait and callback is not None:
+            confirm = callback  # (named for the closure)
             context.put(found.pvname, value, timeout=timeout,
-                        callback=lambda error: callback(pvname=found.pvname, **keywords))
+                        callback=lambda error: confirm(pvname=found.pvname, **keywords))
             return dbr.ECA_NORMAL
         context.put(found.pvname, value, wait=True, timeout=timeout)
     except PVTimeoutError:
@@ -460,7 +451,7 @@ def create_subscription(chid: Any, use_time: bool = False, use_ctrl: bool = Fals
         if count and is_array(value):
             value = value[:count]
         size = len(value) if is_array(value) else 1
-        keywords = _metadata(update, form) if isinstance(update, Reading) else {}
+        keywords = read_metadata(update, form) if isinstance(update, Reading) else {}
         if callable(callback):
             callback(value=_unpacked(value, str(native_type), size, True), ftype=code,
                      count=size, chid=found, pvname=found.pvname, **keywords)

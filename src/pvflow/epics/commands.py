@@ -100,7 +100,7 @@ def caget_many(pvlist: Sequence[str], as_string: bool = False, as_numpy: bool = 
     found = context.get_many(names, timeout=connection_timeout + timeout, as_string=as_string)
     values = []
     for name in names:
-        value = found.get(name)
+        value: Any = found.get(name)
         if isinstance(value, BaseException):
             value = None
         elif as_string and not isinstance(value, str) and value is not None:

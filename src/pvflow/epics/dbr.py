@@ -98,7 +98,7 @@ def Name(ftype: int | str, reverse: bool = False) -> int | str:  # noqa: N802  (
             if name == wanted:
                 return code
         return "unknown"
-    return _NAMES.get(ftype, "unknown")  # type: ignore[call-overload]
+    return _NAMES.get(ftype, "unknown") if isinstance(ftype, int) else "unknown"
 
 
 def native_type(ftype: int) -> int:

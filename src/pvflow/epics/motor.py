@@ -64,7 +64,7 @@ class Motor(Device):
             raise MotorException(f"{name} is not an Epics Motor")
 
     def __repr__(self) -> str:
-        return f"<epics.Motor: {self._prefix.rstrip('.')}: '{self.get('DESC')}'>"
+        return f"<epics.Motor: {(self._prefix or '').rstrip('.')}: '{self.get('DESC')}'>"
 
     def __getattr__(self, attr: str) -> Any:
         try:

@@ -40,6 +40,7 @@ from .fields import (
     control_fields,
     dbr_native,
     is_array,
+    read_metadata,
     time_fields,
 )
 from .flag import Flag
@@ -218,11 +219,11 @@ class PV:
             native_type, element_count = dbr_native(info.native_type, info.element_count)
             found = self._native = (native_type, element_count)
             code = dbr.CODES.get(native_type)
+            full = native_type.lower()
             if code is not None:
                 self.ftype = dbr.promote_fieldtype(code, use_time=self.form == "time",
                                                    use_ctrl=self.form == "ctrl")
-            full = str(dbr.Name(self.ftype)).lower() if code is not None else \
-                native_type.lower()
+                full = str(dbr.Name(self.ftype)).lower()
             self._args.update(nelm=element_count, type=full, typefull=full, ftype=self.ftype,
                               host=info.address, chid=self.chid,
                               read_access=info.read_access, write_access=info.write_access,
@@ -405,16 +406,6 @@ class PV:
             log.debug("%s: read failed: %s", self.pvname, error)
             return None
 
-    def _read_metadata(self, reading: Any, form: str) -> dict[str, Any]:
-        """The keys a read of ``form`` brings, as pyepics' ``get_with_metadata`` has them."""
-        if form == "time":
-            return time_fields(reading)
-        if form == "ctrl":
-            fields = control_fields(reading)
-            fields.update(status=reading.status, severity=reading.severity)
-            return fields
-        return {}
-
     def get_with_metadata(self, count: int | None = None, as_string: bool = False,
                           as_numpy: bool = True, timeout: float | None = None,
                           with_ctrlvars: bool = False, form: str | None = None,
@@ -436,7 +427,7 @@ class PV:
             reading = self._read(form, count, timeout)
             if reading is None:
                 return None
-            metadata = self._read_metadata(reading, form)
+            metadata = read_metadata(reading, form)
             value = reading.value if form != "native" else reading
             self._args.update(metadata)
             if form == "ctrl":
@@ -553,7 +544,7 @@ class PV:
 
     @property
     def char_status(self) -> str:
-        return dbr.AlarmStatus(self.status).name
+        return dbr.AlarmStatus(self.status or 0).name
 
     @property
     def severity(self) -> int | None:
@@ -561,7 +552,7 @@ class PV:
 
     @property
     def char_severity(self) -> str:
-        return dbr.AlarmSeverity(self.severity).name
+        return dbr.AlarmSeverity(self.severity or 0).name
 
     @property
     def type(self) -> str:

@@ -19,8 +19,10 @@ from ..context import Context
 class Host(Protocol):
     """What a PV object needs from its owner: a Session here, ophyd's control layer there."""
 
-    context: Context
     flags: threading.Condition
+
+    @property
+    def context(self) -> Context: ...
 
     def wrap(self, kind: str, callback: Callable[..., Any]) -> Callable[..., Any]: ...
 
