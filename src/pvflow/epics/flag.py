@@ -12,21 +12,29 @@ import threading
 
 
 class Flag:
-    """``is_set`` / ``set`` / ``clear`` / ``wait`` as on ``threading.Event``."""
+    """``is_set`` / ``set`` / ``clear`` / ``wait`` as on ``threading.Event``.
 
-    __slots__ = ("_condition", "_value")
+    A set wakes the shared condition only when somebody waits on this very flag: a thread
+    waiting for PV 200 is not woken (and the GIL not handed over) by PVs 1 to 199.
+    """
+
+    __slots__ = ("_condition", "_value", "_waiters")
 
     def __init__(self, condition: threading.Condition) -> None:
         self._condition = condition
         self._value = False
+        self._waiters = 0  # threads in wait(), counted under the condition
 
     def is_set(self) -> bool:
         return self._value
 
     def set(self) -> None:
+        if self._value:
+            return
         with self._condition:
             self._value = True
-            self._condition.notify_all()
+            if self._waiters:
+                self._condition.notify_all()
 
     def clear(self) -> None:
         self._value = False
@@ -35,4 +43,8 @@ class Flag:
         if self._value:
             return True
         with self._condition:
-            return self._condition.wait_for(self.is_set, timeout)
+            self._waiters += 1
+            try:
+                return self._condition.wait_for(self.is_set, timeout)
+            finally:
+                self._waiters -= 1
