@@ -81,6 +81,7 @@ def test_enum_text_and_ca_functions(epics):
     assert epics.ca.put(chid, "two", wait=True) == 1
     assert epics.ca.get(chid) == 2
     assert epics.ca.get(chid, as_string=True) == "two"
+    assert epics.ca.element_count(epics.get_pv("E:enum").chid) == 1
 
 
 def test_unconvertible_put_raises_pyepics_exception_naming_the_pv(epics):

@@ -77,7 +77,7 @@ class PV:
         self.form = form.lower()
         self.verbose = verbose
         self.ftype: int | None = None
-        self.chid: Any = None
+        self._chid: Any = None
         self.context = CONTEXT
         self.connected = False
         self.connection_timeout = connection_timeout or DEFAULT_CONNECTION_TIMEOUT
@@ -114,6 +114,16 @@ class PV:
 
     def _wrap(self, kind: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         return self.session.wrap(kind, callback)
+
+    @property
+    def chid(self) -> Any:
+        """The ``epics.ca`` channel of this name, for scripts that mix PV and ca calls (made
+        on first use: most PVs never need one)."""
+        if self._chid is None:
+            from .ca import create_channel
+
+            self._chid = self._args["chid"] = create_channel(self.pvname)
+        return self._chid
 
     def _open(self) -> None:
         """Start monitoring (unless ``auto_monitor`` is False) and watching the channel.
@@ -225,7 +235,7 @@ class PV:
                                                    use_ctrl=self.form == "ctrl")
                 full = str(dbr.Name(self.ftype)).lower()
             self._args.update(nelm=element_count, type=full, typefull=full, ftype=self.ftype,
-                              host=info.address, chid=self.chid,
+                              host=info.address,
                               read_access=info.read_access, write_access=info.write_access,
                               access=_ACCESS_TEXT[int(info.read_access)
                                                   + 2 * int(info.write_access)],
