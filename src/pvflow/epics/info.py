@@ -3,6 +3,7 @@ layer, no I/O of its own: it reads what the PV object already knows)."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,8 +17,6 @@ _SHOWN = ("char_value", "count", "nelm", "type", "units", "precision", "host", "
 
 
 def describe(pv: PV) -> str:
-    from .pv import fmt_time
-
     kind, _, base = str(pv.typefull).rpartition("_")
     kind = kind or "native"
     value = pv._args["value"]
@@ -63,3 +62,12 @@ def _value_text(value: Any, base: str, count: int) -> str:
             return repr(value)
     shown = ",".join(style.format(item) for item in list(value)[:5])
     return f" array  [{shown}{',....' if count > 10 else ''}]"
+
+
+def fmt_time(tstamp: float | None = None) -> str:
+    """pyepics' timestamp text: ``2026-12-03 21:05:07.12345``."""
+    if tstamp is None:
+        tstamp = time.time()
+    seconds, fraction = divmod(tstamp, 1)
+    return "%s.%5.5i" % (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)),
+                         round(1.e5 * fraction))

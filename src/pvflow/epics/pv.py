@@ -44,6 +44,8 @@ from .fields import (
     time_fields,
 )
 from .flag import Flag
+from .info import describe, fmt_time
+from .pv_fields import FieldProperties
 from .serial import SerialRunner
 from .session import Host, default_session, on_forget
 from .values import wire_value
@@ -58,7 +60,7 @@ _ACCESS_TEXT = ("no access", "read-only", "write-only", "read/write")
 _TIME_KEYS = ("status", "severity", "timestamp", "posixseconds", "nanoseconds")
 
 
-class PV:
+class PV(FieldProperties):
     """One handle on one PV name (``ca://``, ``pva://`` or bare)."""
 
     _fmtsca = "<PV '%(pvname)s', count=%(count)i, type=%(typefull)s, access=%(access)s>"
@@ -537,144 +539,8 @@ class PV:
         return self._args.get(arg)
 
     @property
-    def value(self) -> Any:
-        return self._getarg("value")
-
-    @value.setter
-    def value(self, value: Any) -> None:
-        self.put(value)
-
-    @property
-    def char_value(self) -> Any:
-        return self._char_value(self._getarg("value"))
-
-    @property
-    def status(self) -> int | None:
-        return self._getarg("status")
-
-    @property
-    def char_status(self) -> str:
-        return dbr.AlarmStatus(self.status or 0).name
-
-    @property
-    def severity(self) -> int | None:
-        return self._getarg("severity")
-
-    @property
-    def char_severity(self) -> str:
-        return dbr.AlarmSeverity(self.severity or 0).name
-
-    @property
-    def type(self) -> str:
-        return self._args["type"]
-
-    @property
-    def typefull(self) -> str:
-        return self._args["typefull"]
-
-    @property
-    def host(self) -> str | None:
-        return self._getarg("host")
-
-    @property
-    def count(self) -> int | None:
-        """Elements a read returns (``NORD`` for a waveform); see also ``nelm``."""
-        if self._args["count"] is not None:
-            return self._args["count"]
-        return self._getarg("count")
-
-    @property
-    def nelm(self) -> int:
-        """The channel's element count (a waveform's ``NELM``)."""
-        if self._native is None and self.connected:
-            try:
-                self.native()
-            except PVFlowError:
-                pass
-        return self._args["nelm"]
-
-    @property
-    def read_access(self) -> bool | None:
-        return self._getarg("read_access")
-
-    @property
-    def write_access(self) -> bool | None:
-        return self._getarg("write_access")
-
-    @property
-    def access(self) -> str:
-        return self._getarg("access")
-
-    @property
-    def monitor_delta(self) -> float | None:
-        return self._args["monitor_delta"]
-
-    @property
-    def timestamp(self) -> float | None:
-        return self._getarg("timestamp")
-
-    @property
-    def posixseconds(self) -> int | None:
-        return self._getarg("posixseconds")
-
-    @property
-    def nanoseconds(self) -> int | None:
-        return self._getarg("nanoseconds")
-
-    @property
-    def precision(self) -> int | None:
-        return self._getarg("precision")
-
-    @property
-    def units(self) -> str | None:
-        return self._getarg("units")
-
-    @property
-    def enum_strs(self) -> tuple[str, ...] | None:
-        return self._getarg("enum_strs")
-
-    @property
-    def upper_disp_limit(self) -> Any:
-        return self._getarg("upper_disp_limit")
-
-    @property
-    def lower_disp_limit(self) -> Any:
-        return self._getarg("lower_disp_limit")
-
-    @property
-    def upper_alarm_limit(self) -> Any:
-        return self._getarg("upper_alarm_limit")
-
-    @property
-    def lower_alarm_limit(self) -> Any:
-        return self._getarg("lower_alarm_limit")
-
-    @property
-    def upper_warning_limit(self) -> Any:
-        return self._getarg("upper_warning_limit")
-
-    @property
-    def lower_warning_limit(self) -> Any:
-        return self._getarg("lower_warning_limit")
-
-    @property
-    def upper_ctrl_limit(self) -> Any:
-        return self._getarg("upper_ctrl_limit")
-
-    @property
-    def lower_ctrl_limit(self) -> Any:
-        return self._getarg("lower_ctrl_limit")
-
-    @property
-    def put_complete(self) -> bool | None:
-        """True once the last put with ``use_complete`` or a callback was confirmed."""
-        return self._put_complete
-
-    @property
     def info(self) -> str | None:
         """pyepics' printable paragraph about the PV."""
-        from .info import describe
-
         if not self.wait_for_connection():
             return None
         self.get_ctrlvars()
@@ -838,13 +704,7 @@ def clear_pvcache() -> None:
         pv.disconnect()
 
 
-def fmt_time(tstamp: float | None = None) -> str:
-    """pyepics' timestamp text: ``2026-12-03 21:05:07.12345``."""
-    if tstamp is None:
-        tstamp = time.time()
-    seconds, fraction = divmod(tstamp, 1)
-    return "%s.%5.5i" % (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)),
-                         round(1.e5 * fraction))
-
-
 on_forget(_cache.clear)
+
+
+__all__ = ["PV", "clear_pvcache", "default_pv_class", "fmt_time", "get_pv"]
