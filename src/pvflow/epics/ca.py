@@ -18,12 +18,9 @@ type conversions on the server are not requested.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
-import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -33,6 +30,34 @@ import numpy as np
 from ..errors import PVFlowError, PVTimeoutError
 from ..reading import Reading
 from . import dbr
+from .contexts import (  # noqa: F401  (pyepics' epics.ca names)
+    CONTEXT,
+    attach_context,
+    CAThread,
+    context_create,
+    context_destroy,
+    create_context,
+    current_context,
+    destroy_context,
+    detach_context,
+    finalize_libca,
+    flush_io,
+    initialize_libca,
+    message,
+    pend_event,
+    pend_io,
+    poll,
+    test_io,
+    use_initial_context,
+    version,
+    withCA,
+    withCHID,
+    withConnectedCHID,
+    withInitialContext,
+    withMaybeConnectedCHID,
+    withSEVCHK,
+    write,
+)
 from .exceptions import CASeverityException, ChannelAccessException, ChannelAccessGetFailure
 from .fields import char_value, dbr_native, is_array, read_metadata
 from .session import default_session, on_forget
@@ -56,7 +81,7 @@ WITH_CA_MESSAGES = False
 AUTOMONITOR_MAXLENGTH = 65536
 DEFAULT_CONNECTION_TIMEOUT = 2.0
 DEFAULT_SUBSCRIPTION_MASK = dbr.DBE_VALUE | dbr.DBE_ALARM
-CONTEXT = 1
+
 
 _ids = itertools.count(1)
 _channels: dict[str, Chid] = {}
@@ -465,103 +490,6 @@ def create_subscription(chid: Any, use_time: bool = False, use_ctrl: bool = Fals
 def clear_subscription(event_id: Any) -> int:
     event_id.close()
     return dbr.ECA_NORMAL
-
-
-# --- the event loop and contexts (pvflow's I/O thread needs neither) ---------------------------
-def pend_io(timeout: float = 1.0) -> int:
-    return dbr.ECA_NORMAL
-
-
-def pend_event(timeout: float = 1.e-5) -> int:
-    """Callbacks arrive by themselves; this only yields ``timeout`` seconds, as libca does."""
-    time.sleep(timeout)
-    return dbr.ECA_NORMAL
-
-
-def poll(evt: float = 1.e-5, iot: float = 1.0) -> int:
-    return pend_event(evt)
-
-
-def flush_io() -> int:
-    return dbr.ECA_NORMAL
-
-
-def test_io() -> int:
-    return dbr.ECA_IODONE
-
-
-def initialize_libca() -> int:
-    default_session()
-    return CONTEXT
-
-
-def finalize_libca(maxtime: float = 10.0) -> None:
-    """Kept for pyepics' scripts: the Context closes with the process."""
-
-
-def create_context(ctx: Any = None) -> None:
-    """Accepted, no effect: every thread shares the session's Context."""
-
-
-context_create = create_context
-
-
-def destroy_context() -> None:
-    """Accepted, no effect (see ``create_context``)."""
-
-
-context_destroy = destroy_context
-
-
-def attach_context(context: Any) -> int:
-    return dbr.ECA_NORMAL
-
-
-def detach_context() -> int:
-    return dbr.ECA_NORMAL
-
-
-def use_initial_context() -> None:
-    initialize_libca()
-
-
-def current_context() -> int:
-    return CONTEXT
-
-
-def version() -> str:
-    return "4.13"  # the CA protocol minor version pvflow speaks, as libca's ca_version
-
-
-def message(status: int) -> str:
-    return {dbr.ECA_NORMAL: "Normal successful completion",
-            dbr.ECA_TIMEOUT: "User specified timeout on IO operation expired",
-            dbr.ECA_IODONE: "IO operations have completed",
-            dbr.ECA_BADCHID: "Invalid channel identifier"}.get(status, f"CA status {status}")
-
-
-def write(msg: str, newline: bool = True, flush: bool = True) -> None:
-    """pyepics' writer for its messages (``camonitor``, ``cainfo``)."""
-    sys.stdout.write(msg + ("\n" if newline else ""))
-    if flush:
-        sys.stdout.flush()
-
-
-def _passthrough(function: Callable[..., Any]) -> Callable[..., Any]:
-    """pyepics' decorators (``withCA``, ``withInitialContext`` ...) have nothing to ensure."""
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return function(*args, **kwargs)
-
-    return wrapper
-
-
-withCA = withCHID = withConnectedCHID = withMaybeConnectedCHID = withInitialContext = \
-    withSEVCHK = _passthrough  # noqa: N816
-
-
-class CAThread(threading.Thread):
-    """pyepics' thread class; any thread may use pvflow, so this is a plain Thread."""
 
 
 # --- caches ---------------------------------------------------------------------------------------

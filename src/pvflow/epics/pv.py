@@ -31,6 +31,7 @@ from ..context import DEFAULT
 from ..errors import PVFlowError, PVTimeoutError
 from ..reading import Reading
 from . import dbr
+from .contexts import CONTEXT
 from .exceptions import ChannelAccessException
 from .fields import (
     CONTROL_KEYS,
@@ -55,7 +56,6 @@ log = logging.getLogger("pvflow.epics")
 DEFAULT_CONNECTION_TIMEOUT = 2.0  # pyepics' ca.DEFAULT_CONNECTION_TIMEOUT
 FOREVER = 315569520.0  # "no timeout" as ten years, as ophyd's pyepics shim does
 FIRST_VALUE_WAIT = 1.0  # seconds a get waits for a new monitor's first value, then reads
-CONTEXT = 1  # pyepics' context handle: pvflow has one per session, valid in every thread
 _ACCESS_TEXT = ("no access", "read-only", "write-only", "read/write")
 _TIME_KEYS = ("status", "severity", "timestamp", "posixseconds", "nanoseconds")
 
