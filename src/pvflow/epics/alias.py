@@ -1,9 +1,9 @@
 """`use_as_epics`: make ``import epics`` give pvflow.epics (integration layer).
 
 Scripts written for pyepics import ``epics``, ``epics.ca``, ``epics.pv`` ... by name. After
-``use_as_epics()`` (or with ``PVFLOW_AS_EPICS=1`` and ``import pvflow.epics.activate`` in
-``sitecustomize``), those names resolve to pvflow's modules in ``sys.modules``, so such
-scripts run on pvflow without an edit. It must run before anything imports pyepics itself:
+``use_as_epics()`` those names resolve to pvflow's modules in ``sys.modules``, so such
+scripts run on pvflow without an edit (a ``sitecustomize`` calling it covers a whole
+interpreter). It must run before anything imports pyepics itself:
 a module that already holds pyepics objects keeps them.
 
 Not covered: ``epics.autosave``, ``epics.wx``, ``epics.qt``, ``epics.compat``, ``epics.alarm``
