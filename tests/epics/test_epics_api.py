@@ -16,11 +16,13 @@ from tests.conftest import standard_db
 from tests.servers import SoftIoc
 
 WAIT = 10.0
+ACCESS = "ASG(DEFAULT) { RULE(1, READ) RULE(1, WRITE) }\nASG(NOREAD) { RULE(1, NONE) }"
 
 
 @pytest.fixture(scope="module")
 def ioc():
-    server = SoftIoc(standard_db("E:"), pva=True)
+    server = SoftIoc(standard_db("E:") + 'record(ai, "E:secret") { field(ASG, "NOREAD") }',
+                     pva=True, access_security=ACCESS)
     server.start()
     yield server
     server.close()
@@ -98,3 +100,10 @@ def test_use_as_epics_gives_pvflow_to_import_epics(ioc):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "42"
+
+
+def test_refused_read_raises_get_failure_naming_the_pv(epics):
+    pv = epics.PV("E:secret", auto_monitor=False)
+    assert pv.wait_for_connection(WAIT)
+    with pytest.raises(epics.ChannelAccessGetFailure, match="E:secret"):
+        pv.get()

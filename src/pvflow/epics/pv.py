@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from ..context import DEFAULT
-from ..errors import PVFlowError, PVTimeoutError
+from ..errors import DisconnectedError, PVFlowError, PVTimeoutError
 from ..reading import Reading
 from . import dbr
 from .contexts import CONTEXT
-from .exceptions import ChannelAccessException
+from .exceptions import ChannelAccessException, ChannelAccessGetFailure
 from .fields import (
     CONTROL_KEYS,
     FIELDS,
@@ -410,13 +410,18 @@ class PV(FieldProperties):
         return fields
 
     def _read(self, form: str, count: int | None, timeout: float | None) -> Reading | None:
+        """A read from the server: None when it does not answer (or the channel drops), and
+        ChannelAccessGetFailure when it refuses, as pyepics."""
         try:
             return self.session.context.get(
                 self.pvname, form="value" if form == "native" else form,
                 timeout=DEFAULT if timeout is None else timeout, count=count)
-        except PVFlowError as error:
+        except (PVTimeoutError, DisconnectedError) as error:
             log.debug("%s: read failed: %s", self.pvname, error)
             return None
+        except PVFlowError as error:
+            raise ChannelAccessGetFailure(f"{self.pvname}: get failed: {error}",
+                                          chid=self._chid, status=dbr.ECA_BADCHID) from error
 
     def get_with_metadata(self, count: int | None = None, as_string: bool = False,
                           as_numpy: bool = True, timeout: float | None = None,

@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..epics.exceptions import ChannelAccessGetFailure
 from ..epics.pv import FOREVER
 from ..epics.pv import PV as EpicsPV
 from ..errors import PVFlowError
+from ..reading import Reading
 
 if TYPE_CHECKING:
     from .control_layer import ControlLayer
@@ -70,6 +72,13 @@ class PV(EpicsPV):
 
     def _put_failed(self, error: PVFlowError) -> int:
         raise error
+
+    def _read(self, form: str, count: int | None, timeout: float | None) -> Reading | None:
+        """Any failed read is None here: ophyd turns it into its own ReadTimeoutError."""
+        try:
+            return super()._read(form, count, timeout)
+        except ChannelAccessGetFailure:
+            return None
 
     def _convert_errors(self, value: Any, send: Callable[[], None]) -> None:
         send()  # ophyd reports the codec's own ValueError
