@@ -496,18 +496,22 @@ class PV(FieldProperties):
         return self._monitor_value_event.wait(FIRST_VALUE_WAIT if timeout is None
                                               else min(timeout, FIRST_VALUE_WAIT))
 
-    def get_ctrlvars(self, timeout: float = 5.0, warn: bool = True) -> dict[str, Any] | None:
-        """The CTRL metadata (limits, units, precision, enum strings, alarm state), read now."""
+    def _read_metadata_only(self, form: str, timeout: float, warn: bool) -> Reading | None:
+        """A ``form`` read of one element: the metadata does not depend on the value, and it
+        spares the transfer of a long array."""
         if not self.wait_for_connection():
             return None
         try:
-            # One element: the metadata does not depend on the value, and it spares the
-            # transfer of a long array.
-            reading = self.session.context.get(self.pvname, form="ctrl", timeout=timeout,
-                                               count=1)
+            return self.session.context.get(self.pvname, form=form, timeout=timeout, count=1)
         except PVFlowError as error:
             if warn:
-                log.warning("%s: reading the control metadata failed: %s", self.pvname, error)
+                log.warning("%s: reading the %s metadata failed: %s", self.pvname, form, error)
+            return None
+
+    def get_ctrlvars(self, timeout: float = 5.0, warn: bool = True) -> dict[str, Any] | None:
+        """The CTRL metadata (limits, units, precision, enum strings, alarm state), read now."""
+        reading = self._read_metadata_only("ctrl", timeout, warn)
+        if reading is None:
             return None
         self.apply_control(reading)
         self.metadata_event.set()
@@ -517,14 +521,8 @@ class PV(FieldProperties):
 
     def get_timevars(self, timeout: float = 5.0, warn: bool = True) -> dict[str, Any] | None:
         """Alarm state and timestamp, read now."""
-        if not self.wait_for_connection():
-            return None
-        try:
-            reading = self.session.context.get(self.pvname, form="time", timeout=timeout,
-                                               count=1)
-        except PVFlowError as error:
-            if warn:
-                log.warning("%s: reading the alarm state failed: %s", self.pvname, error)
+        reading = self._read_metadata_only("time", timeout, warn)
+        if reading is None:
             return None
         fields = time_fields(reading)
         if not self._has_monitor_value:
