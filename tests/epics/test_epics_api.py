@@ -107,3 +107,25 @@ def test_refused_read_raises_get_failure_naming_the_pv(epics):
     assert pv.wait_for_connection(WAIT)
     with pytest.raises(epics.ChannelAccessGetFailure, match="E:secret"):
         pv.get()
+
+
+def _read_in_child(env, results):
+    import pvflow.epics as epics
+
+    epics.use_context(Context(env, timeout=5.0))  # the parent's Context stays the parent's
+    pv = epics.PV("E:long")  # connection and value arrive on the callback workers
+    results.put(pv.get(timeout=5.0) if pv.wait_for_connection(5.0) else "not connected")
+
+
+def test_forked_child_gets_callback_workers_of_its_own(epics, ioc):
+    import multiprocessing
+
+    assert epics.PV("E:long").get() == 42  # the parent's workers are running before the fork
+    fork = multiprocessing.get_context("fork")
+    results = fork.Queue()
+    child = epics.CAProcess(target=_read_in_child, args=(ioc.env, results))
+    child.start()
+    try:
+        assert results.get(timeout=30) == 42
+    finally:
+        child.join(30)
