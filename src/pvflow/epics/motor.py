@@ -2,7 +2,7 @@
 
 The commonly scripted part of ``epics.Motor``: attribute aliases (``m.drive``, ``m.readback``,
 ``m.slew_speed`` ...), ``move`` with its return codes, ``get_position``, ``set_position``,
-``tweak``, ``stop``, limit checks and ``wait_for_done``. Left out: the ``_able.VAL`` enable
+``tweak``, ``stop`` and limit checks. Left out: the ``_able.VAL`` enable
 PV, ``set_callback``/``clear_callback`` by alias, ``show_info``/``show_all`` and ``refresh``.
 """
 
@@ -96,8 +96,8 @@ class Motor(Device):
         except (TypeError, ValueError):
             return NONFLOAT
         drive = "DVAL" if dial else "RVAL" if step else "VAL"
-        if relative:
-            target += self.get(drive)
+        if relative:  # from the record itself: a monitor may still be on its way
+            target += self.PV(drive).get(use_monitor=False)
         if not ignore_limits and not step and not self.within_limits(target, dial=dial):
             return OUTSIDE_LIMITS
         status = self.put(drive, target, wait=wait, timeout=timeout)
@@ -133,10 +133,6 @@ class Motor(Device):
             return reached.wait(timeout)
         finally:
             pv.remove_callback(index)
-
-    def wait_for_done(self, timeout: float = 300.0) -> bool:
-        """Until DMOV says done; False after ``timeout``."""
-        return self._wait_for("DMOV", 1, timeout)
 
     def get_position(self, dial: bool = False, readback: bool = False, step: bool = False,
                      raw: bool = False) -> Any:
