@@ -35,6 +35,7 @@ test-upstream: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.device_connect
+	$(PY) -m benchmarks.pyepics_script
 	$(PY) -m benchmarks.detector_fps
 	$(PY) -m benchmarks.writer
 
