@@ -135,11 +135,12 @@ def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
     progress = Progress()
     plot = LivePlot(layout.prefix) if args.plot else None
     saved = 0
-    print(f"saving {', '.join(layout.channels)} of {layout.prefix} "
-          f"({layout.num_images} x {layout.width} x {layout.height} {file.dtype}) to "
-          f"{file.path}; Ctrl-C to stop", file=sys.stderr, flush=True)
     try:
         with source:
+            source.wait_subscribed(args.timeout)
+            print(f"saving {', '.join(layout.channels)} of {layout.prefix} "
+                  f"({layout.num_images} x {layout.width} x {layout.height} {file.dtype}) to "
+                  f"{file.path}; Ctrl-C to stop", file=sys.stderr, flush=True)
             while args.series is None or saved < args.series:
                 series = source.next_series(timeout=progress.period)
                 if series is None:

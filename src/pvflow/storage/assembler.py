@@ -55,6 +55,15 @@ class SeriesAssembler:
     def pending_falls(self) -> int:
         return len(self._falls)
 
+    @property
+    def silent(self) -> list[str]:
+        """Keys that have not sent their first update yet."""
+        return [k for k in (ACQUIRE, *self.keys) if k not in self._seen]
+
+    @property
+    def subscribed(self) -> bool:
+        return not self.silent
+
     def add(self, key: str, timestamp: float, value: Any) -> None:
         first = key not in self._seen
         self._seen.add(key)

@@ -155,6 +155,19 @@ class DetectorSource:
                 self._subscribe(f"param:{channel}:{name}", self.layout.pv(f"{channel}:{name}"))
         return self
 
+    def wait_subscribed(self, timeout: float) -> None:
+        """Return once every monitor has sent its first value: from then on no series is
+        missed. :class:`.SeriesError` naming the silent PVs otherwise."""
+        deadline = time.monotonic() + timeout
+        while not self.assembler.subscribed:
+            try:
+                self._handle(*self._inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                silent = [self.names[k] for k in self.assembler.silent]
+                raise SeriesError(f"no first value within {timeout} s from "
+                                  f"{', '.join(silent)}") from None
+            self._decide()
+
     def _subscribe(self, key: str, pv: str) -> None:
         put = self._inbox.put
         self._subscriptions.append(self.context.subscribe(

@@ -170,6 +170,7 @@ class SeriesFile:
 def read_complete(path: str | Path) -> dict[str, np.ndarray]:
     """The complete rows of a series file as arrays (images under ``images/{channel}``)."""
     import h5py
+    import hdf5plugin  # noqa: F401 - registers the lz4 and bitshuffle filters
 
     with h5py.File(path, "r", locking=False) as f:
         complete = int(f.attrs["complete_images"])
