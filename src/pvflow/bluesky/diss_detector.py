@@ -212,8 +212,9 @@ class DissDataLogic(DetectorDataLogic):
     """One HDF5 file per prepare, in ``directory``: ``{datakey}-{uuid}.h5``."""
 
     def __init__(self, context: Context, layout_of: Any, directory: Path,
-                 compression: str | None) -> None:
+                 compression: str | None, dtype: str | None) -> None:
         self.context = context
+        self.dtype = dtype
         self.layout_of = layout_of
         self.directory = Path(directory)
         self.compression = compression
@@ -224,8 +225,10 @@ class DissDataLogic(DetectorDataLogic):
         layout: DetectorLayout = self.layout_of()
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{datakey_name}-{uuid.uuid4()}.h5"
-        image = await self.context.get_async(layout.pv(f"{layout.channels[0]}:image"))
-        writer = SeriesWriter(self.context, layout, path, np.asarray(image).dtype,
+        if self.dtype is None:
+            image = await self.context.get_async(layout.pv(f"{layout.channels[0]}:image"))
+        dtype = np.dtype(self.dtype) if self.dtype else np.asarray(image).dtype
+        writer = SeriesWriter(self.context, layout, path, dtype,
                               asyncio.get_running_loop(), self.compression)
         self.writer = writer
         await asyncio.to_thread(writer.start, DEFAULT_TIMEOUT)
@@ -242,19 +245,22 @@ class DissDetector(StandardDetector):
     """A Diss-compatible detector IOC; images saved under ``directory`` as HDF5.
 
     ``channels`` default to the IOC's ``channels`` PV (give them for Diss itself); ``pva``
-    reads over pvAccess. Over CA, ``uint16`` images arrive as LONG and are stored as such.
+    reads over pvAccess. Over CA, ``uint16`` images arrive as LONG: ``dtype="uint16"`` stores
+    them as they were (a pixel that does not fit fails the scan).
     """
 
     def __init__(self, context: Context, prefix: str, directory: str | Path, *,
                  channels: Sequence[str] | None = None, pva: bool = False,
-                 compression: str | None = None, name: str = "") -> None:
+                 compression: str | None = None, dtype: str | None = None,
+                 name: str = "") -> None:
         self.context = context
         self.prefix = prefix
         self._channels = tuple(channels or ())
         self._pva = pva
         self._layout: DetectorLayout | None = None
         trigger = DissTriggerLogic(context, self.layout)
-        self.data_logic = DissDataLogic(context, self.layout, Path(directory), compression)
+        self.data_logic = DissDataLogic(context, self.layout, Path(directory), compression,
+                                        dtype)
         super().__init__(name=name)
         self.add_detector_logics(trigger, DissAcquireLogic(context, self.layout, trigger),
                                  self.data_logic)
