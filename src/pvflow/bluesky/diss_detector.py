@@ -242,14 +242,15 @@ class DissDataLogic(DetectorDataLogic):
 
 
 class DissDetector(StandardDetector):
-    """A Diss-compatible detector IOC; images saved under ``directory`` as HDF5.
+    """A Diss-compatible detector IOC; images saved under ``directory`` as HDF5 (``None``:
+    acquire only, nothing saved).
 
     ``channels`` default to the IOC's ``channels`` PV (give them for Diss itself); ``pva``
     reads over pvAccess. Over CA, ``uint16`` images arrive as LONG: ``dtype="uint16"`` stores
     them as they were (a pixel that does not fit fails the scan).
     """
 
-    def __init__(self, context: Context, prefix: str, directory: str | Path, *,
+    def __init__(self, context: Context, prefix: str, directory: str | Path | None, *,
                  channels: Sequence[str] | None = None, pva: bool = False,
                  compression: str | None = None, dtype: str | None = None,
                  name: str = "") -> None:
@@ -259,11 +260,11 @@ class DissDetector(StandardDetector):
         self._pva = pva
         self._layout: DetectorLayout | None = None
         trigger = DissTriggerLogic(context, self.layout)
-        self.data_logic = DissDataLogic(context, self.layout, Path(directory), compression,
-                                        dtype)
         super().__init__(name=name)
-        self.add_detector_logics(trigger, DissAcquireLogic(context, self.layout, trigger),
-                                 self.data_logic)
+        self.add_detector_logics(trigger, DissAcquireLogic(context, self.layout, trigger))
+        if directory is not None:
+            self.add_detector_logics(DissDataLogic(context, self.layout, Path(directory),
+                                                   compression, dtype))
 
     def layout(self) -> DetectorLayout:
         if self._layout is None:

@@ -264,8 +264,10 @@ class DetectorSource:
         n = layout.num_images
         params = {c: {name: self._params[c, name] for name in names if (c, name) in self._params}
                   for c, names in layout.params.items()}
-        return SeriesData(numid, uuid, images, np.asarray(values["start_ts"], float)[:n],
-                          np.asarray(values["acq_td"], float)[:n], params)
+        # a waveform of one element may come as a scalar
+        start_ts, exposures = (np.asarray(values[k], float).reshape(-1)[:n]
+                               for k in ("start_ts", "acq_td"))
+        return SeriesData(numid, uuid, images, start_ts, exposures, params)
 
 
 def channel_list(values: Iterable[str]) -> list[str]:
