@@ -100,7 +100,9 @@ def file_result(path: Path, dataset: str, cpu: float, seconds: float) -> dict[st
         stamps = np.array([int(images[i, 0, 0]) for i in range(count)])
         numid = f["numid"][:] if "numid" in f else None
     steps = np.diff(stamps) % 65536
+    published = int(np.sum(steps)) + 1 if count else 0  # the IOC's images, first to last saved
     result = {"images": count, "images_per_s": count / seconds,
+              "published_per_s": published / seconds,
               "mb_per_s": count * BYTES_PER_IMAGE / seconds / 1e6,
               "lost_images": int(np.sum(np.maximum(steps - 1, 0))),
               "repeated_images": int(np.sum(steps == 0)), "cpu_per_s": cpu / seconds,
@@ -204,11 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"detector IOC -> HDF5, {WIDTH}x{HEIGHT} uint16, one image per series, "
           f"{EXPOSURE * 1e3:g} ms exposures, {args.seconds:g} s per row")
-    print(f"{'writer':24} {'images/s':>9} {'MB/s':>6} {'CPU s/s':>8} {'series lost':>11} "
+    print(f"{'writer':24} {'IOC img/s':>9} {'saved/s':>8} {'MB/s':>6} {'CPU s/s':>8} "
+          f"{'series lost':>11} "
           f"{'images lost':>11} {'repeated':>8}")
     for label, r in measure_writers(args.protocols.split(","), args.seconds):
         series_lost = "-" if r["series_lost"] is None else str(r["series_lost"])
-        print(f"{label:24} {r['images_per_s']:9.1f} {r['mb_per_s']:6.0f} "
+        print(f"{label:24} {r['published_per_s']:9.1f} {r['images_per_s']:8.1f} "
+              f"{r['mb_per_s']:6.0f} "
               f"{r['cpu_per_s']:8.2f} {series_lost:>11} {r['lost_images']:11d} "
               f"{r['repeated_images']:8d}", flush=True)
     times = measure_run_engine(args.counts)

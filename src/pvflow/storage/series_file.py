@@ -65,6 +65,7 @@ class SeriesFile:
         filters = _filter(compression)
         # locking=False: readers (Tiled, a viewer) may open the file while we append
         self.file = h5py.File(self.path, "a", locking=False)
+        self._raw = False
         try:
             if "images" in self.file:
                 self._check_existing()
@@ -73,6 +74,13 @@ class SeriesFile:
         except BaseException:
             self.file.close()
             raise
+        # handles looked up once: a lookup by name costs as much as writing a row
+        self._images = {c: self.file[f"images/{c}"] for c in self.channels}
+        self._rows = {name: self.file[name] for name in ("uuid", *ROW_DATASETS)}
+        self._params = {(c, n): self.file[f"params/{c}/{n}"] for c, names in self.params.items()
+                        for n in names}
+        first = self._images[self.channels[0]]
+        self._raw = first.compression is None and not first._filters
         self.images = int(self.file.attrs["complete_images"])
         self.series = len(np.unique(self.file["numid"][: self.images])) if self.images else 0
 
@@ -125,18 +133,22 @@ class SeriesFile:
             if images.shape != (n, *self.image_shape):
                 raise SeriesError(f"series {series.numid}: {channel} images of shape "
                                   f"{images.shape}, not {(n, *self.image_shape)}")
-            dataset = f[f"images/{channel}"]
+            dataset = self._images[channel]
             dataset.resize(stop, axis=0)
-            dataset[start:stop] = self._cast(series, channel, images)
+            images = self._cast(series, channel, images)
+            if self._raw:  # one chunk per image, stored as is: skip the selection machinery
+                for row, image in enumerate(images, start):
+                    dataset.id.write_direct_chunk((row, 0, 0), image.tobytes())
+            else:
+                dataset[start:stop] = images
         rows = {"numid": np.full(n, series.numid), "index": np.arange(n),
                 "start_ts": series.start_ts, "exposure": series.exposures,
                 "uuid": np.array([series.uuid] * n, dtype=object)}
-        for channel, names in self.params.items():
-            for name in names:
-                value = series.params.get(channel, {}).get(name, np.nan)
-                rows[f"params/{channel}/{name}"] = np.full(n, value, dtype=np.float64)
-        for name, values in rows.items():
-            dataset = f[name]
+        writes = [(self._rows[name], values) for name, values in rows.items()]
+        for (channel, name), dataset in self._params.items():
+            value = series.params.get(channel, {}).get(name, np.nan)
+            writes.append((dataset, np.full(n, value, dtype=np.float64)))
+        for dataset, values in writes:
             dataset.resize(stop, axis=0)
             dataset[start:stop] = values
         f.attrs["complete_images"] = stop
