@@ -29,7 +29,7 @@ class Progress:
     line every ``period`` seconds, and sooner (``idle_period``) when the writer has caught
     up, so a slow run shows each series as it is saved."""
 
-    def __init__(self, stream: Any = sys.stderr, period: float = 1.0,
+    def __init__(self, before: int, stream: Any = sys.stderr, period: float = 1.0,
                  idle_period: float = 0.2) -> None:
         self.stream = stream
         self.tty = stream.isatty()
@@ -37,6 +37,7 @@ class Progress:
         self.idle_period = idle_period
         self.started = time.monotonic()
         self.last = 0.0
+        self.before = before  # images the file held already (appending)
 
     def show(self, file: Any, numid: int | None, idle: bool, final: bool = False) -> None:
         now = time.monotonic()
@@ -48,7 +49,7 @@ class Progress:
         megabytes = file.images * len(file.channels) * np.prod(file.image_shape) \
             * file.dtype.itemsize / 1e6
         line = (f"saved {file.series} series, {file.images} images per channel, "
-                f"{megabytes:.1f} MB, {file.images / elapsed:.1f} images/s, last numid "
+                f"{megabytes:.1f} MB, {(file.images - self.before) / elapsed:.1f} images/s, last numid "
                 f"{numid if numid is not None else '-'}")
         end = "\n" if final or not self.tty else ""
         self.stream.write(("\r" + line + " " * 4 if self.tty else line) + end)
@@ -126,13 +127,18 @@ def run(args: argparse.Namespace) -> int:
                                      "protocol": "pva" if args.pva else "ca"})
         except (OSError, SeriesError) as exc:
             return _fail(f"cannot write {path}: {exc}", EXIT_USAGE)
-        return _save(args, layout, file, DetectorSource(context, layout))
+        # The images on a circuit of their own: CA servers sample array and string monitors
+        # when they send them, so small PVs queued behind a big image would go out late,
+        # carrying the next series' values (rsrv), and the series would be incomplete.
+        with Context(timeout=args.timeout) as images:
+            return _save(args, layout, file, DetectorSource(context, layout,
+                                                            image_context=images))
 
 
 def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
     from ..storage.series import SeriesError
 
-    progress = Progress()
+    progress = Progress(file.images)
     plot = LivePlot(layout.prefix) if args.plot else None
     saved = 0
     try:

@@ -31,6 +31,8 @@ KNOWN_PARAMS = ("enerj", "threshold_energy")
 # How long a fall may wait for its series' updates before the window is decided as it is.
 SETTLE_SECONDS = 5.0
 MONITOR_QUEUE = 100_000
+# pvAccess: images the IOC may hold for us while we catch up (shared buffers, no copies)
+IMAGE_SERVER_QUEUE = 64
 
 
 class DetectorSetupError(PVFlowError):
@@ -128,8 +130,9 @@ class DetectorSource:
     """Monitors one detector IOC and returns its series, whole and in order."""
 
     def __init__(self, context: Context, layout: DetectorLayout, *,
-                 settle: float = SETTLE_SECONDS) -> None:
+                 settle: float = SETTLE_SECONDS, image_context: Context | None = None) -> None:
         self.context = context
+        self.image_context = image_context or context
         self.layout = layout
         self.settle = settle
         image_keys = {f"image:{c}": layout.pv(f"{c}:image") for c in layout.channels}
@@ -170,10 +173,11 @@ class DetectorSource:
 
     def _subscribe(self, key: str, pv: str) -> None:
         put = self._inbox.put
-        self._subscriptions.append(self.context.subscribe(
+        context = self.image_context if key.startswith("image:") else self.context
+        self._subscriptions.append(context.subscribe(
             pv, lambda reading: put((key, reading)), form="time", queue_size=MONITOR_QUEUE,
             connection_callback=lambda up: None if up else put(("lost", pv)),
-            server_queue_size=16))
+            server_queue_size=IMAGE_SERVER_QUEUE if key.startswith("image:") else 16))
 
     def close(self) -> None:
         for subscription in self._subscriptions:

@@ -119,9 +119,7 @@ class SeriesFile:
                 raise SeriesError(f"{self.path}: images/{channel} holds {dataset.dtype} images "
                                   f"of {dataset.shape[1:]}, not {self.dtype} of "
                                   f"{self.image_shape}")
-        complete = int(f.attrs["complete_images"])
-        for name in ("uuid", *ROW_DATASETS, *(f"images/{c}" for c in self.channels)):
-            f[name].resize(complete, axis=0)  # drop what a killed writer left half-written
+        self._truncate()  # drop what a killed writer left half-written
 
     def append(self, series: SeriesData) -> None:
         """Write one whole series and flush; :class:`.SeriesError` if it does not fit."""
@@ -168,8 +166,19 @@ class SeriesFile:
                                   f"not fit {self.dtype}")
         return images.astype(self.dtype)
 
+    def _truncate(self) -> None:
+        """Every dataset as long as the complete series (an append interrupted by Ctrl-C, or
+        a killed writer, may have grown some)."""
+        f = self.file
+        complete = int(f.attrs["complete_images"])
+        for name in ("uuid", *ROW_DATASETS, *(f"images/{c}" for c in self.channels),
+                     *(f"params/{c}/{n}" for c, names in self.params.items() for n in names)):
+            if name in f:
+                f[name].resize(complete, axis=0)
+
     def close(self) -> None:
         if self.file.id.valid:
+            self._truncate()
             self.file.close()
 
     def __enter__(self) -> SeriesFile:
