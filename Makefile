@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.device_connect
 	$(PY) -m benchmarks.detector_fps
 	$(PY) -m benchmarks.writer
+	$(PY) -m benchmarks.detector_save
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -167,7 +167,8 @@ class SeriesWriter:
     signal on the RunEngine's loop."""
 
     def __init__(self, context: Context, layout: DetectorLayout, path: Path, dtype: np.dtype,
-                 loop: asyncio.AbstractEventLoop, compression: str | None) -> None:
+                 loop: asyncio.AbstractEventLoop, compression: str | None,
+                 image_context: Context | None) -> None:
         self.layout = layout
         self.path = path
         self.loop = loop
@@ -175,7 +176,7 @@ class SeriesWriter:
                                compression=compression, params=layout.params,
                                attrs={"detector_prefix": layout.prefix})
         self.written_signal, self._set_written = soft_signal_r_and_setter(int, 0)
-        self.source = DetectorSource(context, layout).start()
+        self.source = DetectorSource(context, layout, image_context=image_context).start()
         self.failure: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"pvflow-save-{path.name}",
@@ -212,8 +213,10 @@ class DissDataLogic(DetectorDataLogic):
     """One HDF5 file per prepare, in ``directory``: ``{datakey}-{uuid}.h5``."""
 
     def __init__(self, context: Context, layout_of: Any, directory: Path,
-                 compression: str | None, dtype: str | None) -> None:
+                 compression: str | None, dtype: str | None,
+                 image_context: Context | None) -> None:
         self.context = context
+        self.image_context = image_context
         self.dtype = dtype
         self.layout_of = layout_of
         self.directory = Path(directory)
@@ -229,7 +232,8 @@ class DissDataLogic(DetectorDataLogic):
             image = await self.context.get_async(layout.pv(f"{layout.channels[0]}:image"))
         dtype = np.dtype(self.dtype) if self.dtype else np.asarray(image).dtype
         writer = SeriesWriter(self.context, layout, path, dtype,
-                              asyncio.get_running_loop(), self.compression)
+                              asyncio.get_running_loop(), self.compression,
+                              self.image_context)
         self.writer = writer
         await asyncio.to_thread(writer.start, DEFAULT_TIMEOUT)
         return SeriesFileProvider(writer, datakey_name)
@@ -247,13 +251,16 @@ class DissDetector(StandardDetector):
 
     ``channels`` default to the IOC's ``channels`` PV (give them for Diss itself); ``pva``
     reads over pvAccess. Over CA, ``uint16`` images arrive as LONG: ``dtype="uint16"`` stores
-    them as they were (a pixel that does not fit fails the scan).
+    them as they were (a pixel that does not fit fails the scan). At high rates over CA, give
+    the images a circuit of their own (``image_context``, a second Context): CA servers
+    sample arrays and strings when they send them, so the small PVs of a series must not
+    queue behind a big image.
     """
 
     def __init__(self, context: Context, prefix: str, directory: str | Path | None, *,
                  channels: Sequence[str] | None = None, pva: bool = False,
                  compression: str | None = None, dtype: str | None = None,
-                 name: str = "") -> None:
+                 image_context: Context | None = None, name: str = "") -> None:
         self.context = context
         self.prefix = prefix
         self._channels = tuple(channels or ())
@@ -264,7 +271,7 @@ class DissDetector(StandardDetector):
         self.add_detector_logics(trigger, DissAcquireLogic(context, self.layout, trigger))
         if directory is not None:
             self.add_detector_logics(DissDataLogic(context, self.layout, Path(directory),
-                                                   compression, dtype))
+                                                   compression, dtype, image_context))
 
     def layout(self) -> DetectorLayout:
         if self._layout is None:
