@@ -15,8 +15,7 @@ import pytest
 
 from pvflow.demo.processes import ServerProcess
 from pvflow.storage.series_file import read_complete
-from tests.ioc.clients import CaClient
-from tests.ioc.detector_process import DetectorProcess, acquire_series
+from tests.ioc.detector_process import DetectorProcess, acquire_series, instant_client
 
 NUM_IMAGES, WIDTH, HEIGHT = 2, 24, 16
 SIM = {"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_NUM_IMAGES": str(NUM_IMAGES),
@@ -43,10 +42,8 @@ def ioc():
 
 @pytest.fixture(scope="module")
 def ca(ioc):
-    client = CaClient(ioc.epics_env)
-    client.put(ioc.pv("duration"), 0.0)
-    yield client
-    client.close()
+    with instant_client(ioc) as client:
+        yield client
 
 
 @pytest.mark.parametrize("protocol", ["ca", "pva"])
@@ -97,18 +94,13 @@ def test_a_killed_writer_leaves_every_completed_series_and_can_append(tmp_path):
 
 def test_an_ioc_restart_is_an_error_naming_the_missing_series(tmp_path):
     path = tmp_path / "restart.h5"
-    with DetectorProcess(SIM) as ioc:
-        ca = CaClient(ioc.epics_env)
-        try:
-            ca.put(ioc.pv("duration"), 0.0)
-            with save_process(ioc, path) as save:
-                numids = [acquire_series(ca, ioc) for _ in range(2)]
-                save.wait_for_line("saved 2 series")
-                ioc.stop()
-                ioc.start()
-                assert save.wait_exit(60) == 1
-        finally:
-            ca.close()
+    with DetectorProcess(SIM) as ioc, instant_client(ioc) as ca, \
+            save_process(ioc, path) as save:
+        numids = [acquire_series(ca, ioc) for _ in range(2)]
+        save.wait_for_line("saved 2 series")
+        ioc.stop()
+        ioc.start()
+        assert save.wait_exit(60) == 1
     assert f"after series {numids[-1]}" in save.output
     assert "missing" in save.output
     assert list(read_complete(path)["numid"][::NUM_IMAGES]) == numids
