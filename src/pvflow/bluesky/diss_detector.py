@@ -187,12 +187,17 @@ class SeriesWriter:
         self._thread.start()
 
     def _run(self) -> None:
+        # A series counts as written once it is whole and in this thread's hands, so the
+        # RunEngine's next point overlaps the write; the thread writes it before it looks at
+        # the stop flag, so unstage returns with every counted series in the file.
         try:
+            written = self.file.series
             while not self._stop.is_set():
                 series = self.source.next_series(timeout=0.2)
                 if series is not None:
+                    written += 1
+                    self.loop.call_soon_threadsafe(self._set_written, written)
                     self.file.append(series)
-                    self.loop.call_soon_threadsafe(self._set_written, self.file.series)
         except BaseException as exc:  # noqa: BLE001 - handed to the RunEngine's side
             self.failure = exc
 
