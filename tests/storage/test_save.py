@@ -71,6 +71,22 @@ def test_the_file_holds_every_series_exactly_as_published(ioc, ca, tmp_path, pro
         assert np.allclose(f["params/ch0/enerj"][:], 3.14)
 
 
+def test_a_cancelled_series_is_skipped_not_reported_missing(ioc, ca, tmp_path):
+    path = tmp_path / "cancelled.h5"
+    with save_process(ioc, path, "--series", "2") as save:
+        numids = [acquire_series(ca, ioc)]
+        ca.put(ioc.pv("duration"), 30.0)
+        ca.put(ioc.pv("acquire"), 1)
+        ca.wait_for(ioc.pv("state"), lambda state: state == "ACQUIRE", what="ACQUIRE")
+        ca.put(ioc.pv("cancel"), 1)
+        ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY")
+        ca.put(ioc.pv("duration"), 0.0)
+        numids.append(acquire_series(ca, ioc))
+        assert save.wait_exit(60) == 0, save.output
+    assert numids[1] == numids[0] + 2  # the sim gave the cancelled series an id
+    assert list(read_complete(path)["numid"][::NUM_IMAGES]) == numids
+
+
 def test_a_killed_writer_leaves_every_completed_series_and_can_append(tmp_path):
     path = tmp_path / "killed.h5"
     with DetectorProcess({**SIM, "DISS_AUTO_ACQUIRE": "0.001"}) as ioc, \

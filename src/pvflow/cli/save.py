@@ -48,8 +48,9 @@ class Progress:
         elapsed = max(now - self.started, 1e-9)
         megabytes = file.images * len(file.channels) * np.prod(file.image_shape) \
             * file.dtype.itemsize / 1e6
+        rate = (file.images - self.before) / elapsed
         line = (f"saved {file.series} series, {file.images} images per channel, "
-                f"{megabytes:.1f} MB, {(file.images - self.before) / elapsed:.1f} images/s, last numid "
+                f"{megabytes:.1f} MB, {rate:.1f} images/s, last numid "
                 f"{numid if numid is not None else '-'}")
         end = "\n" if final or not self.tty else ""
         self.stream.write(("\r" + line + " " * 4 if self.tty else line) + end)

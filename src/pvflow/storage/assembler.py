@@ -48,6 +48,7 @@ class SeriesAssembler:
         self._queues: dict[str, deque[tuple[float, Any]]] = {k: deque() for k in self.keys}
         self._seen: set[str] = set()
         self._falls: deque[float] = deque()
+        self.empty_windows = 0  # falls with nothing published: cancelled series
         self._floor: float | None = None
         self._acquire: Any = None
 
@@ -107,7 +108,8 @@ class SeriesAssembler:
                 raise SeriesError(f"two updates within one series of {', '.join(doubled)}")
             missing = [k for k, values in inside.items() if not values]
             if len(missing) == len(self.keys):
-                continue  # nothing published: cancelled
+                self.empty_windows += 1  # nothing published: cancelled
+                continue
             if missing:
                 numid = inside.get("numid")
                 which = f"series {numid[0]}" if numid else "the series ending at " \

@@ -145,6 +145,7 @@ class DetectorSource:
         self._ready: list[Window] = []
         self._fall_seen_at: float | None = None
         self.last_numid: int | None = None
+        self._cancelled_seen = 0
         self.last_uuid: str | None = None
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -202,8 +203,8 @@ class DetectorSource:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._ready:
             self._check_dropped()
-            waiting = self._fall_seen_at is not None
-            wait = self.settle if waiting else None
+            fall_seen_at = self._fall_seen_at
+            wait = self.settle if fall_seen_at is not None else None
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -212,7 +213,7 @@ class DetectorSource:
             try:
                 key, item = self._inbox.get(timeout=wait)
             except queue.Empty:
-                if waiting and time.monotonic() - self._fall_seen_at >= self.settle:  # type: ignore[operator]
+                if fall_seen_at is not None and time.monotonic() - fall_seen_at >= self.settle:
                     self._decide(give_up=True)
                 continue
             self._handle(key, item)
@@ -248,7 +249,11 @@ class DetectorSource:
     def _series(self, window: Window) -> SeriesData:
         values = window.values
         numid, uuid = int(np.asarray(values["numid"]).reshape(-1)[0]), _text(values["uuid"])
-        if self.last_numid is not None and numid != self.last_numid + 1:
+        # a cancelled series may have used up an id: as many as falls that published nothing
+        cancelled, self._cancelled_seen = (self.assembler.empty_windows - self._cancelled_seen,
+                                           self.assembler.empty_windows)
+        if self.last_numid is not None and not \
+                self.last_numid < numid <= self.last_numid + 1 + cancelled:
             missing = f"{self.last_numid + 1}" if numid == self.last_numid + 2 else \
                 f"{self.last_numid + 1}..{numid - 1}" if numid > self.last_numid else \
                 f"after {self.last_numid} (numid restarted at {numid}: IOC restarted?)"
