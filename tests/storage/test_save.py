@@ -71,6 +71,18 @@ def test_the_file_holds_every_series_exactly_as_published(ioc, ca, tmp_path, pro
         assert np.allclose(f["params/ch0/enerj"][:], 3.14)
 
 
+def test_ctrl_c_closes_the_file_with_every_saved_series(ioc, ca, tmp_path):
+    path = tmp_path / "interrupted.h5"
+    with save_process(ioc, path) as save:
+        numids = [acquire_series(ca, ioc) for _ in range(2)]
+        save.wait_for_line("saved 2 series")
+        save.process.send_signal(signal.SIGINT)
+        assert save.wait_exit(60) == 0, save.output
+    with h5py.File(path, "r") as f:
+        assert f.attrs["complete_images"] == f["images/ch1"].shape[0] == 2 * NUM_IMAGES
+        assert list(f["numid"][::NUM_IMAGES]) == numids
+
+
 def test_a_cancelled_series_is_skipped_not_reported_missing(ioc, ca, tmp_path):
     path = tmp_path / "cancelled.h5"
     with save_process(ioc, path, "--series", "2") as save:
