@@ -97,15 +97,15 @@ def _check_writable(path: Path) -> str | None:
     return None if os.access(parent, os.W_OK) else f"{path}: directory {parent} not writable"
 
 
+def _names(values: list[str] | None) -> list[str]:
+    """``--channel a b`` and ``--channel a,b`` alike."""
+    return [name for value in values or () for name in value.split(",") if name]
+
+
 def run(args: argparse.Namespace) -> int:
     from ..context import Context
     from ..errors import PVFlowError
-    from ..storage.detector_source import (
-        DetectorSetupError,
-        DetectorSource,
-        channel_list,
-        read_layout,
-    )
+    from ..storage.detector_source import DetectorSetupError, DetectorSource, read_layout
     from ..storage.series import SeriesError
     from ..storage.series_file import SeriesFile
 
@@ -115,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(problem, EXIT_USAGE)
     with Context(timeout=args.timeout) as context:
         try:
-            layout = read_layout(context, args.prefix, channel_list(args.channel or []),
-                                 pva=args.pva, timeout=args.timeout)
+            layout = read_layout(context, args.prefix, _names(args.channel), pva=args.pva,
+                                 params=_names(args.param) or None, timeout=args.timeout)
             dtype = np.dtype(args.dtype) if args.dtype else \
                 np.asarray(context.get(layout.pv(f"{layout.channels[0]}:image"))).dtype
         except (DetectorSetupError, PVFlowError) as exc:
@@ -190,6 +190,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="compress each image (hdf5plugin filters)")
     parser.add_argument("--dtype", help="pixel type in the file (CA sends uint16 images as "
                                         "LONG: --dtype uint16 stores them as they were)")
+    parser.add_argument("--param", nargs="+", metavar="NAME",
+                        help="channel parameters to record (default: enerj and "
+                             "threshold_energy where the IOC has them)")
     parser.add_argument("--plot", action="store_true", help="show the last series live")
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds to wait for the IOC to answer")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,8 +277,3 @@ class DetectorSource:
         start_ts, exposures = (np.asarray(values[k], float).reshape(-1)[:n]
                                for k in ("start_ts", "acq_td"))
         return SeriesData(numid, uuid, images, start_ts, exposures, params)
-
-
-def channel_list(values: Iterable[str]) -> list[str]:
-    """``--channel a b`` and ``--channel a,b`` alike."""
-    return [c for value in values for c in value.split(",") if c]
