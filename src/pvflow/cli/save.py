@@ -97,6 +97,23 @@ def _check_writable(path: Path) -> str | None:
     return None if os.access(parent, os.W_OK) else f"{path}: directory {parent} not writable"
 
 
+def _pixel_type(text: str) -> str:
+    try:
+        kind = np.dtype(text).kind
+    except TypeError:
+        kind = ""
+    if not kind or kind not in "iuf":
+        raise argparse.ArgumentTypeError(f"{text!r} is not a numeric pixel type (uint16, "
+                                         "int32, float64, ...)")
+    return text
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def _names(values: list[str] | None) -> list[str]:
     """``--channel a b`` and ``--channel a,b`` alike."""
     return [name for value in values or () for name in value.split(",") if name]
@@ -184,11 +201,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                              "needed for Diss, which has none)")
     parser.add_argument("--to", required=True, metavar="FILE.h5",
                         help="HDF5 file, created or appended to")
-    parser.add_argument("--series", type=int, metavar="N", help="stop after N series")
+    parser.add_argument("--series", type=_positive, metavar="N", help="stop after N series")
     parser.add_argument("--pva", action="store_true", help="read over pvAccess (default CA)")
     parser.add_argument("--compress", choices=("lz4", "bslz4"),
                         help="compress each image (hdf5plugin filters)")
-    parser.add_argument("--dtype", help="pixel type in the file (CA sends uint16 images as "
+    parser.add_argument("--dtype", type=_pixel_type, help="pixel type in the file (CA sends uint16 images as "
                                         "LONG: --dtype uint16 stores them as they were)")
     parser.add_argument("--param", nargs="+", metavar="NAME",
                         help="channel parameters to record (default: enerj and "
