@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,26 @@ from typing import Any
 import numpy as np
 
 EXIT_MISSING, EXIT_USAGE = 1, 2
+STOP_CHECK_SECONDS = 0.2
+
+
+class StopRequest:
+    """SIGINT (Ctrl-C) as a flag checked between series, so a series being written is
+    finished, never cut in half."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def __enter__(self) -> StopRequest:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
 
 
 class Progress:
@@ -165,16 +186,19 @@ def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
             print(f"saving {', '.join(layout.channels)} of {layout.prefix} "
                   f"({layout.num_images} x {layout.width} x {layout.height} {file.dtype}) to "
                   f"{file.path}; Ctrl-C to stop", file=sys.stderr, flush=True)
-            while args.series is None or saved < args.series:
-                series = source.next_series(timeout=progress.period)
-                if series is None:
-                    progress.show(file, source.last_numid, idle=True)
-                    continue
-                file.append(series)
-                saved += 1
-                progress.show(file, series.numid, idle=source.idle)
-                if plot is not None:
-                    plot.show(series)
+            with StopRequest() as stop:
+                while not stop.requested and (args.series is None or saved < args.series):
+                    series = source.next_series(timeout=STOP_CHECK_SECONDS)
+                    if series is None:
+                        progress.show(file, source.last_numid, idle=False)
+                        continue
+                    if args.print_series:  # whole and in hand: a driving program may go on
+                        print(f"series {series.numid}", flush=True)
+                    file.append(series)
+                    saved += 1
+                    progress.show(file, series.numid, idle=source.idle)
+                    if plot is not None:
+                        plot.show(series)
     except KeyboardInterrupt:
         pass
     except SeriesError as exc:
@@ -211,6 +235,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="channel parameters to record (default: enerj and "
                              "threshold_energy where the IOC has them)")
     parser.add_argument("--plot", action="store_true", help="show the last series live")
+    parser.add_argument("--print-series", action="store_true",
+                        help="print `series NUMID` on stdout for each series as it is about "
+                             "to be written (for programs driving pvflow save)")
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds to wait for the IOC to answer")
     parser.set_defaults(run=run)
