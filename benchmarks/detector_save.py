@@ -182,7 +182,7 @@ def measure_run_engine(counts: int, exposures: list[float]) -> dict[float, dict[
         engine.subscribe(writer)
         with init_devices():
             saving = DissDetector(context, ioc.prefix, folder / "images", pva=True,
-                                  env=ioc.epics_env, name="det")
+                                  name="det")
             plain = DissDetector(context, ioc.prefix, None, pva=True, name="plain")
         for exposure in exposures:
             context.put(ioc.pv("duration"), exposure)

@@ -192,8 +192,6 @@ def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
                     if series is None:
                         progress.show(file, source.last_numid, idle=False)
                         continue
-                    if args.print_series:  # whole and in hand: a driving program may go on
-                        print(f"series {series.numid}", flush=True)
                     file.append(series)
                     saved += 1
                     progress.show(file, series.numid, idle=source.idle)
@@ -235,9 +233,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="channel parameters to record (default: enerj and "
                              "threshold_energy where the IOC has them)")
     parser.add_argument("--plot", action="store_true", help="show the last series live")
-    parser.add_argument("--print-series", action="store_true",
-                        help="print `series NUMID` on stdout for each series as it is about "
-                             "to be written (for programs driving pvflow save)")
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds to wait for the IOC to answer")
     parser.set_defaults(run=run)

@@ -108,7 +108,7 @@ def _demo(options: DemoOptions, console: Console, stack: ExitStack) -> int:
     context.put(prefixes.detector + "duration", 0.02)
     with init_devices():  # its images go to HDF5 files under data/images, Tiled reads them
         detector = DissDetector(context, prefixes.detector, options.data / "images",
-                                env=env, name="det")
+                                name="det")
     energy = PVSetting(timed, prefixes.detector + f"{channels[0]}:enerj", "energy")
     sync = PVGroup(timed, {"state": prefixes.sync + "state", "pid": prefixes.sync + "pid_state"},
                    "sync")
