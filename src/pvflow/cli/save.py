@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
     from ..storage.series import SeriesError
+    from ..storage.series_file import DiskFullError
 
     progress = Progress(file.images)
     plot = LivePlot(layout.prefix) if args.plot else None
@@ -203,8 +204,13 @@ def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
         return _fail(f"{exc}; {file.path} holds the {file.series} series before it",
                      EXIT_MISSING)
     except OSError as exc:  # a full disk, a vanished mount
-        return _fail(f"cannot write {file.path}: {exc}; the {file.series} series saved "
-                     "before it are readable", EXIT_MISSING)
+        _fail(f"cannot write {file.path}: {exc}; the {file.series} series saved before it "
+              "are readable", EXIT_MISSING)
+        if not isinstance(exc, DiskFullError):
+            # Closing would flush metadata that counts space the disk refused (HDF5 then
+            # calls the file truncated); as the last flush left it, the file is whole.
+            os._exit(EXIT_MISSING)
+        return EXIT_MISSING
     finally:
         progress.show(file, source.last_numid, idle=True, final=True)
         file.close()

@@ -18,6 +18,8 @@ goes through hdf5plugin's filters: any HDF5 reader with the plugin decodes it.
 
 from __future__ import annotations
 
+import errno
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,9 +29,16 @@ import numpy as np
 from .series import SeriesData, SeriesError
 
 COMPRESSIONS = ("lz4", "bslz4")
+# free space kept beyond twice a series: HDF5's own metadata and closing the file
+SPACE_MARGIN = 16 * 1024 * 1024
 FORMAT = "pvflow-series-1"
 ROW_DATASETS = {"numid": np.int64, "index": np.int32, "start_ts": np.float64,
                 "exposure": np.float64}
+
+
+class DiskFullError(OSError):
+    """Not enough free space for the next series; nothing of it was written, the file
+    closes cleanly."""
 
 
 def _filter(compression: str | None) -> dict[str, Any]:
@@ -122,7 +131,31 @@ class SeriesFile:
         self._truncate()  # drop what a killed writer left half-written
 
     def append(self, series: SeriesData) -> None:
-        """Write one whole series and flush; :class:`.SeriesError` if it does not fit."""
+        """Write one whole series and flush; :class:`.SeriesError` if it does not fit, and
+        :class:`OSError` when the disk refuses it (h5py says so with either exception).
+
+        After an OSError the file on disk is as the last flush left it: whole. Closing it
+        then would record space the disk refused, so a program that can should exit without
+        closing (``pvflow save`` does)."""
+        self._check_space(series)
+        try:
+            self._append(series)
+        except SeriesError:
+            raise
+        except (OSError, RuntimeError) as exc:
+            raise OSError(f"writing series {series.numid} failed: {exc}") from exc
+
+    def _check_space(self, series: SeriesData) -> None:
+        """Stop before a series the disk cannot hold: a write refused halfway can leave
+        HDF5's record of the file's end ahead of what reached the disk."""
+        need = 2 * sum(images.nbytes for images in series.images.values()) + SPACE_MARGIN
+        free = shutil.disk_usage(self.path.resolve().parent).free
+        if free < need:
+            raise DiskFullError(errno.ENOSPC, f"disk full: {free / 1e6:.1f} MB free, series "
+                                f"{series.numid} needs {need / 1e6:.1f} MB with the margin",
+                                str(self.path))
+
+    def _append(self, series: SeriesData) -> None:
         n = series.num_images
         start, stop = self.images, self.images + n
         f = self.file
