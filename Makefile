@@ -35,8 +35,10 @@ test-upstream: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.device_connect
+	$(PY) -m benchmarks.pyepics_script
 	$(PY) -m benchmarks.detector_fps
 	$(PY) -m benchmarks.writer
+	$(PY) -m benchmarks.detector_save
 
 # Facility scale (about 15 minutes): fresh connect+read of 10k-100k PVs over 1 and 20 IOCs
 # against libca, epicsrs and p4p (scale.png), an IOC restart under 100k monitors, and 10k

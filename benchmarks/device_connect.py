@@ -17,14 +17,12 @@ import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
+from .fresh_process import run_worker
 from .ioc import INPUT_NAMES, BenchServer
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 COUNTS = (200, 1000)
 OPHYD_LAYERS = ("epicsrs", "pvflow", "pyepics", "caproto")
 ASYNC_LAYERS = ("epicsrs", "pvflow", "aioca")
@@ -97,19 +95,12 @@ def measure(kind: str, layer: str, count: int, environment: dict[str, str],
     samples: list[float] = []
     failure = ""
     for _ in range(repetitions):
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "benchmarks.device_connect", "--worker", kind, layer,
-                 str(count)], cwd=REPOSITORY, env=environment, capture_output=True, text=True,
-                timeout=LIMIT_SECONDS)
-        except subprocess.TimeoutExpired:
-            failure = f"error: timed out after {LIMIT_SECONDS:.0f} s"
-            continue
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if done.returncode or not lines:
-            failure = "error: " + (done.stderr.strip().splitlines() or ["no output"])[-1]
-            continue
-        samples.append(json.loads(lines[-1])["seconds"])
+        result, error = run_worker("benchmarks.device_connect", [kind, layer, str(count)],
+                                   environment, LIMIT_SECONDS)
+        if result is None:
+            failure = error
+        else:
+            samples.append(result["seconds"])
     return statistics.median(samples) if samples else failure
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 
 from tests.ioc.clients import CaClient
 from tests.ioc.ioc_process import IocProcess, unique_prefix
@@ -29,3 +30,14 @@ def acquire_series(ca: CaClient, ioc: DetectorProcess) -> int:
     ca.wait_for(ioc.pv("numid"), lambda numid: numid != before, what="a new numid")
     ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY")
     return int(ca.get(ioc.pv("numid")))
+
+
+@contextlib.contextmanager
+def instant_client(ioc: DetectorProcess) -> Iterator[CaClient]:
+    """A caproto client of ``ioc`` with the exposure set to 0 s: a series comes at once."""
+    client = CaClient(ioc.epics_env)
+    try:
+        client.put(ioc.pv("duration"), 0.0)
+        yield client
+    finally:
+        client.close()

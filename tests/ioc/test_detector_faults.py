@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from .clients import CaClient
-from .detector_process import DetectorProcess
+from .detector_process import DetectorProcess, instant_client
 
 BACKEND = "tests.ioc.faulty_backend:FaultyDetector"
 
@@ -20,10 +20,8 @@ def ioc():
 
 @pytest.fixture(scope="module")
 def ca(ioc):
-    client = CaClient(ioc.epics_env)
-    client.put(ioc.pv("duration"), 0.0)
-    yield client
-    client.close()
+    with instant_client(ioc) as client:
+        yield client
 
 
 def fault(ca: CaClient, ioc: DetectorProcess, mode: int) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
 from bluesky.utils import Msg
 
 
@@ -41,5 +42,32 @@ def fly_scan(flyer: Any, *, points: int | None = None, start: float | None = Non
     yield from bps.kickoff(flyer, wait=True)
     yield from bps.complete(flyer, wait=True)
     yield from bps.collect(flyer, name=None if nested else stream)
+    yield from bps.close_run()
+    return uid
+
+
+def fly_detector(detector: Any, *, series: int, duration: float = 0.0,
+                 flush_period: float = 0.5,
+                 md: Mapping[str, Any] | None = None) -> Generator[Msg, Any, str]:
+    """Fly a ``StandardDetector`` (e.g. :class:`~pvflow.bluesky.diss_detector.DissDetector`)
+    through ``series`` acquisitions of ``duration`` seconds per image, collecting its stream
+    documents while it runs. The detector is unstaged (its file closed) before the run
+    closes. Returns the run uid."""
+    from ophyd_async.core import TriggerInfo
+
+    metadata = {"plan_name": "fly_detector", "detectors": [detector.name],
+                "num_points": series, "plan_args": {"series": series, "duration": duration},
+                **(md or {})}
+
+    @bpp.stage_decorator([detector])
+    def fly() -> Generator[Msg, Any, None]:
+        yield from bps.prepare(detector, TriggerInfo(number_of_events=series,
+                                                     livetime=duration), wait=True)
+        yield from bps.declare_stream(detector, name="primary", collect=True)
+        yield from bps.kickoff(detector, wait=True)
+        yield from bps.collect_while_completing([detector], [detector], flush_period)
+
+    uid: str = yield from bps.open_run(metadata)
+    yield from fly()
     yield from bps.close_run()
     return uid

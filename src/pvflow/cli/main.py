@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "demo": "pvflow.cli.demo",
     "ioc": "pvflow.cli.ioc",
     "view": "pvflow.cli.view",
+    "save": "pvflow.cli.save",
     "replay": "pvflow.cli.replay",
     "badger": "pvflow.cli.badger",
     "sim": "pvflow.cli.sim",

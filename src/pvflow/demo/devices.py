@@ -1,14 +1,12 @@
 """The demo's step-scan devices, written straight on a pvflow Context (bluesky protocols).
 
-Small on purpose: a setting that moves with a put-callback, the detector (trigger = one
-acquisition, read = counts per channel) and a group of status PVs for the baseline stream.
+Small on purpose: a setting that moves with a put-callback and a group of status PVs for the
+baseline stream (the detector is :class:`pvflow.bluesky.diss_detector.DissDetector`).
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from ophyd.status import Status
@@ -45,54 +43,6 @@ class PVSetting:
         reading = self.context.get(self.pv, form="ctrl")
         return {self.name: {"source": f"PV:{self.pv}", "dtype": "number", "shape": [],
                             "units": reading.units, "precision": reading.precision}}
-
-
-class DissDetector:
-    """The Diss-compatible detector: trigger acquires once (``acquire`` 1, done when it falls
-    back to 0, which the IOC does after publishing the images); read sums each channel's
-    image."""
-
-    def __init__(self, context: Context, prefix: str, channels: Sequence[str], name: str,
-                 timeout: float = 30.0):
-        self.context, self.prefix, self.name, self.parent = context, prefix, name, None
-        self.channels = list(channels)
-        self.timeout = timeout
-
-    def _key(self, channel: str) -> str:
-        return f"{self.name}_{channel}"
-
-    def trigger(self) -> Status:
-        state = self.context.get(self.prefix + "state", as_string=True)
-        if state != "READY":
-            error = self.context.get(self.prefix + "error", as_string=True)
-            raise RuntimeError(f"{self.prefix}state is {state}, not READY ({error})")
-        status = Status(obj=self, timeout=self.timeout)
-        seen_busy = threading.Event()
-
-        def on_acquire(value: Any) -> None:
-            if int(value) == 1:
-                seen_busy.set()
-            elif seen_busy.is_set() and not status.done:
-                subscription.close()
-                status.set_finished()
-
-        subscription = self.context.subscribe(self.prefix + "acquire", on_acquire,
-                                              form="value")
-        self.context.put(self.prefix + "acquire", 1, wait=False)
-        return status
-
-    def read(self) -> dict[str, Any]:
-        pvs = [f"{self.prefix}{channel}:image" for channel in self.channels]
-        images = self.context.get_many(pvs)
-        _failed(images)
-        now = time.time()
-        return {self._key(channel): {"value": float(images[pv].sum()), "timestamp": now}
-                for channel, pv in zip(self.channels, pvs)}
-
-    def describe(self) -> dict[str, Any]:
-        return {self._key(channel): {"source": f"PV:{self.prefix}{channel}:image",
-                                     "dtype": "number", "shape": [], "units": "counts"}
-                for channel in self.channels}
 
 
 class PVGroup:

@@ -51,7 +51,7 @@ def _start_servers(options: DemoOptions, console: Console, stack: ExitStack
     """Start the IOCs and the Tiled server side by side; their EPICS env and Tiled address."""
     tiled: TiledServer | None = None
     if options.tiled_uri is None:
-        tiled = TiledServer(options.data / "tiled")
+        tiled = TiledServer(options.data / "tiled", readable=[options.data / "images"])
         stack.callback(tiled.stop)
         tiled.start(wait=False)
     env = None
@@ -84,9 +84,12 @@ def _demo(options: DemoOptions, console: Console, stack: ExitStack) -> int:
     from ..bluesky.plans import fly_scan
     from ..bluesky.targets.tiled import TiledTarget, connect
     from ..bluesky.writer import BackgroundWriter
-    from .devices import DissDetector, PVGroup, PVSetting
+    from ophyd_async.core import init_devices
+
+    from ..bluesky.diss_detector import DissDetector
+    from .devices import PVGroup, PVSetting
     from .progress import FlyProgress, StepProgress, progress_bars
-    from .summary import plot_fly_scan, print_summary, read_back
+    from .summary import check_images, plot_fly_scan, print_summary, read_back
 
     options.data.mkdir(parents=True, exist_ok=True)
     env, (tiled_uri, api_key) = _start_servers(options, console, stack)
@@ -103,7 +106,9 @@ def _demo(options: DemoOptions, console: Console, stack: ExitStack) -> int:
 
     channels = context.get(prefixes.detector + "channels", as_string=True).split(":")
     context.put(prefixes.detector + "duration", 0.02)
-    detector = DissDetector(timed, prefixes.detector, channels, name="det")
+    with init_devices():  # its images go to HDF5 files under data/images, Tiled reads them
+        detector = DissDetector(context, prefixes.detector, options.data / "images",
+                                name="det")
     energy = PVSetting(timed, prefixes.detector + f"{channels[0]}:enerj", "energy")
     sync = PVGroup(timed, {"state": prefixes.sync + "state", "pid": prefixes.sync + "pid_state"},
                    "sync")
@@ -151,6 +156,8 @@ def _demo(options: DemoOptions, console: Console, stack: ExitStack) -> int:
 
     summaries = read_back(client, uids)
     print_summary(console, summaries, io_seconds)
+    check_images(console, client, uids[0], detector.name, channels[0],
+                 context.get(f"{prefixes.detector}{channels[0]}:image"))
     plot = plot_fly_scan(client, uids[-1], flyer.stream_name, "fly_x", "fly_y",
                          options.data / "flyscan.png")
     console.print(f"fly-scan plot: {plot.resolve()}")

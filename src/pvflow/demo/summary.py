@@ -55,6 +55,28 @@ def print_summary(console: Console, summaries: Sequence[RunSummary],
     console.print(table)
 
 
+def check_images(console: Console, client: Any, uid: str, detector: str, channel: str,
+                 published: Any) -> None:
+    """Read the detector's images of run ``uid`` back from Tiled (the HDF5 file the detector
+    wrote, through Tiled) and compare the last series with what the IOC published."""
+    import hashlib
+
+    import numpy as np
+
+    images = client[uid]["primary"][f"{detector}-{channel}"].read()
+    flat = np.asarray(published).reshape(-1)
+    last = images[-(flat.size // int(np.prod(images.shape[1:]))):]
+
+    def digest(array: Any) -> str:
+        return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:12]
+
+    same = last.dtype == flat.dtype and digest(last) == digest(flat.reshape(last.shape))
+    console.print(f"images read back from Tiled: {detector}-{channel} {images.shape} "
+                  f"{images.dtype}, last series sha256 {digest(last)}, "
+                  + ("[green]the same as the IOC published[/]" if same
+                     else f"[red]the IOC published {digest(flat)}[/]"))
+
+
 def plot_fly_scan(client: Any, uid: str, stream: str, x_key: str, y_key: str,
                   path: Path) -> Path:
     """Signal against position of the fly scan, as stored, saved as a PNG."""

@@ -1,7 +1,8 @@
 """A Tiled server as a subprocess on a free loopback port: the demo's document store.
 
 Embedded by default: a SQLite catalog and DuckDB tables in one data folder, nothing to set
-up. For scale, the catalog and the tables may live in PostgreSQL instead (``catalog`` and
+up. ``readable`` lists directories of external files (a detector's HDF5) it may serve.
+For scale, the catalog and the tables may live in PostgreSQL instead (``catalog`` and
 ``tables`` take ``postgresql://`` URIs). The API key is random per start unless given.
 """
 
@@ -22,7 +23,7 @@ class TiledServer(ServerProcess):
 
     def __init__(self, folder: str | Path, *, catalog: str | None = None,
                  tables: str | None = None, api_key: str | None = None,
-                 startup_timeout: float = 120.0):
+                 readable: list[str | Path] | None = None, startup_timeout: float = 120.0):
         self.folder = Path(folder).resolve()
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "files").mkdir(exist_ok=True)
@@ -32,6 +33,8 @@ class TiledServer(ServerProcess):
         self.tables = tables or f"duckdb:///{self.folder / 'tables.duckdb'}"
         command = [sys.executable, "-m", "tiled", "serve", "catalog", self.catalog, "--init",
                    "-w", str(self.folder / "files"), "-w", self.tables,
+                   *(arg for path in readable or ()
+                     for arg in ("-r", str(Path(path).resolve()))),
                    "--api-key", self.api_key, "--host", "127.0.0.1", "--port", str(self.port)]
         super().__init__(command, {}, READY_LINE, name="Tiled server",
                          startup_timeout=startup_timeout, cwd=self.folder, keep_stdin=False)

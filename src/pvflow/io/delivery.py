@@ -9,6 +9,7 @@ other PV; a full queue drops its oldest update, counts it and says so in the log
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections import deque
@@ -191,11 +192,15 @@ def call_in_worker(dispatcher: Dispatcher, function: Callable[..., Any], *args: 
 
 _shared: Dispatcher | None = None
 _shared_lock = threading.Lock()
+_shared_pid: int | None = None
 
 
 def shared_dispatcher() -> Dispatcher:
-    global _shared
+    """The process's callback workers (new ones in a forked child: threads do not survive
+    a fork, and the parent's would look started)."""
+    global _shared, _shared_pid
     with _shared_lock:
-        if _shared is None:
+        if _shared is None or _shared_pid != os.getpid():
             _shared = Dispatcher()
+            _shared_pid = os.getpid()
         return _shared

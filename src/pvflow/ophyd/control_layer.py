@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ophyd
-from ophyd._dispatch import EventDispatcher
+from ophyd._dispatch import EventDispatcher, wrap_callback
 
 from ..context import Context
 from ..errors import PVFlowError
@@ -70,6 +70,10 @@ class ControlLayer:
 
     def get_dispatcher(self) -> EventDispatcher:
         return self.dispatcher
+
+    def wrap(self, kind: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+        """Connection, access and put callbacks run on ophyd's dispatcher threads."""
+        return wrap_callback(self.dispatcher, kind, callback)
 
     def get_pv(self, pvname: str, form: str = "time", connect: bool = False,
                context: Any = None, timeout: float = 5.0,

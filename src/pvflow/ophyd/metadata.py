@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import DEFAULT, Context
 from ..errors import PVFlowError
-from .fields import is_array
+from ..epics.fields import is_array
 
 if TYPE_CHECKING:
     from .pv import PV

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("pvflow.ophyd")
+log = logging.getLogger("pvflow.epics")
 
 
 class SerialRunner:

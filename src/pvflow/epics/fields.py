@@ -90,6 +90,18 @@ def control_fields(reading: Reading) -> dict[str, Any]:
     return fields
 
 
+def read_metadata(reading: Reading, form: str) -> dict[str, Any]:
+    """The keys a read of ``form`` brings, as pyepics' ``get_with_metadata`` has them: alarm
+    state and timestamp for TIME, control fields and alarm state for CTRL, none for native."""
+    if form == "time":
+        return time_fields(reading)
+    if form == "ctrl":
+        fields = control_fields(reading)
+        fields.update(status=reading.status, severity=reading.severity)
+        return fields
+    return {}
+
+
 def char_value(value: Any, native_type: str | None, element_count: int, precision: int | None,
                enum_strings: Sequence[str] | None, long_string: bool = False) -> Any:
     """The text pyepics shows for ``value`` (its ``_set_charval``): enum labels, char

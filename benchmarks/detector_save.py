@@ -1,0 +1,235 @@
+"""Detector images into HDF5 at full rate: `pvflow save` against the smallest user loop, and
+the RunEngine with and without image saving.
+
+    python -m benchmarks.detector_save [--seconds 10] [--protocols pva,ca] [--counts 50]
+
+``pvflow ioc detector`` with the ``sim`` backend publishes 1024 x 1024 ``uint16`` images, one
+per series, acquiring again at once (``DISS_AUTO_ACQUIRE``, 5 ms exposures). Each writer
+runs in its own process for ``--seconds``, then gets SIGINT. From the file alone: images/s,
+MB/s, series lost (gaps in ``numid`` between the first and last saved) and images lost or
+repeated (the sim's running image number in pixel (0, 0)); CPU seconds per saved second from
+the writer's rusage. The peer is the h5py loop a user would write first: a monitor callback
+(p4p over PVA, pyepics over CA) appending each image to a chunked dataset. CAspy, the tool
+the Diss documentation names, is not on PyPI.
+
+The RunEngine rows time ``bp.count([detector], N)`` with ``DissDetector`` saving every image
+to HDF5 and its documents going to an embedded Tiled server through the background writer,
+against the same detector acquiring without saving, at 5 and 50 ms exposures: a point waits
+for its image to arrive (2 MB over pvAccess), a few ms whatever the exposure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WIDTH = HEIGHT = 1024
+EXPOSURE = 0.005
+BYTES_PER_IMAGE = WIDTH * HEIGHT * 2
+
+
+# -- the smallest loop a user would write (runs in its own process) ---------------------------
+
+def naive_writer(protocol: str, prefix: str, path: str) -> None:
+    import h5py
+
+    file = h5py.File(path, "w")
+    images = file.create_dataset("image", (0, WIDTH, HEIGHT), maxshape=(None, WIDTH, HEIGHT),
+                                 chunks=(1, WIDTH, HEIGHT), dtype="uint16")
+
+    def append(value: Any) -> None:
+        n = images.shape[0]
+        images.resize(n + 1, axis=0)
+        images[n] = np.asarray(value).reshape(WIDTH, HEIGHT)
+
+    if protocol == "pva":
+        from p4p.client.thread import Context
+
+        context = Context("pva")
+        context.monitor(f"{prefix}ch0:image", append)
+    else:
+        import epics
+
+        keep = epics.PV(f"{prefix}ch0:image", auto_monitor=True,
+                        callback=lambda value=None, **_: append(value))
+        keep.wait_for_connection(30)
+    print("saving", flush=True)
+    try:
+        signal.sigwait({signal.SIGINT})
+    finally:
+        file.close()
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+def run_writer(command: list[str], env: dict[str, str], seconds: float) -> float:
+    """Run ``command`` until it says it is saving, for ``seconds`` more; its CPU seconds.
+    A writer that stops by itself (a missing series) has its last words printed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "saving" in line:
+            break
+    else:
+        raise RuntimeError(f"{command[2:5]} did not start")
+    try:
+        output = process.communicate(timeout=seconds)[0]  # ends early only on failure
+        print(f"  {command[2:4]} stopped by itself: {output.strip().splitlines()[-2:]}")
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def file_result(path: Path, dataset: str, cpu: float, seconds: float) -> dict[str, Any]:
+    import h5py
+    import hdf5plugin  # noqa: F401
+
+    with h5py.File(path, "r") as f:
+        images = f[dataset]
+        count = images.shape[0]
+        stamps = np.array([int(images[i, 0, 0]) for i in range(count)])
+        numid = f["numid"][:] if "numid" in f else None
+    steps = np.diff(stamps) % 65536
+    published = int(np.sum(steps)) + 1 if count else 0  # the IOC's images, first to last saved
+    result = {"images": count, "images_per_s": count / seconds,
+              "published_per_s": published / seconds,
+              "mb_per_s": count * BYTES_PER_IMAGE / seconds / 1e6,
+              "lost_images": int(np.sum(np.maximum(steps - 1, 0))),
+              "repeated_images": int(np.sum(steps == 0)), "cpu_per_s": cpu / seconds,
+              "series_lost": None}
+    if numid is not None and len(numid):
+        result["series_lost"] = int(numid[-1] - numid[0] + 1 - len(np.unique(numid)))
+    return result
+
+
+def measure_writers(protocols: list[str], seconds: float) -> list[tuple[str, dict[str, Any]]]:
+    from tests.ioc.detector_process import DetectorProcess
+
+    rows = []
+    ioc = DetectorProcess({"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_DTYPE": "uint16",
+                           "DISSSIM_NUM_IMAGES": "1", "DISSSIM_CHANNELS": "ch0",
+                           "DISS_AUTO_ACQUIRE": repr(EXPOSURE), "DISS_LOG_LEVEL": "warning"})
+    folder = Path(tempfile.mkdtemp(prefix="pvflow-save-bench-"))
+    repeater = None
+    try:
+        ioc.start()
+        env = {**os.environ, **ioc.epics_env}
+        repeater = subprocess.Popen([sys.executable, "-m", "caproto.commandline.repeater",
+                                     "-q"], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        for protocol in protocols:
+            flags = ["--pva"] if protocol == "pva" else ["--dtype", "uint16"]
+            path = folder / f"pvflow-{protocol}.h5"
+            cpu = run_writer([sys.executable, "-m", "pvflow", "save", ioc.prefix, "--to",
+                              str(path), *flags], env, seconds)
+            rows.append((f"pvflow save {protocol}", file_result(path, "images/ch0", cpu,
+                                                                 seconds)))
+            path = folder / f"naive-{protocol}.h5"
+            cpu = run_writer([sys.executable, "-m", "benchmarks.detector_save", "--naive",
+                              protocol, "--prefix", ioc.prefix, "--path", str(path)], env,
+                             seconds)
+            peer = "p4p" if protocol == "pva" else "pyepics"
+            rows.append((f"{peer} + h5py loop {protocol}", file_result(path, "image", cpu,
+                                                                      seconds)))
+            for file in folder.glob("*.h5"):
+                file.unlink()
+    finally:
+        if repeater is not None:
+            repeater.terminate()
+            repeater.wait(10)
+        ioc.stop()
+    return rows
+
+
+def measure_run_engine(counts: int, exposures: list[float]) -> dict[float, dict[str, float]]:
+    """Seconds of ``bp.count([det], counts)`` per exposure: saving to HDF5 + Tiled, and not
+    saving (best of two runs each)."""
+    import bluesky.plans as bp
+    from bluesky import RunEngine
+    from ophyd_async.core import init_devices
+
+    from pvflow import Context
+    from pvflow.bluesky.diss_detector import DissDetector
+    from pvflow.bluesky.targets.tiled import TiledTarget, connect
+    from pvflow.bluesky.writer import BackgroundWriter
+    from pvflow.demo.tiled_server import TiledServer
+    from tests.ioc.detector_process import DetectorProcess
+
+    folder = Path(tempfile.mkdtemp(prefix="pvflow-re-bench-"))
+    times: dict[float, dict[str, float]] = {}
+    with DetectorProcess({"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_DTYPE": "uint16",
+                          "DISSSIM_NUM_IMAGES": "1", "DISSSIM_CHANNELS": "ch0",
+                          "DISS_LOG_LEVEL": "warning"}) as ioc, \
+            TiledServer(folder / "tiled", readable=[folder / "images"]) as server, \
+            Context(ioc.epics_env, timeout=10.0) as context:
+        writer = BackgroundWriter(TiledTarget(connect(server.uri, server.api_key)),
+                                  backup_directory=folder / "backup")
+        engine = RunEngine({})
+        engine.subscribe(writer)
+        with init_devices():
+            saving = DissDetector(context, ioc.prefix, folder / "images", pva=True,
+                                  name="det")
+            plain = DissDetector(context, ioc.prefix, None, pva=True, name="plain")
+        for exposure in exposures:
+            context.put(ioc.pv("duration"), exposure)
+            best = times.setdefault(exposure, {})
+            for label, detector in 2 * [("without saving", plain), ("with saving", saving)]:
+                started = time.perf_counter()
+                engine(bp.count([detector], counts))
+                best[label] = min(best.get(label, np.inf), time.perf_counter() - started)
+        writer.close()
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="saving time per row")
+    parser.add_argument("--protocols", default="pva,ca")
+    parser.add_argument("--counts", type=int, default=40, help="points of the RunEngine rows")
+    parser.add_argument("--re-exposures", default="0.005,0.05",
+                        help="exposures (s) of the RunEngine rows")
+    parser.add_argument("--naive", choices=["ca", "pva"], help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.naive:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        naive_writer(args.naive, args.prefix, args.path)
+        return 0
+    print(f"detector IOC -> HDF5, {WIDTH}x{HEIGHT} uint16, one image per series, "
+          f"{EXPOSURE * 1e3:g} ms exposures, {args.seconds:g} s per row")
+    print(f"{'writer':24} {'IOC img/s':>9} {'saved/s':>8} {'MB/s':>6} {'CPU s/s':>8} "
+          f"{'series lost':>11} "
+          f"{'images lost':>11} {'repeated':>8}")
+    for label, r in measure_writers(args.protocols.split(","), args.seconds):
+        series_lost = "-" if r["series_lost"] is None else str(r["series_lost"])
+        print(f"{label:24} {r['published_per_s']:9.1f} {r['images_per_s']:8.1f} "
+              f"{r['mb_per_s']:6.0f} "
+              f"{r['cpu_per_s']:8.2f} {series_lost:>11} {r['lost_images']:11d} "
+              f"{r['repeated_images']:8d}", flush=True)
+    exposures = [float(e) for e in args.re_exposures.split(",")]
+    for exposure, times in measure_run_engine(args.counts, exposures).items():
+        ratio = times["with saving"] / times["without saving"]
+        print(f"RunEngine bp.count of {args.counts} images, {exposure * 1e3:g} ms exposures "
+              f"(PVA): {times['without saving']:.2f} s without saving, "
+              f"{times['with saving']:.2f} s with HDF5 + Tiled: {ratio:.2f}x", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,234 @@
+"""Image series appended to an HDF5 file (h5py), readable at every moment, also after a kill.
+
+Layout (every dataset has one row per image, in arrival order)::
+
+    /images/{channel}        (n, width, height)  pixel type; one chunk per image
+    /numid                   (n,) int64          the device's series id of each image
+    /uuid                    (n,) string         the series uuid
+    /index                   (n,) int32          the image's index within its series
+    /start_ts                (n,) float64        start time of each image (POSIX seconds)
+    /exposure                (n,) float64        real exposure of each image (acq_td)
+    /params/{channel}/{name} (n,)                channel parameter in effect for the series
+    attrs: complete_images   rows that belong to complete series (the rest, after a kill)
+
+Each series is written whole and then flushed, so a writer killed at any moment leaves a
+file in which ``complete_images`` rows are whole series. Compression (``lz4``, ``bslz4``)
+goes through hdf5plugin's filters: any HDF5 reader with the plugin decodes it.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .series import SeriesData, SeriesError
+
+COMPRESSIONS = ("lz4", "bslz4")
+# free space kept beyond twice a series: HDF5's own metadata and closing the file
+SPACE_MARGIN = 16 * 1024 * 1024
+FORMAT = "pvflow-series-1"
+ROW_DATASETS = {"numid": np.int64, "index": np.int32, "start_ts": np.float64,
+                "exposure": np.float64}
+
+
+class DiskFullError(OSError):
+    """Not enough free space for the next series; nothing of it was written, the file
+    closes cleanly."""
+
+
+def _filter(compression: str | None) -> dict[str, Any]:
+    if compression is None:
+        return {}
+    import hdf5plugin
+
+    if compression == "lz4":
+        return dict(hdf5plugin.LZ4())
+    if compression == "bslz4":
+        return dict(hdf5plugin.Bitshuffle(cname="lz4"))
+    raise ValueError(f"unknown compression {compression!r}: use one of {', '.join(COMPRESSIONS)}")
+
+
+class SeriesFile:
+    """Opens (creating or appending to) ``path`` for series of ``channels`` images.
+
+    Appending to an existing file needs the same channels, image shape and pixel type; a
+    mismatch is a :class:`.SeriesError` naming it, and the file is left untouched.
+    """
+
+    def __init__(self, path: str | Path, channels: Sequence[str], image_shape: tuple[int, int],
+                 dtype: np.dtype | str, *, compression: str | None = None,
+                 attrs: Mapping[str, Any] | None = None,
+                 params: Mapping[str, Sequence[str]] | None = None) -> None:
+        import h5py
+
+        self.path = Path(path)
+        self.channels = tuple(channels)
+        self.image_shape = tuple(image_shape)
+        self.dtype = np.dtype(dtype)
+        self.params = {c: tuple(names) for c, names in (params or {}).items()}
+        filters = _filter(compression)
+        # locking=False: readers (Tiled, a viewer) may open the file while we append
+        self.file = h5py.File(self.path, "a", locking=False)
+        self._raw = False
+        try:
+            if "images" in self.file:
+                self._check_existing()
+            else:
+                self._create(filters, attrs or {})
+        except BaseException:
+            self.file.close()
+            raise
+        # handles looked up once: a lookup by name costs as much as writing a row
+        self._images = {c: self.file[f"images/{c}"] for c in self.channels}
+        self._rows = {name: self.file[name] for name in ("uuid", *ROW_DATASETS)}
+        self._params = {(c, n): self.file[f"params/{c}/{n}"] for c, names in self.params.items()
+                        for n in names}
+        first = self._images[self.channels[0]]
+        self._raw = first.compression is None and not first._filters
+        self.images = int(self.file.attrs["complete_images"])
+        self.series = len(np.unique(self.file["numid"][: self.images])) if self.images else 0
+
+    def _create(self, filters: dict[str, Any], attrs: Mapping[str, Any]) -> None:
+        import h5py
+
+        f = self.file
+        f.attrs["format"] = FORMAT
+        f.attrs["complete_images"] = 0
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        width, height = self.image_shape
+        for channel in self.channels:
+            f.create_dataset(f"images/{channel}", shape=(0, width, height),
+                             maxshape=(None, width, height), chunks=(1, width, height),
+                             dtype=self.dtype, **filters)
+        for name, dtype in ROW_DATASETS.items():
+            f.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(4096,), dtype=dtype)
+        f.create_dataset("uuid", shape=(0,), maxshape=(None,), chunks=(4096,),
+                         dtype=h5py.string_dtype())
+        for channel, names in self.params.items():
+            for name in names:
+                f.create_dataset(f"params/{channel}/{name}", shape=(0,), maxshape=(None,),
+                                 chunks=(4096,), dtype=np.float64)
+        f.flush()
+
+    def _check_existing(self) -> None:
+        f = self.file
+        have = tuple(sorted(f["images"]))
+        if have != tuple(sorted(self.channels)):
+            raise SeriesError(f"{self.path} holds channels {', '.join(have)}, not "
+                              f"{', '.join(self.channels)}: save to another file")
+        for channel in self.channels:
+            dataset = f[f"images/{channel}"]
+            if dataset.shape[1:] != self.image_shape or dataset.dtype != self.dtype:
+                raise SeriesError(f"{self.path}: images/{channel} holds {dataset.dtype} images "
+                                  f"of {dataset.shape[1:]}, not {self.dtype} of "
+                                  f"{self.image_shape}")
+        self._truncate()  # drop what a killed writer left half-written
+
+    def append(self, series: SeriesData) -> None:
+        """Write one whole series and flush; :class:`.SeriesError` if it does not fit, and
+        :class:`OSError` when the disk refuses it (h5py says so with either exception).
+
+        After an OSError the file on disk is as the last flush left it: whole. Closing it
+        then would record space the disk refused, so a program that can should exit without
+        closing (``pvflow save`` does)."""
+        self._check_space(series)
+        try:
+            self._append(series)
+        except SeriesError:
+            raise
+        except (OSError, RuntimeError) as exc:
+            raise OSError(f"writing series {series.numid} failed: {exc}") from exc
+
+    def _check_space(self, series: SeriesData) -> None:
+        """Stop before a series the disk cannot hold: a write refused halfway can leave
+        HDF5's record of the file's end ahead of what reached the disk."""
+        need = 2 * sum(images.nbytes for images in series.images.values()) + SPACE_MARGIN
+        free = shutil.disk_usage(self.path.resolve().parent).free
+        if free < need:
+            raise DiskFullError(errno.ENOSPC, f"disk full: {free / 1e6:.1f} MB free, series "
+                                f"{series.numid} needs {need / 1e6:.1f} MB with the margin",
+                                str(self.path))
+
+    def _append(self, series: SeriesData) -> None:
+        n = series.num_images
+        start, stop = self.images, self.images + n
+        f = self.file
+        for channel in self.channels:
+            images = series.images[channel]
+            if images.shape != (n, *self.image_shape):
+                raise SeriesError(f"series {series.numid}: {channel} images of shape "
+                                  f"{images.shape}, not {(n, *self.image_shape)}")
+            dataset = self._images[channel]
+            dataset.resize(stop, axis=0)
+            images = self._cast(series, channel, images)
+            if self._raw:  # one chunk per image, stored as is: skip the selection machinery
+                for row, image in enumerate(images, start):
+                    dataset.id.write_direct_chunk((row, 0, 0), image.tobytes())
+            else:
+                dataset[start:stop] = images
+        rows = {"numid": np.full(n, series.numid), "index": np.arange(n),
+                "start_ts": series.start_ts, "exposure": series.exposures,
+                "uuid": np.array([series.uuid] * n, dtype=object)}
+        writes = [(self._rows[name], values) for name, values in rows.items()]
+        for (channel, name), dataset in self._params.items():
+            value = series.params.get(channel, {}).get(name, np.nan)
+            writes.append((dataset, np.full(n, value, dtype=np.float64)))
+        for dataset, values in writes:
+            dataset.resize(stop, axis=0)
+            dataset[start:stop] = values
+        f.attrs["complete_images"] = stop
+        f.flush()
+        self.images = stop
+        self.series += 1
+
+    def _cast(self, series: SeriesData, channel: str, images: np.ndarray) -> np.ndarray:
+        """Images as the file's pixel type; CA sends uint16 as LONG, so a cast must be exact."""
+        if images.dtype == self.dtype:
+            return images
+        if self.dtype.kind in "iu":
+            info = np.iinfo(self.dtype)
+            low, high = images.min(), images.max()
+            if low < info.min or high > info.max:
+                raise SeriesError(f"series {series.numid}: {channel} pixels {low}..{high} do "
+                                  f"not fit {self.dtype}")
+        return images.astype(self.dtype)
+
+    def _truncate(self) -> None:
+        """Every dataset as long as the complete series (an append interrupted by Ctrl-C, or
+        a killed writer, may have grown some)."""
+        f = self.file
+        complete = int(f.attrs["complete_images"])
+        for name in ("uuid", *ROW_DATASETS, *(f"images/{c}" for c in self.channels),
+                     *(f"params/{c}/{n}" for c, names in self.params.items() for n in names)):
+            if name in f:
+                f[name].resize(complete, axis=0)
+
+    def close(self) -> None:
+        if self.file.id.valid:
+            self._truncate()
+            self.file.close()
+
+    def __enter__(self) -> SeriesFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_complete(path: str | Path) -> dict[str, np.ndarray]:
+    """The complete rows of a series file as arrays (images under ``images/{channel}``)."""
+    import h5py
+    import hdf5plugin  # noqa: F401 - registers the lz4 and bitshuffle filters
+
+    with h5py.File(path, "r", locking=False) as f:
+        complete = int(f.attrs["complete_images"])
+        result = {f"images/{c}": f[f"images/{c}"][:complete] for c in f["images"]}
+        for name in ("uuid", *ROW_DATASETS):
+            result[name] = f[name][:complete]
+        return result
