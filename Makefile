@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-upstream bench bench-scale install clean
+.PHONY: demo test test-upstream bench bench-scale fuzz install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ bench-scale: $(STAMP)
 	$(PY) -m benchmarks.scale --plot scale.png
 	$(PY) -m benchmarks.scale_reconnect
 	$(PY) -m benchmarks.scale_monitor
+
+# Every decoder under atheris for FUZZ_SECONDS each (default 60); new finds join fuzz/corpus,
+# which tests/test_fuzz_corpus.py replays in the normal suite.
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	$(PY) -m fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -38,20 +38,38 @@ def standard_db(prefix: str) -> str:
     return STANDARD_DB.replace("$(P)", prefix)
 
 
-@pytest.fixture(scope="module")
-def softioc():
-    """The C softIoc (epicscorelibs) serving the standard records under prefix ``T:``; one per
-    test module, so no module sees values another one left behind."""
-    ioc = SoftIoc(standard_db("T:"), access_security=ACCESS_SECURITY)
+def _running(pva: bool):
+    ioc = SoftIoc(standard_db("T:"), pva=pva, access_security=ACCESS_SECURITY)
     ioc.start()
     yield ioc
     ioc.close()
 
 
-@pytest.fixture
-def context(softioc):
+def _context_on(ioc):
     from pvflow import Context
 
-    ctx = Context(softioc.env, timeout=5.0)
-    yield ctx
-    ctx.close()
+    with Context(ioc.env, timeout=5.0) as ctx:
+        yield ctx
+
+
+@pytest.fixture(scope="module")
+def softioc():
+    """The C softIoc (epicscorelibs) serving the standard records under prefix ``T:``; one per
+    test module, so no module sees values another one left behind."""
+    yield from _running(pva=False)
+
+
+@pytest.fixture
+def context(softioc):
+    yield from _context_on(softioc)
+
+
+@pytest.fixture(scope="module")
+def pva_softioc():
+    """The pvxs softIoc (CA + PVA) serving the standard records under prefix ``T:``."""
+    yield from _running(pva=True)
+
+
+@pytest.fixture
+def pva_context(pva_softioc):
+    yield from _context_on(pva_softioc)

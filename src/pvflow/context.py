@@ -19,6 +19,7 @@ from .ca.channel import BulkRead, Channel
 from .ca.client import BlockPlan, CAClient, DeferredReads
 from .ca.config import CAConfig
 from .ca.dbr import FORM_NAMES, Form, Native
+from .arguments import checked_count, checked_timeout, scheme_of
 from .ca.protocol import AccessRights, Monitor
 from .errors import DisconnectedError, PVFlowError, PVTimeoutError
 from .io.completion import Batch, Completion, asyncio_waiter
@@ -234,7 +235,7 @@ class Context:
     """
 
     def __init__(self, env: Mapping[str, str] | None = None, *, timeout: float = 5.0):
-        self.timeout = timeout
+        self.timeout = checked_timeout(timeout)
         self._loop = shared_loop()
         self._dispatcher = shared_dispatcher()
         self._ca = CAClient(CAConfig.from_env(env), self._loop, self._dispatcher)
@@ -255,12 +256,13 @@ class Context:
         return self._pva_client
 
     def _lookup(self, name: str) -> tuple[CAClient, Channel]:
-        if name.startswith("pva://"):
-            return self._pva, self._pva.channel(name[6:])  # type: ignore[return-value]
-        return self._ca, self._ca.channel(name[5:] if name.startswith("ca://") else name)
+        scheme, bare = scheme_of(name)
+        if scheme == "pva":
+            return self._pva, self._pva.channel(bare)  # type: ignore[return-value]
+        return self._ca, self._ca.channel(bare)
 
     def _timeout(self, timeout: Any) -> float | None:
-        return self.timeout if timeout is DEFAULT else timeout
+        return self.timeout if timeout is DEFAULT else checked_timeout(timeout)
 
     # --- starting requests (shared by the sync and async twins) --------------------------------
     def _start_read(self, client: CAClient, channel: Channel, form: int, sink: Callable[[Any], None],
@@ -288,7 +290,7 @@ class Context:
                     request.ioids.append(ioid)
                     frames.append(frame)
                 client.send(ready, b"".join(frames), on_io_thread)
-            except PVFlowError as exc:
+            except (PVFlowError, ValueError) as exc:
                 sink(exc)
 
         pending = client.when_connected(channel, issue)
@@ -326,14 +328,15 @@ class Context:
         return found
 
     def _route_many(self, names: list[str]) -> list[tuple[CAClient, Channel]]:
-        missing = [name for name in names if name not in self._routes]
+        missing = {name: scheme_of(name) for name in names if name not in self._routes}
         if missing:
-            pva = [name for name in missing if name.startswith("pva://")]
+            pva = [name for name, (scheme, _) in missing.items() if scheme == "pva"]
             if pva:
-                for name, pva_channel in zip(pva, self._pva.channels(name[6:] for name in pva)):
+                for name, pva_channel in zip(pva, self._pva.channels(missing[name][1]
+                                                                     for name in pva)):
                     self._routes[name] = (self._pva, pva_channel)  # type: ignore[assignment]
-            ca = [name for name in missing if not name.startswith("pva://")]
-            bare = [name[5:] if name.startswith("ca://") else name for name in ca]
+            ca = [name for name, (scheme, _) in missing.items() if scheme == "ca"]
+            bare = [missing[name][1] for name in ca]
             for name, channel in zip(ca, self._ca.channels(bare)):
                 self._routes[name] = (self._ca, channel)
         routes = self._routes
@@ -448,6 +451,8 @@ class Context:
         Arrays come as numpy arrays, scalars as Python numbers, enums as their index (or their
         string with ``as_string=True``).
         """
+        count = checked_count(name, count)
+        self._timeout(timeout)
         client, channel = self._route(name)
         completion = Completion()
         request = self._start_read(client, channel, _form(form), completion.set, as_string,
@@ -463,9 +468,9 @@ class Context:
         example) rather than raising, so one dead PV never costs the other readings.
         """
         names = list(dict.fromkeys(names))
+        seconds = self._timeout(timeout)
         batch = Batch(len(names))
         many = self._start_many(names, _form(form), as_string, batch)
-        seconds = self._timeout(timeout)
         batch.wait(seconds)
         results = self._finish_many(names, batch, many, "get", seconds)
         return results if form == "value" else _named_all(results)
@@ -477,6 +482,7 @@ class Context:
         With ``callback`` the call returns at once and ``callback(None)`` (or
         ``callback(error)``) runs on a callback worker when the server confirms.
         """
+        self._timeout(timeout)
         client, channel = self._route(name)
         if not channel.connected:
             self.connect([name], timeout=timeout)
@@ -496,10 +502,10 @@ class Context:
     def connect(self, names: Iterable[str], *, timeout: Any = DEFAULT) -> None:
         """Wait until every name is connected; ``PVTimeoutError`` lists those that are not."""
         names = list(dict.fromkeys(names))
+        seconds = self._timeout(timeout)
         channels = self._route_many(names)
         batch = Batch(len(channels))
         requests = self._start_connect(channels, batch)
-        seconds = self._timeout(timeout)
         if not batch.wait(seconds):
             self._raise_unconnected(self._finish_many(names, batch, requests, "connect",
                                                       seconds))
@@ -627,6 +633,8 @@ class Context:
 
     async def get_async(self, name: str, *, form: str = "value", timeout: Any = DEFAULT,
                         as_string: bool = False, count: int | None = None) -> Any:
+        count = checked_count(name, count)
+        self._timeout(timeout)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         client, channel = self._route(name)
@@ -639,11 +647,11 @@ class Context:
     async def get_many_async(self, names: Iterable[str], *, form: str = "value",
                              timeout: Any = DEFAULT, as_string: bool = False) -> dict[str, Any]:
         names = list(dict.fromkeys(names))
+        seconds = self._timeout(timeout)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         batch = Batch(len(names), asyncio_waiter(loop, future))
         many = self._start_many(names, _form(form), as_string, batch)
-        seconds = self._timeout(timeout)
         try:
             await asyncio.wait_for(asyncio.shield(future), seconds)
         except asyncio.TimeoutError:
@@ -653,6 +661,7 @@ class Context:
 
     async def put_async(self, name: str, value: Any, *, wait: bool = True,
                         timeout: Any = DEFAULT) -> None:
+        self._timeout(timeout)
         client, channel = self._route(name)
         if not channel.connected:
             await self.connect_async([name], timeout=timeout)
@@ -670,12 +679,12 @@ class Context:
 
     async def connect_async(self, names: Iterable[str], *, timeout: Any = DEFAULT) -> None:
         names = list(dict.fromkeys(names))
+        seconds = self._timeout(timeout)
         channels = self._route_many(names)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         batch = Batch(len(channels), asyncio_waiter(loop, future))
         requests = self._start_connect(channels, batch)
-        seconds = self._timeout(timeout)
         try:
             await asyncio.wait_for(asyncio.shield(future), seconds)
         except asyncio.TimeoutError:

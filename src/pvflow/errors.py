@@ -53,6 +53,15 @@ class RemoteProtocolError(ProtocolError):
     """The server sent something malformed; the circuit that carried it is closed."""
 
 
+def naming_pv(error: BaseException, name: str, address: str | None = None) -> BaseException:
+    """``error`` as one request on ``name`` sees it: a circuit's loss names no PV by itself,
+    and an error without one is useless among thousands of PVs."""
+    if isinstance(error, PVFlowError) and error.pv is None:
+        kind = type(error) if isinstance(error, DisconnectedError) else DisconnectedError
+        return kind(f"{name}: {error}", pv=name, address=error.address or address)
+    return error
+
+
 def no_answer(what: str, shown: str, pv: str, address: str | None,
               timeout: float | None) -> PVTimeoutError:
     """The timeout of a request on a connected channel. A put that waits for completion has

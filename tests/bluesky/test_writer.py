@@ -176,6 +176,34 @@ def test_replay_command(tmp_path, capsys) -> None:
     assert main(["replay", str(tmp_path / "missing"), "--jsonl", str(tmp_path)]) == 2
 
 
+def test_report_counts_as_delivered_only_what_the_store_confirmed(tmp_path) -> None:
+    """A store that takes a run's rows and then fails at its stop (Tiled's writer buffers
+    rows until then) has stored none of it: all of the run is in the backup, and the report
+    says so, document for document."""
+    backup = tmp_path / "backup"
+    target = FailingTarget(lambda name, doc: name == "stop" and doc["num_events"])
+    writer = BackgroundWriter(target, backup_directory=backup, retries=1, backoff=0.001)
+    engine, emitted = engine_with(writer)
+    (failed_uid,) = engine(bp.count([det], num=4))
+    report = writer.close()
+    backed_up = list(read_documents(report.spilled_runs[failed_uid]))
+    assert report.spilled_documents == len(backed_up) == len(emitted)
+    assert report.delivered == 0 and report.awaiting_stop == 0
+
+
+def test_documents_of_an_open_run_await_its_stop(tmp_path) -> None:
+    target = FailingTarget(lambda name, doc: False)
+    writer = BackgroundWriter(target, backup_directory=tmp_path)
+    start = {"uid": "u1", "time": 0.0}
+    writer("start", start)
+    writer("descriptor", {"uid": "d1", "run_start": "u1", "time": 0.0, "data_keys": {}})
+    assert writer.flush(10)
+    assert (writer.report.delivered, writer.report.awaiting_stop) == (0, 2)
+    writer("stop", {"uid": "s1", "run_start": "u1", "time": 0.0, "exit_status": "success"})
+    report = writer.close()
+    assert (report.delivered, report.awaiting_stop, report.spilled_documents) == (3, 0, 0)
+
+
 class BrokenStore(JsonLinesTarget):
     """A JSON lines store whose disk fails: the writer backs its runs up."""
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from pvflow.ca import protocol
 from pvflow.ca.channel import Channel, ReadRequest, WriteRequest
 from pvflow.ca.circuit import LARGE_PAYLOAD, Circuit
+from pvflow.io.large_payload import FIRST_CHUNK
 from pvflow.ca.dbr import Form, Native, decoder
-from pvflow.errors import AccessDeniedError, PutError, RemoteProtocolError
+from pvflow.errors import AccessDeniedError, DisconnectedError, PutError, RemoteProtocolError
 
 
 class Recorder:
@@ -140,11 +141,57 @@ def test_unusable_payload_fails_its_request_and_keeps_the_circuit() -> None:
     assert value == 2.5 and not circuit.closed
 
 
-def test_bad_native_type_is_a_protocol_error() -> None:
-    circuit, _, _ = make_circuit()
+def test_bad_native_type_fails_that_channel_and_keeps_the_circuit() -> None:
+    circuit, recorder, _ = make_circuit()
     circuit.channels[1] = Channel("T:x", 1)
-    with pytest.raises(RemoteProtocolError, match="native type 99"):
-        feed(circuit, protocol.header(Command.CREATE_CHAN, 0, 99, 1, 1, 2), 16)
+    circuit.channels[2] = Channel("T:y", 2)
+    feed(circuit, protocol.header(Command.CREATE_CHAN, 0, 999, 1, 1, 7)
+         + protocol.header(Command.CREATE_CHAN, 0, 6, 1, 2, 8), 16)
+    (failed, name, reason), created = recorder.events
+    assert (failed, name) == ("failed", "T:x") and "native type 999" in reason
+    assert created == ("created", "T:y", 6, 1, 8) and not circuit.closed
+
+
+def test_unknown_command_is_a_protocol_error_not_a_payload_to_skip() -> None:
+    circuit, _, _ = make_circuit()
+    with pytest.raises(RemoteProtocolError, match="command 2000"):
+        feed(circuit, protocol.header(2000, 48_000, 0, 0, 0, 0) + b"\0" * 200, 64)
+
+
+def test_a_header_claiming_a_gigabyte_takes_memory_only_as_bytes_arrive() -> None:
+    circuit, _, _ = make_circuit(max_payload=1 << 31)
+    channel = Channel("T:huge", 1)
+    circuit.pending[1] = ReadRequest(channel, decoder(Native.DOUBLE), True, False,
+                                     lambda value: None)
+    size = (1 << 30) - 8
+    feed(circuit, protocol.header(Command.READ_NOTIFY, size, 6, size // 8, 1, 1) + b"\0" * 64,
+         4096)
+    assert len(circuit.receive_view()) <= FIRST_CHUNK
+    circuit.close(ConnectionError("gone"))
+    assert len(circuit.receive_view()) == 0
+
+
+def test_a_large_payload_beyond_the_first_chunk_arrives_whole(monkeypatch) -> None:
+    monkeypatch.setattr("pvflow.io.large_payload.FIRST_CHUNK", 100_000)
+    circuit, _, _ = make_circuit()
+    channel = Channel("T:big", 1)
+    channel.count = 500_000
+    values = np.arange(500_000, dtype=">f8")
+    results: list[np.ndarray] = []
+    circuit.pending[4] = ReadRequest(channel, decoder(Native.DOUBLE), True, False,
+                                     results.append)
+    stream = protocol.header(Command.READ_NOTIFY, values.nbytes, 6, 500_000, 1, 4)
+    feed(circuit, stream + values.tobytes() + read_reply(5, 1.0), 65_000)
+    np.testing.assert_array_equal(results[0], np.arange(500_000, dtype=float))
+
+
+def test_close_names_the_pv_in_each_failed_request() -> None:
+    circuit, _, _ = make_circuit()
+    results: list[object] = []
+    circuit.pending[1] = ReadRequest(Channel("T:a", 1), decoder(6), False, False, results.append)
+    circuit.close(DisconnectedError("circuit to 127.0.0.1:5064 closed"))
+    (error,) = results
+    assert isinstance(error, DisconnectedError) and error.pv == "T:a" and "T:a" in str(error)
 
 
 def test_write_notify_status_becomes_put_error() -> None:
@@ -203,3 +250,13 @@ def test_malformed_frames_only_raise_remote_protocol_errors(frames, tail) -> Non
         feed(circuit, stream, 13)
     except RemoteProtocolError:
         pass
+
+
+def test_the_large_payload_buffer_grows_with_its_bytes(monkeypatch) -> None:
+    monkeypatch.setattr("pvflow.io.large_payload.FIRST_CHUNK", 100_000)
+    circuit, _, _ = make_circuit()
+    circuit.pending[4] = ReadRequest(Channel("T:big", 1), decoder(Native.DOUBLE), True, False,
+                                     lambda value: None)
+    feed(circuit, protocol.header(Command.READ_NOTIFY, 8_000_000, 6, 1_000_000, 1, 4)
+         + b"\0" * 300_000, 65_000)
+    assert 300_000 + len(circuit.receive_view()) <= 600_000  # twice what came, not 8 MB

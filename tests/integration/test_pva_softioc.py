@@ -14,23 +14,17 @@ import numpy as np
 import pytest
 
 from pvflow import Context, PVFlowError, PVTimeoutError, Reading
-from tests.conftest import ACCESS_SECURITY, standard_db
 from tests.servers import SoftIoc
 
 
 @pytest.fixture(scope="module")
-def pva_ioc():
-    ioc = SoftIoc(standard_db("T:"), pva=True, access_security=ACCESS_SECURITY)
-    ioc.start()
-    yield ioc
-    ioc.close()
+def pva_ioc(pva_softioc):
+    return pva_softioc
 
 
 @pytest.fixture
-def context(pva_ioc):
-    ctx = Context(pva_ioc.env, timeout=5.0)
-    yield ctx
-    ctx.close()
+def context(pva_context):
+    return pva_context
 
 
 def test_scalars_and_forms(context) -> None:

@@ -154,3 +154,14 @@ def test_malformed_frames_only_raise_remote_protocol_errors(frames, tail, chunk)
         feed(circuit, stream, chunk)
     except RemoteProtocolError:
         pass
+
+
+def test_a_header_claiming_a_gigabyte_takes_memory_only_as_bytes_arrive() -> None:
+    from pvflow.io.large_payload import FIRST_CHUNK
+
+    circuit, _ = make_circuit()
+    lie = protocol.HEADER.pack(0xCA, 2, 0x40, protocol.Command.GET, (1 << 30) - 8)
+    feed(circuit, lie + b"\0" * 64, 4096)
+    assert len(circuit.receive_view()) <= FIRST_CHUNK
+    circuit.close(ConnectionError("gone"))
+    assert len(circuit.receive_view()) == 0

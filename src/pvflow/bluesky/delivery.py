@@ -30,9 +30,17 @@ ORPHANS = "orphans.jsonl"  # documents whose run start never came
 
 @dataclass
 class DeliveryReport:
-    """What happened to the documents so far."""
+    """What happened to the documents so far.
+
+    ``delivered`` counts what the store has confirmed: the documents of runs whose stop
+    document it took (a store may buffer rows until then, as Tiled's writer does, and lose
+    them if the stop fails), and documents of no run. ``awaiting_stop`` counts documents the
+    store took for runs still open; if such a run fails, they go to the backup with it and
+    count in ``spilled_documents``. Every document is in exactly one of the three.
+    """
 
     delivered: int = 0
+    awaiting_stop: int = 0
     retries: int = 0
     spilled_documents: int = 0
     spilled_runs: dict[str, Path] = field(default_factory=dict)
@@ -84,13 +92,17 @@ class Delivery:
             return
         error = self._attempt(name, doc)
         if error is None:
-            self.report.delivered += 1
-            if run is not None:
-                if name == "stop":
-                    self._journals.pop(run, None)
-                    self._index.forget(run)
-                else:
-                    self._journals.setdefault(run, []).append((name, doc))
+            report = self.report
+            if run is None:
+                report.delivered += 1
+            elif name == "stop":  # the store has the whole run now
+                confirmed = len(self._journals.pop(run, []))
+                report.awaiting_stop -= confirmed
+                report.delivered += confirmed + 1
+                self._index.forget(run)
+            else:
+                self._journals.setdefault(run, []).append((name, doc))
+                report.awaiting_stop += 1
             return
         self._spill(run, name, doc, error)
 
@@ -130,6 +142,8 @@ class Delivery:
         journal = self._journals.pop(run, [])
         for earlier_name, earlier_doc in journal:
             backup(earlier_name, earlier_doc)
+        self.report.awaiting_stop -= len(journal)
+        self.report.spilled_documents += len(journal)
         self._to_backup(run, name, doc)
         logger.error(
             "target %r failed %d times on the %s document of run %s (%s). The run (%d "

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PutError, RemoteProtocolError
+from ..io.channel_failure import ChannelFailure
 from ..io.delivery import Mailbox
 from .dbr import Decoder, Native
 from .protocol import describe_status, pad_string
@@ -23,6 +24,7 @@ class ChannelState(Enum):
     SEARCHING = "searching"
     CONNECTING = "connecting"
     CONNECTED = "connected"
+    FAILED = "failed"  # the server could not give us this channel; searched again when asked
     CLOSED = "closed"
 
 
@@ -31,7 +33,7 @@ class Channel:
 
     __slots__ = ("name", "wire_name", "cid", "state", "circuit", "sid", "native", "count", "access",
                  "subscriptions", "watchers", "on_connect", "enum_strings", "search_attempt",
-                 "search_due")
+                 "search_due", "failure")
 
     def __init__(self, name: str, cid: int):
         self.name = name
@@ -50,6 +52,7 @@ class Channel:
         self.enum_strings: tuple[str, ...] = ()
         self.search_attempt = 0
         self.search_due = 0.0
+        self.failure: ChannelFailure | None = None  # set while the server refuses the channel
 
     @property
     def connected(self) -> bool:

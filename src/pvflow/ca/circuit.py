@@ -3,9 +3,10 @@
 The socket lives in the client; a circuit only sees bytes. :meth:`Circuit.receive_view` hands
 out the free part of its one receive buffer for ``recv_into``; :meth:`Circuit.received` parses
 every complete message in one pass and compacts once (caproto re-slices the remaining buffer
-per message, which turns a monitor backlog quadratic). Payloads of 64 KiB and more get an
-exact-size buffer of their own and are read straight into it, so a big waveform is copied by
-the kernel only and handed to numpy as is.
+per message, which turns a monitor backlog quadratic). Payloads of 64 KiB and more get a
+buffer of their own and are read straight into it, so a big waveform is copied by the kernel
+only and handed to numpy as is. That buffer grows as the bytes arrive, never on a header's
+word alone (see :mod:`pvflow.io.large_payload`).
 
 Any malformed input raises :class:`RemoteProtocolError`; the client then closes this circuit
 and only this circuit.
@@ -19,8 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import AccessDeniedError, PVFlowError, RemoteProtocolError
+from ..errors import AccessDeniedError, PVFlowError, RemoteProtocolError, naming_pv
 from . import protocol
+from ..io.large_payload import LargePayload
 from .channel import BulkRead, Channel, ReadRequest, Subscription, WriteRequest
 from .protocol import (EXTENDED_HEADER_SIZE, EXTENDED_SIZES, HEADER, HEADER_SIZE, Command,
                        read_header)
@@ -29,6 +31,7 @@ log = logging.getLogger("pvflow.ca")
 
 RECEIVE_BUFFER_SIZE = 256 * 1024
 LARGE_PAYLOAD = 64 * 1024  # at or above: own buffer, zero-copy to numpy
+LAST_COMMAND = max(Command)  # beyond: not Channel Access (garbage, or another protocol)
 _unpack_header = HEADER.unpack_from
 _unpack_extended = EXTENDED_SIZES.unpack_from
 
@@ -69,9 +72,7 @@ class Circuit:
         self._buffer = bytearray(RECEIVE_BUFFER_SIZE)
         self._view = memoryview(self._buffer)
         self._filled = 0
-        self._large: tuple[int, int, int, int, int, bytearray] | None = None
-        self._large_view: memoryview | None = None
-        self._large_filled = 0
+        self._large: LargePayload | None = None
         self._skip = 0  # bytes of a refused oversized payload still to read and drop
         self._handlers: dict[int, Callable[..., None]] = {
             Command.READ_NOTIFY: self._on_read_notify,
@@ -101,17 +102,16 @@ class Circuit:
 
     # --- input ---------------------------------------------------------------------------------
     def receive_view(self) -> memoryview:
-        if self._large_view is not None:
-            return self._large_view[self._large_filled:]
+        if self._large is not None:
+            return self._large.free()
         if self._skip:
             return self._view[:self._skip]
         return self._view[self._filled:]
 
     def received(self, count: int) -> None:
         self.last_received = time.monotonic()
-        if self._large_view is not None:
-            self._large_filled += count
-            if self._large_filled == len(self._large_view):
+        if self._large is not None:
+            if self._large.received(count):
                 self._finish_large()
             return
         if self._skip:
@@ -136,6 +136,10 @@ class Circuit:
         offset, end = 0, self._filled
         while end - offset >= HEADER_SIZE:
             command, size, data_type, count, p1, p2 = unpack(buffer, offset)
+            if command > LAST_COMMAND:  # skipping its "payload" would lose the stream for good
+                raise RemoteProtocolError(
+                    f"{self.address_text} sent command {command}, which Channel Access does "
+                    f"not have (garbage on the circuit?)", address=self.address_text)
             start = offset + HEADER_SIZE
             if size == 0xFFFF and count == 0:
                 if end - offset < EXTENDED_HEADER_SIZE:
@@ -219,19 +223,14 @@ class Circuit:
 
     def _start_large(self, command: int, data_type: int, count: int, p1: int, p2: int,
                      start: int, end: int, size: int) -> None:
-        payload = bytearray(size)
-        payload[:end - start] = self._buffer[start:end]
-        self._large = (command, data_type, count, p1, p2, payload)
-        self._large_view = memoryview(payload)
-        self._large_filled = end - start
+        self._large = LargePayload((command, data_type, count, p1, p2), size,
+                                   self._view[start:end])
 
     def _finish_large(self) -> None:
         assert self._large is not None
-        command, data_type, count, p1, p2, payload = self._large
+        command, data_type, count, p1, p2 = self._large.header
+        payload = self._large.take()
         self._large = None
-        view, self._large_view = self._large_view, None
-        if view is not None:
-            view.release()  # numpy may keep the payload; our view must not pin it
         handler = self._handlers.get(command)
         if handler is not None:
             try:
@@ -274,9 +273,11 @@ class Circuit:
         channel = self.channels.get(cid)
         if channel is None:
             return
-        if not 0 <= native <= 6:
-            raise RemoteProtocolError(f"{channel.name}: server gave native type {native}",
-                                      pv=channel.name, address=self.address_text)
+        if not 0 <= native <= 6:  # this channel is unusable; the others on the circuit are fine
+            del self.channels[cid]
+            self.listener.channel_failed(self, channel, f"the server gave native type {native}, "
+                                         f"which is not a Channel Access type (0..6)")
+            return
         self.listener.channel_created(self, channel, native, count, sid)
 
     def _on_access_rights(self, data_type: int, count: int, cid: int, rights: int, buffer: Any,
@@ -338,12 +339,21 @@ class Circuit:
 
     # --- teardown ------------------------------------------------------------------------------
     def close(self, error: BaseException) -> list[Channel]:
-        """Fail every request in flight; return the channels that were on this circuit."""
+        """Fail every request in flight (each error naming its PV); free the buffers; return
+        the channels that were on this circuit."""
         self.closed = True
         pending, self.pending = self.pending, {}
         for ioid, request in pending.items():
-            request.fail(ioid, error)
+            request.fail(ioid, naming_pv(error, request.channel_of(ioid).name,
+                                         self.address_text))
         channels = list(self.channels.values())
         self.channels.clear()
         self.subscriptions.clear()
+        if self._large is not None:
+            self._large.release()
+            self._large = None
+        self._buffer = bytearray()
+        self._view = memoryview(self._buffer)
+        self._filled = self._skip = 0
         return channels
+

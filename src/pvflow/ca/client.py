@@ -16,11 +16,12 @@ import itertools
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import (AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError,
-                      RemoteProtocolError, no_answer)
+                      RemoteProtocolError, naming_pv, no_answer)
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
 from ..io.deferred_reads import DeferredBlockReads
 from ..io.engine import Engine
@@ -202,6 +203,12 @@ class CAClient(Engine[Channel]):
                 circuit.queue(protocol.clear_channel(channel.sid, channel.cid))
                 self.loop.at_end_of_iteration(connection, connection.flush)
 
+    def _resume_search(self, channel: Channel) -> None:
+        if channel.state is ChannelState.FAILED:
+            with self.lock:
+                channel.state = ChannelState.SEARCHING
+            self._search_again([channel])
+
     # --- requests (any thread) --------------------------------------------------------------------
     def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
                    as_string: bool = False, count: int | None = None) -> tuple[int, bytes]:
@@ -209,6 +216,10 @@ class CAClient(Engine[Channel]):
         circuit = channel.circuit
         if circuit is None:
             raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
+        if count is not None and count > channel.count:
+            # libca refuses such a request too (ECA_BADCOUNT): the server would allocate it
+            raise ValueError(f"get of {channel.name}: count {count} is more than the "
+                             f"{channel.count} elements the channel holds")
         native = Native.STRING if as_string and channel.native in (
             Native.ENUM, Native.STRING) else channel.native
         as_array = channel.count != 1 if count is None else count != 1
@@ -253,6 +264,7 @@ class CAClient(Engine[Channel]):
                 else:
                     deferred.slots[channel] = slot
                     channel.on_connect.append(deferred.on_connect)
+                    self.wanted_again(channel)
         groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
         for channel, slot in zip(ready, ready_slots):
             group = groups.setdefault(channel.circuit, ([], []))
@@ -274,8 +286,9 @@ class CAClient(Engine[Channel]):
             raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
         ioid, frame = self.read_frame(channel, form, sink, as_string=as_string, count=count)
         circuit.send_now(frame)
-        if circuit.closed:
-            circuit.pending.pop(ioid, None)
+        # closed under us: unless the closing already failed the request (its sink has the
+        # error), the caller retries once the channel reconnects
+        if circuit.closed and circuit.pending.pop(ioid, None) is not None:
             raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
         return ioid
 
@@ -317,7 +330,10 @@ class CAClient(Engine[Channel]):
             circuit.queue(frame)
             self.loop.at_end_of_iteration(connection, connection.flush)
         else:
-            connection.send(frame)
+            try:
+                connection.send(frame)
+            except DisconnectedError as exc:
+                raise naming_pv(exc, channel.name) from None
 
     def cancel(self, channel: Channel, ioid: int) -> bool:
         """Forget a request; False when the I/O thread already took it (its answer is coming)."""
@@ -331,6 +347,13 @@ class CAClient(Engine[Channel]):
                               f"({self._search_hint(channel)})", pv=channel.name)
 
     def _search_hint(self, channel: Channel) -> str:
+        failure = channel.failure
+        if channel.state is ChannelState.FAILED and failure is not None:
+            wait = max(0.0, failure.retry_at - time.monotonic())
+            return f"{failure.reason}; searched again when asked, {wait:.0f} s from now at " \
+                   f"the earliest"
+        if failure is not None:
+            return f"{channel.state.value} again after {failure.reason}"
         if channel.state is ChannelState.SEARCHING:
             targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
             return f"no server answered the search to {targets}"
@@ -348,6 +371,7 @@ class CAClient(Engine[Channel]):
         with self.lock:
             channel.subscriptions[subscription.subscription_id] = subscription
             connected = channel.state is ChannelState.CONNECTED
+        self.wanted_again(channel)
         if connected:
             try:
                 self._start_subscription(subscription, on_io_thread=False)
@@ -418,6 +442,7 @@ class CAClient(Engine[Channel]):
         channel.native = NATIVES[native]
         channel.count = count
         channel.sid = sid
+        channel.failure = None
         if enum_changed:
             channel.enum_strings = ()
         with self.lock:
@@ -457,9 +482,19 @@ class CAClient(Engine[Channel]):
         return _access(channel)
 
     def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
+        """The server refused the channel (or gave one we cannot use): searching again at
+        once would ask the same server the same question in a loop, so the channel waits
+        until somebody asks for it and its back-off has passed."""
         log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
                     reason)
-        self._disconnected(channel, research=True)
+        was_connected = channel.state is ChannelState.CONNECTED
+        with self.lock:
+            channel.state = ChannelState.FAILED
+            channel.circuit = None
+            self.topology += 1
+        if was_connected:
+            self._post_connection(channel, False)
+        self.record_failure(channel, f"{circuit.address_text}: {reason}")
 
     def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
         self._disconnected(channel, research=True)

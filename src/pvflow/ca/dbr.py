@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..reading import Reading
+from ..value_rules import as_numbers, check_fits
 from .protocol import EPICS_EPOCH
 
 STRING_SIZE = 40  # MAX_STRING_SIZE
@@ -238,25 +239,6 @@ def payload_size(dbr_type: int, count: int) -> int:
 
 # --- encoding values for put -----------------------------------------------------------------
 
-_INTEGER_RANGE = {Native.SHORT: (-(2 ** 15), 2 ** 15 - 1), Native.ENUM: (0, 2 ** 16 - 1),
-                  Native.CHAR: (0, 255), Native.LONG: (-(2 ** 31), 2 ** 31 - 1)}
-
-
-def _as_numbers(value: Any) -> np.ndarray:
-    try:
-        array = np.asarray(value)
-    except ValueError as exc:  # ragged nesting
-        raise ValueError(f"cannot make an array of {value!r}: {exc}") from None
-    if array.dtype.kind in "US":
-        try:
-            return np.asarray([float(item) for item in array.ravel()])
-        except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
-    if array.dtype.kind == "O" or array.dtype.kind not in "biuf":
-        raise ValueError(f"{value!r} is not a number or an array of numbers")
-    return array.ravel()
-
-
 def _encode_strings(value: Any, max_count: int) -> tuple[int, int, bytes]:
     items = [value] if isinstance(value, (str, bytes)) or np.ndim(value) == 0 else list(value)
     if not 0 < len(items) <= max_count:
@@ -301,25 +283,16 @@ def encode_put(native: Native, max_count: int, value: Any,
                 value = int(value)
             except ValueError:
                 raise ValueError(f"{value!r} is not one of {list(enum_strings)}") from None
-    numbers = _as_numbers(value)
+    numbers = as_numbers(value)
     if not 0 < numbers.size <= max_count:
         raise ValueError(f"{numbers.size} elements given, the PV holds 1 to {max_count}")
     if native == Native.ENUM and enum_strings and numbers.size == 1 and not (
             0 <= numbers[0] < len(enum_strings)):
         raise ValueError(f"{numbers[0]} is not a valid index of {list(enum_strings)}")
+    check_fits(numbers, ELEMENT_DTYPE[native], value)
     target = native
-    if native in _INTEGER_RANGE:
-        low, high = _INTEGER_RANGE[native]
-        if numbers.dtype.kind == "f":
-            if not np.all(np.isfinite(numbers)):
-                raise ValueError(f"{value!r} is not finite; the PV holds integers")
-            if not np.all(numbers == np.round(numbers)):
-                target = Native.DOUBLE
-        if numbers.size and (numbers.min() < low or numbers.max() > high):
-            raise ValueError(f"{value!r} is outside {low}..{high}, the range of the PV's type")
-    elif native == Native.FLOAT and numbers.size:
-        finite = numbers[np.isfinite(numbers)]
-        if finite.size and np.abs(finite).max() > 3.4028234663852886e38:
-            raise ValueError(f"{value!r} does not fit a 32-bit float")
+    if ELEMENT_DTYPE[native].kind in "iu" and numbers.dtype.kind == "f" and \
+            not np.all(numbers == np.round(numbers)):
+        target = Native.DOUBLE
     payload = numbers.astype(ELEMENT_DTYPE[target]).tobytes()
     return target, int(numbers.size), payload

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import DisconnectedError
-from .channels import ChannelT, ChannelTable
+from .channel_failure import ChannelFailure
+from .channels import Action, ChannelT, ChannelTable
 from .loop import IOLoop
 
 ECHO_TIMEOUT = 5.0  # seconds an echo may go unanswered before its circuit is declared dead
@@ -34,6 +35,50 @@ class Engine(ChannelTable[ChannelT]):
         raise NotImplementedError
 
     def _send_echo(self, connection: Any) -> None:
+        raise NotImplementedError
+
+    # --- channels the server refused (see io/channel_failure.py) ------------------------------
+    def when_connected(self, channel: ChannelT, action: Action) -> Action | None:
+        pending = super().when_connected(channel, action)
+        if pending is not None:
+            self.wanted_again(channel)
+        return pending
+
+    def wanted_again(self, channel: ChannelT) -> None:
+        """Any thread: somebody asks for ``channel``; if it failed, search once its back-off
+        has passed."""
+        failure: ChannelFailure | None = getattr(channel, "failure", None)
+        if failure is not None and failure.active:
+            self.loop.call_soon(self._ask_again, channel)
+
+    def record_failure(self, channel: ChannelT, reason: str) -> None:
+        """I/O thread, after the protocol marked ``channel`` failed: search again only when
+        asked (requests already waiting count), after the back-off."""
+        failure = channel.failure = channel.failure or ChannelFailure()  # type: ignore
+        failure.record(reason, time.monotonic())
+        self._ask_again(channel)
+
+    def _still_wanted(self, channel: ChannelT) -> bool:
+        return bool(channel.on_connect or channel.subscriptions  # type: ignore[attr-defined]
+                    or channel.watchers)
+
+    def _ask_again(self, channel: ChannelT) -> None:
+        failure: ChannelFailure | None = getattr(channel, "failure", None)
+        if failure is None or not failure.active or failure.retry_scheduled or \
+                not self._still_wanted(channel):
+            return
+        failure.retry_scheduled = True
+        self.loop.call_later(max(0.0, failure.retry_at - time.monotonic()),
+                             lambda: self._retry_failed(channel, failure))
+
+    def _retry_failed(self, channel: ChannelT, failure: ChannelFailure) -> None:
+        failure.retry_scheduled = False
+        if failure.active and not self.closed and self._still_wanted(channel):
+            failure.active = False
+            self._resume_search(channel)
+
+    def _resume_search(self, channel: ChannelT) -> None:
+        """Put a failed channel back to searching (the protocol's states and search)."""
         raise NotImplementedError
 
     def release(self, channels: Iterable[ChannelT]) -> None:

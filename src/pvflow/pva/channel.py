@@ -12,6 +12,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ..io.channel_failure import ChannelFailure
 from ..io.delivery import Mailbox
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class ChannelState(Enum):
     SEARCHING = "searching"
     CONNECTING = "connecting"
     CONNECTED = "connected"
+    FAILED = "failed"  # the server refused the channel; searched again when asked
     CLOSED = "closed"
 
 
@@ -30,7 +32,8 @@ class Channel:
     """One PV name on one server; survives reconnects (same cid, new sid, new operations)."""
 
     __slots__ = ("name", "cid", "state", "circuit", "sid", "gets", "puts", "subscriptions",
-                 "watchers", "on_connect", "search_attempt", "search_due", "lock", "field_type")
+                 "watchers", "on_connect", "search_attempt", "search_due", "lock", "field_type",
+                 "failure")
 
     def __init__(self, name: str, cid: int):
         self.name = name
@@ -47,6 +50,7 @@ class Channel:
         self.search_due = 0.0
         self.lock = threading.Lock()  # guards the request queues of its operations
         self.field_type: Any = None  # from GET_FIELD or the first INIT: what `info` shows
+        self.failure: ChannelFailure | None = None  # set while the server refuses the channel
 
     @property
     def connected(self) -> bool:

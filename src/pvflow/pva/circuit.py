@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ..errors import PVFlowError, RemoteProtocolError
+from ..errors import PVFlowError, RemoteProtocolError, naming_pv
 from . import protocol
+from ..io.large_payload import LargePayload
 from .channel import Channel
 from .operations import MonitorOperation, Operation
 from .protocol import HEADER, HEADER_SIZE, MAGIC, Command, Flag, read_status
@@ -77,9 +78,7 @@ class Circuit:
         self._buffer = bytearray(RECEIVE_BUFFER_SIZE)
         self._view = memoryview(self._buffer)
         self._filled = 0
-        self._large: tuple[int, int, str, bytearray] | None = None
-        self._large_view: memoryview | None = None
-        self._large_filled = 0
+        self._large: LargePayload | None = None
         self._segments: list[bytes] = []
 
     # --- operations and output ------------------------------------------------------------------
@@ -103,8 +102,8 @@ class Circuit:
 
     # --- input ------------------------------------------------------------------------------------
     def receive_view(self) -> memoryview:
-        if self._large_view is not None:
-            return self._large_view[self._large_filled:]
+        if self._large is not None:
+            return self._large.free()
         if self._filled == len(self._buffer):  # a message bigger than the buffer, segmented
             self._view.release()
             self._buffer.extend(bytes(len(self._buffer)))
@@ -114,9 +113,8 @@ class Circuit:
     def received(self, count: int) -> None:
         self.last_received = time.monotonic()
         try:
-            if self._large_view is not None:
-                self._large_filled += count
-                if self._large_filled == len(self._large_view):
+            if self._large is not None:
+                if self._large.received(count):
                     self._finish_large()
             else:
                 self._filled += count
@@ -176,19 +174,13 @@ class Circuit:
 
     def _start_large(self, command: int, flags: int, order: str, start: int, end: int,
                      size: int) -> None:
-        payload = bytearray(size)
-        payload[:end - start] = self._buffer[start:end]
-        self._large = (command, flags, order, payload)
-        self._large_view = memoryview(payload)
-        self._large_filled = end - start
+        self._large = LargePayload((command, flags, order), size, self._view[start:end])
 
     def _finish_large(self) -> None:
         assert self._large is not None
-        command, flags, order, payload = self._large
+        command, flags, order = self._large.header
+        payload = self._large.take()
         self._large = None
-        view, self._large_view = self._large_view, None
-        if view is not None:
-            view.release()  # numpy may keep the payload; our view must not pin it
         self._message(command, flags, order, memoryview(payload), True)
 
     def _message(self, command: int, flags: int, order: str, payload: memoryview,
@@ -287,13 +279,21 @@ class Circuit:
         self.closed = True
         operations, self.operations = self.operations, {}
         for operation in operations.values():
+            channel = getattr(operation, "channel", None)
             try:
-                operation.lost(error)
+                operation.lost(error if channel is None else
+                               naming_pv(error, channel.name, self.address_text))
             except PVFlowError:
                 pass
         channels = list(self.channels.values())
         self.channels.clear()
         self.by_sid.clear()
+        if self._large is not None:
+            self._large.release()
+            self._large = None
+        self._buffer = bytearray()
+        self._view = memoryview(self._buffer)
+        self._filled = 0
         return channels
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import getpass
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
-                      no_answer)
+                      naming_pv, no_answer)
 from ..io.connection import Connection as SocketConnection
 from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
 from ..io.channels import FULL_ACCESS
@@ -132,6 +133,7 @@ class PVAClient(Engine[Channel]):
                 else:
                     deferred.slots[channel] = slot
                     channel.on_connect.append(deferred.on_connect)
+                    self.wanted_again(channel)
         for group_channels, group_slots in groups.values():
             deferred.read_group(group_channels, group_slots, on_io_thread=False)
         return deferred
@@ -150,6 +152,10 @@ class PVAClient(Engine[Channel]):
             operation = channel.puts.get(block)
             if operation is None:
                 operation = channel.puts[block] = PutOperation(channel, block)
+            try:
+                operation.check(value)
+            except (ValueError, TypeError, OverflowError, struct.error) as exc:
+                raise ValueError(f"cannot put {value!r} to pva://{channel.name}: {exc}") from None
             frame = operation.request(circuit, (token, value, sink))
         self.send(channel, frame, False)
         return token
@@ -184,7 +190,10 @@ class PVAClient(Engine[Channel]):
         if on_io_thread:
             circuit.queue(frame)
         else:
-            connection.send(frame)
+            try:
+                connection.send(frame)
+            except DisconnectedError as exc:
+                raise naming_pv(exc, channel.name) from None
 
     def cancel(self, channel: Channel, token: int) -> bool:
         """Forget a request; False when its answer is already being delivered."""
@@ -196,7 +205,9 @@ class PVAClient(Engine[Channel]):
         if channel.state is ChannelState.CONNECTED:
             return no_answer(what, f"pva://{channel.name}", channel.name, channel.address(),
                              timeout)
-        if channel.state is ChannelState.SEARCHING:
+        if channel.state is ChannelState.FAILED and channel.failure is not None:
+            hint = f"{channel.failure.reason}; searched again when asked"
+        elif channel.state is ChannelState.SEARCHING:
             targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
             hint = f"no server answered the search to {targets}"
         else:
@@ -205,7 +216,7 @@ class PVAClient(Engine[Channel]):
                               f"({hint})", pv=channel.name)
 
     def _clear_channels(self, channels: list[Channel]) -> None:
-        error = DisconnectedError("the channel was released")
+        released = DisconnectedError("the channel was released")
         for channel in channels:
             with self.lock:
                 circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
@@ -221,7 +232,7 @@ class PVAClient(Engine[Channel]):
             for ioid, operation in list(circuit.operations.items()):
                 if getattr(operation, "channel", None) is channel:
                     circuit.operations.pop(ioid, None)
-                    operation.lost(error)
+                    operation.lost(naming_pv(released, channel.name))
             if connected and not circuit.closed:
                 circuit.queue(protocol.destroy_channel(channel.sid, channel.cid))
 
@@ -239,6 +250,7 @@ class PVAClient(Engine[Channel]):
             channel.subscriptions[subscription.token] = subscription
             connected = channel.state is ChannelState.CONNECTED
             circuit = channel.circuit
+        self.wanted_again(channel)
         if connected and circuit is not None:
             try:
                 self.send(channel, subscription.start(circuit), False)
@@ -295,6 +307,7 @@ class PVAClient(Engine[Channel]):
 
     def channel_created(self, circuit: Circuit, channel: Channel, sid: int) -> None:
         channel.sid = sid
+        channel.failure = None
         with self.lock:
             channel.state = ChannelState.CONNECTED
             actions, channel.on_connect = channel.on_connect, []
@@ -312,7 +325,17 @@ class PVAClient(Engine[Channel]):
     def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
         log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
                     reason)
-        self._disconnected(channel, research=True)
+        with self.lock:
+            channel.state = ChannelState.FAILED
+            channel.circuit = None
+        self.record_failure(channel, f"{circuit.address_text}: {reason}")
+
+    def _resume_search(self, channel: Channel) -> None:
+        if channel.state is ChannelState.FAILED:
+            with self.lock:
+                channel.state = ChannelState.SEARCHING
+            if self._search is not None:
+                self._search.schedule.add(channel)
 
     def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
         error = DisconnectedError(f"{circuit.address_text} destroyed channel {channel.name}",

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..reading import ALARM_STATUSES, Reading
 from .. import compression
-from .pvdata import STRUCT, FieldType, to_python
+from ..reading import ALARM_STATUSES, Reading
+from ..value_rules import as_numbers, check_fits
+from .pvdata import ARRAY, NUMPY_CODES, STRUCT, FieldType, to_python
 
 # qsrv puts menuAlarmStat names in alarm.message
 CA_ALARM_CONDITIONS = {name: index for index, name in enumerate(ALARM_STATUSES)}
@@ -198,6 +199,8 @@ def put_values(ftype: FieldType, value: Any, choices: tuple[str, ...] = ()) -> d
     ``value`` (an enum's ``value.index``, by index or by one of ``choices``; an NTTable's
     columns from a dict of columns).
     """
+    if value is None:
+        raise ValueError("None is not a value")
     if isinstance(value, dict) and not (ftype.type_id.startswith("epics:nt/NTTable:")
                                         and "value" not in value):
         return _flatten(ftype, value, "")
@@ -225,7 +228,20 @@ def put_values(ftype: FieldType, value: Any, choices: tuple[str, ...] = ()) -> d
             value = float(value) if "." in value or "e" in value.lower() else int(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a number") from None
-    return {bit: value}
+    return {bit: checked_leaf(node, value)}
+
+
+def checked_leaf(node: FieldType, value: Any) -> Any:
+    """``value`` for a numeric field ``node``, refused as Channel Access refuses it (None,
+    not a number, NaN into an integer, out of the type's range) before it is encoded."""
+    element = NUMPY_CODES.get(node.code & ~ARRAY)
+    if element is None or element == "?":
+        return value
+    numbers = as_numbers(value)
+    if not node.is_array and numbers.size != 1:
+        raise ValueError(f"{numbers.size} elements given for a scalar {node.describe()}")
+    check_fits(numbers, np.dtype(element), value)
+    return value
 
 
 def _flatten(ftype: FieldType, value: dict[str, Any], prefix: str) -> dict[int, Any]:
@@ -238,5 +254,5 @@ def _flatten(ftype: FieldType, value: dict[str, Any], prefix: str) -> dict[int, 
         if ftype.nodes[bit].code == STRUCT and isinstance(item, dict):
             found.update(_flatten(ftype, item, path + "."))
         else:
-            found[bit] = item
+            found[bit] = checked_leaf(ftype.nodes[bit], item)
     return found

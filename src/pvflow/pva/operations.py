@@ -9,6 +9,7 @@ get issued after an EXEC was sent must see a value at least as new as its own ca
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -209,6 +210,16 @@ class PutOperation(Operation):
             return self._next()
         return b""
 
+    def check(self, value: Any) -> None:
+        """Refuse (``ValueError``) a value the put's type cannot hold, from the caller's
+        thread when the type is known; otherwise the first encoding refuses it."""
+        if value is None:
+            raise ValueError("None is not a value")
+        ftype = self.ftype
+        if ftype is None or (isinstance(value, str) and self.choices is None):
+            return
+        put_values(ftype, value, self.choices or ())
+
     def _next(self) -> bytes:
         """The frame for the next waiting put (channel lock held); b"" when none can go."""
         while self.waiting and self.in_flight is None:
@@ -222,9 +233,13 @@ class PutOperation(Operation):
                 return protocol.operation_exec(Command.PUT, self.channel.sid, self.ioid, Sub.GET)
             try:
                 body = write_partial(self.ftype, put_values(self.ftype, value, self.choices or ()))
-            except (ValueError, TypeError, OverflowError) as exc:
+            except (ValueError, TypeError, OverflowError, struct.error) as exc:
+                # our encoding failed, not the server: refuse this put alone, keep the circuit
+                error = ValueError(f"cannot put {value!r} to pva://{self.channel.name}: {exc}")
                 if sink is not None:
-                    sink(ValueError(f"cannot put {value!r} to {self.channel.name}: {exc}"))
+                    sink(error)
+                else:
+                    log.error("%s", error)
                 continue
             self.in_flight = pending
             return protocol.operation_exec(Command.PUT, self.channel.sid, self.ioid, Sub.EXEC,

@@ -153,3 +153,19 @@ def test_scan_over_pva_with_a_blocking_put(ca, ioc):
         assert list(np.asarray(x)) == pytest.approx([float(i) for i in range(8)])
     finally:
         context.close()
+
+
+
+@pytest.mark.parametrize("field", ["mybusy.FLNK", "mybusy.OUT", "mybusy.SCAN", "fly:run.PROC",
+                                   "fly:points.DRVH"])
+def test_links_and_fields_a_client_must_not_change_are_read_only(ca, ioc, field):
+    from pvflow import AccessDeniedError, Context
+
+    p = ioc.prefix
+    with Context(ioc.epics_env) as ctx:
+        before = ctx.get(p + field)
+        with pytest.raises(AccessDeniedError, match=field):
+            ctx.put(p + field, "X" if field.endswith(("FLNK", "OUT")) else 1)
+        assert ctx.get(p + field) == before
+        ctx.put(p + "fly:points", 10)  # the values themselves stay writable
+        assert ctx.get(p + "fly:points") == 10

@@ -28,8 +28,14 @@ import string
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..framework.records import check_prefix
 from ..framework.settings import parse_duration_switch
 from ..framework.structured_logging import parse_level
+
+
+# the longest record name after the prefix that does not depend on the device (pvs.py and the
+# status records); a channel's own names are checked once the device has named its channels
+LONGEST_RECORD_SUFFIX = "error_text"
 
 
 def random_prefix() -> str:
@@ -59,7 +65,7 @@ class DetectorSettings(BaseSettings):
         if any(c.isspace() or c in "\"'$.{}\\" for c in value):
             raise ValueError("the prefix must not contain spaces, quotes, '$', '.', braces "
                              "or backslashes")
-        return value
+        return check_prefix(value, LONGEST_RECORD_SUFFIX)
 
     @field_validator("device_backend")
     @classmethod

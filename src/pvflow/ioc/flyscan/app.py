@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Mapping
 
-from ..framework.records import LoopThread
+from ..framework.records import (VALUES_ONLY_ASG, LoopThread,
+                                 use_values_only_access_security)
 from ..framework.runner import EXIT_OK, run_ioc
 from ..framework.settings import load_settings
 from ..framework.structured_logging import configure_logging, log_event
@@ -37,9 +39,12 @@ class FlyScanApp:
         return 8 * self.config.nelm
 
     def build_records(self, loop_thread: LoopThread) -> None:
-        self.controller.create_records()
+        # the busy record's FLNK is the scan: a client must not be able to unlink it
+        self._access_security = use_values_only_access_security()
+        self.controller.create_records(asg=VALUES_ONLY_ASG)
 
     def started(self) -> None:
+        shutil.rmtree(self._access_security, ignore_errors=True)
         log_event(logger, logging.INFO, "fly-scan controller ready", prefix=self.config.prefix,
                   nelm=self.config.nelm, busy=self.config.prefix + "mybusy")
 

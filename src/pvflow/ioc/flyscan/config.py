@@ -9,7 +9,10 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..framework.records import check_prefix
 from ..framework.structured_logging import parse_level
+
+LONGEST_RECORD_SUFFIX = "fly:background"  # the longest record name after the prefix
 
 
 class FlyScanConfig(BaseSettings):
@@ -33,4 +36,4 @@ class FlyScanConfig(BaseSettings):
     def _no_spaces(cls, value: str) -> str:
         if any(character.isspace() for character in value):
             raise ValueError("must not contain white space")
-        return value
+        return check_prefix(value, LONGEST_RECORD_SUFFIX)

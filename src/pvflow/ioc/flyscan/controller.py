@@ -60,8 +60,9 @@ class FlyScanController:
         self._records: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- records
-    def create_records(self) -> None:
-        """Create the records with softioc's builder (imported here: it loads EPICS base)."""
+    def create_records(self, asg: str = "DEFAULT") -> None:
+        """Create the records with softioc's builder (imported here: it loads EPICS base),
+        in access security group ``asg``."""
         from softioc import builder
 
         p = self.prefix
@@ -108,6 +109,8 @@ class FlyScanController:
             DESC="motor speed of the next scan")
         records["scans"] = builder.longIn(
             p + "fly:scans", initial_value=0, DESC="scans completed")
+        for record in records.values():
+            record.ASG = asg
 
     def _validator(self, name: str) -> Any:
         """A softioc ``validate`` callback: rejects a value the scan cannot use, and says why."""

@@ -23,9 +23,11 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from pathlib import Path
 from collections.abc import Callable, Collection
 from typing import Any
 
+from .settings import ConfigError
 from .state_machine import StateMachine
 from .structured_logging import log_event
 
@@ -36,15 +38,55 @@ MAX_STRING = 39
 ERROR_TEXT_LENGTH = 1024
 
 
+class RecordNameError(ConfigError):
+    """A record name EPICS would refuse: the runner reports it in one line and exits 2."""
+
+
+def check_prefix(prefix: str, longest_suffix: str) -> str:
+    """``prefix`` if it leaves room for the app's longest record name, else ValueError
+    (raised while the configuration is read, before any hardware is touched)."""
+    length = len(prefix) + len(longest_suffix)
+    if length > MAX_RECORD_NAME:
+        raise ValueError(f"the prefix has {len(prefix)} characters: with {longest_suffix!r} "
+                         f"it makes a {length}-character record name; EPICS allows "
+                         f"{MAX_RECORD_NAME}, so the prefix may have at most "
+                         f"{MAX_RECORD_NAME - len(longest_suffix)}")
+    return prefix
+
+
 def check_record_name(name: str) -> str:
-    """``name`` if EPICS accepts it as a record name, else ValueError saying why."""
+    """``name`` if EPICS accepts it as a record name, else RecordNameError saying why."""
     if not name or len(name) > MAX_RECORD_NAME:
-        raise ValueError(f"record name {name!r} has {len(name)} characters; EPICS allows 1 to "
+        raise RecordNameError(f"record name {name!r} has {len(name)} characters; EPICS allows 1 to "
                          f"{MAX_RECORD_NAME} (shorten the prefix or the channel names)")
     bad = sorted({c for c in name if c.isspace() or c in "\"'$.{}\\"})
     if bad:
-        raise ValueError(f"record name {name!r} contains forbidden characters {bad}")
+        raise RecordNameError(f"record name {name!r} contains forbidden characters {bad}")
     return name
+
+
+# Clients may write the fields operators change (ASL0: the VAL of output records) and only
+# read the rest (ASL1: links such as FLNK and OUT, scan and alarm settings, PROC).
+VALUES_ONLY_ASG = "VALUES_ONLY"
+_VALUES_ONLY_ACF = f"ASG({VALUES_ONLY_ASG}) {{ RULE(1, READ) RULE(0, WRITE) }}\n" \
+    "ASG(DEFAULT) { RULE(1, READ) RULE(1, WRITE) }\n"
+
+
+def use_values_only_access_security() -> Path:
+    """Load access security with the ``VALUES_ONLY`` group, for records whose links a client
+    must not rewire (``ASG=VALUES_ONLY``). Call before ``iocInit``, which reads the file; the
+    returned directory may go once it has run."""
+    import tempfile
+
+    from softioc import imports
+
+    directory = Path(tempfile.mkdtemp(prefix="pvflow-acf-"))
+    acf = directory / "values_only.acf"
+    acf.write_text(_VALUES_ONLY_ACF)
+    imports.dbCore.asSetFilename.argtypes = [ctypes.c_char_p]
+    if imports.dbCore.asSetFilename(str(acf).encode()) != 0:
+        raise RuntimeError(f"EPICS refused the access security file {acf}")
+    return directory
 
 
 def use_full_record_names() -> None:

@@ -109,7 +109,11 @@ async def _serve(app: IocApp) -> int:
 
         loop_thread = LoopThread(loop.call_soon_threadsafe)
         use_full_record_names()
-        app.build_records(loop_thread)
+        try:
+            app.build_records(loop_thread)
+        except ConfigError as exc:  # a record name known only now (from the hardware)
+            print(f"pvflow ioc: {exc}", file=sys.stderr, flush=True)
+            return EXIT_CONFIG
         builder.LoadDatabase()
         softioc.iocInit(asyncio_dispatcher.AsyncioDispatcher(loop=loop))
         app.started()

@@ -19,10 +19,12 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..framework.records import check_prefix
 from ..framework.settings import OFF_WORDS, ON_WORDS
 from ..framework.structured_logging import parse_level
 
 NO_PORT_WORDS = frozenset({"", "none"})
+LONGEST_RECORD_SUFFIX = "sim:inject_error"  # the longest record name after the prefix (app.py)
 
 
 class SyncSettings(BaseSettings):
@@ -47,7 +49,7 @@ class SyncSettings(BaseSettings):
         if any(c.isspace() or c in "\"'$.{}\\" for c in value):
             raise ValueError("the prefix must not contain spaces, quotes, '$', '.', braces "
                              "or backslashes")
-        return value
+        return check_prefix(value, LONGEST_RECORD_SUFFIX)
 
     @field_validator("log_level")
     @classmethod
