@@ -260,6 +260,9 @@ def _encode_char_text(value: str | bytes, max_count: int) -> tuple[int, int, byt
     return Native.CHAR, len(raw), raw
 
 
+_DOUBLE = struct.Struct(">d")
+
+
 def encode_put(native: Native, max_count: int, value: Any,
                enum_strings: Sequence[str] = ()) -> tuple[int, int, bytes]:
     """``(dbr_type, count, payload)`` carrying ``value`` to a channel of type ``native``.
@@ -269,6 +272,8 @@ def encode_put(native: Native, max_count: int, value: Any,
     Non-integral numbers for integer channels travel as DOUBLE, so the record converts them as
     it would for caput.
     """
+    if type(value) is float and native == Native.DOUBLE:  # the common put: no numpy for it
+        return Native.DOUBLE, 1, _DOUBLE.pack(value)
     if value is None:
         raise ValueError("None is not a value")
     if native == Native.STRING:
