@@ -130,3 +130,25 @@ def wait_for_done(context, pv: str) -> None:
     done = threading.Event()
     with context.subscribe(pv, lambda value: value == 0 and done.set(), form="value"):
         assert done.wait(30), f"{pv} stayed Busy"
+
+
+def test_controller_killed_mid_scan_fails_the_scan_naming_the_record() -> None:
+    """The IOC dies while the scan runs: complete() fails at once with the busy record's
+    name and the reason, rather than waiting out any timeout."""
+    from pvflow import Context
+    from tests.ioc.ioc_process import IocProcess, unique_prefix
+
+    ioc = IocProcess(["-m", "pvflow", "ioc", "flyscan"],
+                     {"FLYSCAN_PREFIX": unique_prefix(), "FLYSCAN_NELM": "2000"},
+                     name="fly-scan IOC to kill")
+    with ioc, Context(ioc.epics_env, timeout=10.0) as context:
+        prefix = ioc.env["FLYSCAN_PREFIX"]
+        flyer = BusyFlyer(context, name="fly", controller=FlyController(prefix=prefix),
+                          complete_timeout=None)
+        flyer.configure({"points": 1000, "period": 0.05})  # 50 s unless it dies
+        flyer.kickoff().wait(10)
+        status = flyer.complete()
+        assert not status.done
+        ioc.process.kill()
+        with pytest.raises(FlyScanError, match=f"{prefix}mybusy failed: .*closed"):
+            status.wait(30)
