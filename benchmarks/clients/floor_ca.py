@@ -19,7 +19,7 @@ from typing import Any
 import numpy
 
 from ..rawca import (CA_MINOR_VERSION, DBR_DOUBLE, ECA_NORMAL, EXTENDED_SIZES, HEADER,
-                     _message, _padded)
+                     RawCircuit, _message, _padded)
 from .base import ClientAdapter, Closer, MonitorCallback, first_element
 
 SEARCH, CREATE_CHANNEL, READ_NOTIFY, WRITE_NOTIFY, EVENT_ADD = 6, 18, 15, 19, 1
@@ -30,14 +30,11 @@ DOUBLE = struct.Struct(">d")
 LARGE = 1 << 16
 
 
-class Circuit:
-    """One blocking TCP circuit and its receive buffer."""
+class Circuit(RawCircuit):
+    """One blocking TCP circuit (the harness's raw one) and its receive buffer."""
 
     def __init__(self, address: tuple[str, int]):
-        self.socket = socket.create_connection(address, timeout=10.0)
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.socket.sendall(_message(0, count=CA_MINOR_VERSION)
-                            + _message(21, _padded("localhost")) + _message(20, _padded("floor")))
+        super().__init__(*address)
         self.buffer = bytearray()
         self.offset = 0
 

@@ -149,16 +149,10 @@ class SearchSchedule(Generic[SearchableT]):
         """Search again now what waits on a back-off (a new server appeared: it may have what
         we seek). Names not yet asked twice are due soon anyway: at start-up, when every
         server's first beacon arrives, touching them would queue them again once per server."""
-        now = self._clock()
-        restarted = False
-        for channel in self._waiting.values():
-            if channel.search_attempt >= COUNTED_ATTEMPTS:
-                channel.search_attempt = 0
-                channel.search_due = now
-                self._fresh.append((now, channel))
-                restarted = True
-        if restarted:
-            self._arm(0.0)
+        backed_off = [channel for channel in self._waiting.values()
+                      if channel.search_attempt >= COUNTED_ATTEMPTS]
+        if backed_off:
+            self.add_many(backed_off)
 
     def clear(self) -> None:
         self._waiting.clear()
