@@ -77,3 +77,24 @@ def test_two_updates_of_one_pv_in_one_series_are_an_error():
     assembler.add("image", 2.55, "again")
     with pytest.raises(SeriesError, match="two updates within one series of P:ch0:image"):
         assembler.take()
+
+
+def test_a_series_before_a_late_monitor_started_is_skipped():
+    assembler = opened()
+    assembler.add("numid", 0.9, 3)          # numid's current value: an earlier series
+    series(assembler, 2.0, {"numid": (2.6, 4)}, 3.0)
+    assert assembler.take() == []           # the image may still come for series 4 ...
+    series(assembler, 3.2, {"image": (3.5, "img-5"), "numid": (3.6, 5)}, 4.0)
+    # ... but the image monitor's first update is of series 5: it started too late for 4
+    assert [w.values for w in assembler.take()] == [{"numid": 5, "image": "img-5"}]
+    assert assembler.joined_late == 1
+
+
+def test_an_update_from_before_the_bookkeeping_may_arrive_late():
+    assembler = SeriesAssembler(KEYS)
+    assembler.add("image", 0.5, "old")      # subscribed before acquire ...
+    assembler.add("acquire", 1.0, 0)
+    assembler.add("image", 0.8, "older")    # ... and its next update came on a slower circuit
+    series(assembler, 2.0, {"image": (2.5, "new"), "numid": (2.6, 7)}, 3.0)
+    (window,) = assembler.take()
+    assert window.values == {"numid": 7, "image": "new"}

@@ -12,6 +12,10 @@ A window in which every PV has its update is a series. One in which none has any
 or an ERROR with nothing published) is skipped. One with some PVs but not others, or with
 two updates of one PV, is a :class:`SeriesError` naming what is missing: never a silent gap.
 An update stamped inside a window that was already closed also raises.
+
+Subscriptions start one by one, on circuits of their own: a PV whose first update is stamped
+after a fall joined too late for that window, which is skipped as from before the start; an
+update stamped before ``acquire``'s first one may still arrive after it, and is dropped.
 """
 
 from __future__ import annotations
@@ -50,7 +54,10 @@ class SeriesAssembler:
         self._falls: deque[float] = deque()
         self.empty_windows = 0  # falls with nothing published: cancelled series
         self._floor: float | None = None
+        self._opened_at: float | None = None  # acquire's first stamp: bookkeeping starts there
+        self._first_stamps: dict[str, float] = {}
         self._acquire: Any = None
+        self.joined_late = 0  # windows before every PV was watched: skipped
 
     @property
     def pending_falls(self) -> int:
@@ -71,16 +78,18 @@ class SeriesAssembler:
         if key == ACQUIRE:
             self._add_acquire(timestamp, value, first)
             return
+        if first:
+            self._first_stamps[key] = timestamp
         if self._floor is not None and timestamp <= self._floor:
-            if first:
-                return  # the value it had when we subscribed: an earlier series
+            if first or (self._opened_at is not None and timestamp <= self._opened_at):
+                return  # the value at subscription, or an update from before the bookkeeping
             raise SeriesError(f"{self._name(key)}: an update stamped {timestamp:.6f} arrived "
                               f"after its series was closed at {self._floor:.6f}")
         self._queues[key].append((timestamp, value))
 
     def _add_acquire(self, timestamp: float, value: Any, first: bool) -> None:
         if first:
-            self._floor = timestamp
+            self._floor = self._opened_at = timestamp
             for queue in self._queues.values():
                 while queue and queue[0][0] <= timestamp:
                     queue.popleft()
@@ -109,6 +118,9 @@ class SeriesAssembler:
             missing = [k for k, values in inside.items() if not values]
             if len(missing) == len(self.keys):
                 self.empty_windows += 1  # nothing published: cancelled
+                continue
+            if missing and all(self._first_stamps.get(k, 0.0) > fall for k in missing):
+                self.joined_late += 1  # their monitors started after this series
                 continue
             if missing:
                 numid = inside.get("numid")
