@@ -145,8 +145,8 @@ def waveforms(client: ClientAdapter, plan: Plan) -> dict[str, float]:
 
 def ntndarray(client: ClientAdapter, plan: Plan) -> dict[str, float]:
     """Median get of the 1024 x 1024 uint16 NTNDArray as the client hands it to its caller
-    (pvAccess clients only: CA has no normative types)."""
-    if client.protocol != "pva":
+    (pvAccess clients only: CA has no normative types; the floor decodes doubles only)."""
+    if client.protocol != "pva" or not client.normative_types:
         return {}
     client.run(lambda: client.connect([IMAGE]))
     pixels = numpy.asarray(client.run(lambda: client.get(IMAGE))).reshape(-1)

@@ -15,7 +15,8 @@ from .clients import CLIENTS, REFERENCE
 from .operations import REPORTED
 
 Results = Mapping[str, Mapping[str, Any]]
-FLOOR = "floor-ca"  # the raw-socket program every pvflow CA row is also set against
+# the raw-socket programs every pvflow row is also set against: (pvflow client, its floor)
+FLOORS = (("pvflow", "floor-ca"), ("pvflow-pva", "floor-pva"))
 
 
 def _number(value: Any) -> float | None:
@@ -69,9 +70,8 @@ def table(results: Results, ratios: bool = True) -> str:
     if has_reference:
         headings.append(f"{CLIENTS[REFERENCE][2]} (absolute)")
     headings += [CLIENTS[key][2] for key in others]
-    floor = FLOOR in results and "pvflow" in results
-    if floor:
-        headings.append(f"pvflow / {CLIENTS[FLOOR][2]}")
+    floors = [(client, floor) for client, floor in FLOORS if client in results and floor in results]
+    headings += [f"{CLIENTS[client][2]} / {CLIENTS[floor][2]}" for client, floor in floors]
     errors: list[str] = []
     rows = []
     for metric_key, metric in REPORTED.items():
@@ -82,9 +82,8 @@ def table(results: Results, ratios: bool = True) -> str:
         versus = results.get(metric.versus, {}) if metric.versus else reference
         divisor = versus.get(metric_key) if ratios else None
         row += [_cell(results[key].get(metric_key), divisor, metric_key, errors) for key in others]
-        if floor:
-            row.append(_floor_cell(results["pvflow"].get(metric_key),
-                                   results[FLOOR].get(metric_key), metric_key))
+        row += [_floor_cell(results[client].get(metric_key), results[floor].get(metric_key),
+                            metric_key) for client, floor in floors]
         rows.append(row)
     widths = [max(len(line[column]) for line in [headings, *rows]) for column in range(len(headings))]
 

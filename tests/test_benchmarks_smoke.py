@@ -19,18 +19,20 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.timeout(60)
-def test_quick_run_prints_every_row(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client, heading", [("caproto", "caproto thread"),
+                                             ("floor-pva", "PVA floor")])
+def test_quick_run_prints_every_row(tmp_path: Path, client: str, heading: str) -> None:
     output = tmp_path / "bench.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--clients", "caproto",
+        [sys.executable, "-m", "benchmarks", "--quick", "--clients", client,
          "--json", str(output)],
         cwd=REPOSITORY, capture_output=True, text=True, timeout=50)
     assert completed.returncode == 0, completed.stderr
     table_lines = [line for line in completed.stdout.splitlines() if line.startswith("| ")]
-    assert "caproto thread" in table_lines[0]
+    assert heading in table_lines[0]
     for metric in METRICS.values():
         assert any(line.startswith(f"| {metric.label} ") for line in table_lines), metric.label
-    results = json.loads(output.read_text())["results"]["caproto"]
+    results = json.loads(output.read_text())["results"][client]
     measured = {key: value for key, value in results.items() if key in METRICS}
     assert set(measured) == set(METRICS)
     assert all(isinstance(value, float) for value in measured.values()), measured

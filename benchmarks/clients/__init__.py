@@ -23,6 +23,7 @@ CLIENTS: dict[str, tuple[str, str, str]] = {
     "caproto": ("caproto_client", "CaprotoAdapter", "caproto thread"),
     "p4p": ("p4p_client", "P4pAdapter", "p4p thread"),
     "floor-ca": ("floor_ca", "FloorCaAdapter", "CA floor"),
+    "floor-pva": ("floor_pva", "FloorPvaAdapter", "PVA floor"),
 }
 
 

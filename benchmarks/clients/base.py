@@ -28,6 +28,7 @@ class ClientAdapter(ABC):
 
     protocol: str = "ca"
     library: str = ""
+    normative_types: bool = True  # pvAccess: decodes an NTNDArray (the raw floor does not)
     timeout: float = 10.0
 
     @abstractmethod
