@@ -4,8 +4,10 @@ For every layout (N records on one IOC, the same N spread over 20 IOCs, names in
 each client reads the first N names in a fresh process of its own (``scale_worker.py``),
 against the very same IOC processes, one client after another. The table gives every pvflow
 cell as a ratio to the peers of its protocol (libca through pyepics' ``caget_many`` and
-ophyd-epicsrs for CA; ophyd-epicsrs and p4p for pvAccess), with the names found, the client's
-CPU time and its resident memory per channel; a PNG plots time against N for every client.
+ophyd-epicsrs for CA; ophyd-epicsrs and p4p for pvAccess) and to the raw-socket floor of its
+protocol (``clients/floor_*.py``: what the IOCs allow a bare Python program), with the names
+found, the client's CPU time and its resident memory per channel; a PNG plots time against N
+for every client.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 from .scale_ioc import ScaleServers
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-CLIENTS = ["pvflow", "pyepics", "epicsrs", "pvflow-pva", "epicsrs-pva", "p4p"]
+CLIENTS = ["pvflow", "pyepics", "epicsrs", "pvflow-pva", "epicsrs-pva", "p4p", "floor-ca",
+           "floor-pva"]
 RATIOS = [("pvflow", "pyepics"), ("pvflow", "epicsrs"), ("pvflow-pva", "epicsrs-pva"),
-          ("pvflow-pva", "p4p")]
+          ("pvflow-pva", "p4p"), ("pvflow", "floor-ca"), ("pvflow-pva", "floor-pva")]
 LIMIT_SECONDS = 180.0
 
 

@@ -59,6 +59,20 @@ def read_p4p(names: Sequence[str]) -> Sequence[Any]:
     return context.get(list(names), timeout=TIMEOUT, throw=False)
 
 
+def read_floor(key: str) -> Callable[[Sequence[str]], Sequence[Any]]:
+    """The raw-socket floor of ``make bench`` (``clients/floor_*.py``), its search paced by a
+    fixed window."""
+    def read(names: Sequence[str]) -> Sequence[Any]:
+        from .clients import load
+
+        client = load(key)
+        client.timeout = TIMEOUT
+        client.open()
+        return client.connect_and_read(names)
+
+    return read
+
+
 READERS: dict[str, Callable[[Sequence[str]], Sequence[Any]]] = {
     "pvflow": read_pvflow,
     "pvflow-pva": read_pvflow_pva,
@@ -66,6 +80,8 @@ READERS: dict[str, Callable[[Sequence[str]], Sequence[Any]]] = {
     "epicsrs": read_epicsrs,
     "epicsrs-pva": read_epicsrs_pva,
     "p4p": read_p4p,
+    "floor-ca": read_floor("floor-ca"),
+    "floor-pva": read_floor("floor-pva"),
 }
 
 

@@ -10,7 +10,6 @@ and array) and searches the address list once, at once (a thousand names need no
 from __future__ import annotations
 
 import os
-import socket
 import struct
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ import numpy
 
 from ..rawca import (CA_MINOR_VERSION, DBR_DOUBLE, ECA_NORMAL, EXTENDED_SIZES, HEADER,
                      RawCircuit, _message, _padded)
+from . import floor_search
 from .base import ClientAdapter, Closer, MonitorCallback, first_element
 
 SEARCH, CREATE_CHANNEL, READ_NOTIFY, WRITE_NOTIFY, EVENT_ADD = 6, 18, 15, 19, 1
@@ -106,31 +106,22 @@ class FloorCaAdapter(ClientAdapter):
         return range(first, first + count)
 
     def _search(self, names: Sequence[str]) -> dict[tuple[str, int], list[tuple[int, str]]]:
-        """All names in as few datagrams as fit, sent at once; (cid, name) by server."""
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.settimeout(self.timeout)
+        """All names in as few datagrams as fit, paced by a fixed window; (cid, name) by
+        server."""
         cids = dict(zip(self._ids(len(names)), names))
-        datagram = [_message(0, count=CA_MINOR_VERSION)]
+        head = _message(0, count=CA_MINOR_VERSION)
+        datagrams: list[tuple[bytes, list[int]]] = []
+        parts, asked = [head], []
         for cid, name in cids.items():
-            datagram.append(_message(SEARCH, _padded(name), DONT_REPLY, CA_MINOR_VERSION, cid,
-                                     cid))
-            if sum(map(len, datagram)) > 1400:
-                for target in self.targets:
-                    udp.sendto(b"".join(datagram), target)
-                datagram = datagram[:1]
-        if len(datagram) > 1:
-            for target in self.targets:
-                udp.sendto(b"".join(datagram), target)
-        found: dict[int, tuple[str, int]] = {}
-        while len(found) < len(cids):
-            data, (host, _) = udp.recvfrom(65536)
-            offset = 0
-            while offset + HEADER.size <= len(data):
-                command, size, port, _, _, cid = HEADER.unpack_from(data, offset)
-                if command == SEARCH and cid in cids:
-                    found[cid] = (host, port)
-                offset += HEADER.size + size
-        udp.close()
+            parts.append(_message(SEARCH, _padded(name), DONT_REPLY, CA_MINOR_VERSION, cid, cid))
+            asked.append(cid)
+            if sum(map(len, parts)) > 1400:
+                datagrams.append((b"".join(parts), asked))
+                parts, asked = [head], []
+        if asked:
+            datagrams.append((b"".join(parts), asked))
+        found = floor_search.search(floor_search.open_socket(), datagrams, self.targets,
+                                    _answers, self.timeout)
         by_server: dict[tuple[str, int], list[tuple[int, str]]] = {}
         for cid, name in cids.items():
             by_server.setdefault(found[cid], []).append((cid, name))
@@ -206,6 +197,16 @@ class FloorCaAdapter(ClientAdapter):
 
         threading.Thread(target=deliver, daemon=True).start()
         return circuit.socket.close
+
+
+def _answers(data: bytes, host: str) -> Iterator[tuple[int, tuple[str, int]]]:
+    """(cid, server) of every search reply in one datagram."""
+    offset = 0
+    while offset + HEADER.size <= len(data):
+        command, size, port, _, _, cid = HEADER.unpack_from(data, offset)
+        if command == SEARCH:
+            yield cid, (host, port)
+        offset += HEADER.size + size
 
 
 def _address(entry: str) -> tuple[str, int]:

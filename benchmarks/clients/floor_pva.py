@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy
 
+from . import floor_search
 from .base import ClientAdapter, Closer, MonitorCallback
 
 HEADER = struct.Struct("<BBBBI")
@@ -182,37 +183,19 @@ class FloorPvaAdapter(ClientAdapter):
         return range(first, first + count)
 
     def _search(self, names: Sequence[str]) -> dict[tuple[str, int], list[tuple[int, str]]]:
-        """All names in as few datagrams as fit, sent at once; (cid, name) by server."""
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind(("0.0.0.0", 0))
-        udp.settimeout(self.timeout)
+        """All names, 60 to a datagram, paced by a fixed window; (cid, name) by server."""
+        udp = floor_search.open_socket()
         reply_port = udp.getsockname()[1]
         cids = dict(zip(self._ids(len(names)), names))
         pairs = list(cids.items())
+        datagrams = []
         for first in range(0, len(pairs), 60):
             chunk = pairs[first:first + 60]
             body = [struct.pack("<IB3x", first, 0x80), b"\0" * 16,
                     struct.pack("<H", reply_port), b"\x01\x03tcp", struct.pack("<H", len(chunk))]
             body += [struct.pack("<I", cid) + _string(name) for cid, name in chunk]
-            for target in self.targets:
-                udp.sendto(_message(SEARCH, b"".join(body)), target)
-        found: dict[int, tuple[str, int]] = {}
-        while len(found) < len(cids):
-            data, (sender, _) = udp.recvfrom(65536)
-            offset = 0
-            while offset + HEADER.size <= len(data):
-                _, _, flags, command, size = HEADER.unpack_from(data, offset)
-                order = ">" if flags & BIG_ENDIAN else "<"  # pvxs answers searches big-endian
-                size, = struct.unpack(order + "I", struct.pack("<I", size))
-                start = offset + HEADER.size
-                offset = start + (0 if flags & CONTROL else size)
-                if command == SEARCH_RESPONSE and not flags & CONTROL:
-                    port, = struct.unpack_from(order + "H", data, start + 32)
-                    at = start + 34 + 1 + data[start + 34]  # past the protocol name
-                    count, = struct.unpack_from(order + "H", data, at + 1)
-                    for cid in struct.unpack_from(f"{order}{count}I", data, at + 3):
-                        found[cid] = (sender, port)
-        udp.close()
+            datagrams.append((_message(SEARCH, b"".join(body)), [cid for cid, _ in chunk]))
+        found = floor_search.search(udp, datagrams, self.targets, _answers, self.timeout)
         by_server: dict[tuple[str, int], list[tuple[int, str]]] = {}
         for cid, name in cids.items():
             by_server.setdefault(found[cid], []).append((cid, name))
@@ -311,6 +294,23 @@ class FloorPvaAdapter(ClientAdapter):
 
         threading.Thread(target=deliver, daemon=True).start()
         return circuit.socket.close
+
+
+def _answers(data: bytes, sender: str) -> Iterator[tuple[int, tuple[str, int]]]:
+    """(cid, server) of every search reply in one datagram (pvxs answers big-endian)."""
+    offset = 0
+    while offset + HEADER.size <= len(data):
+        _, _, flags, command, size = HEADER.unpack_from(data, offset)
+        order = ">" if flags & BIG_ENDIAN else "<"
+        size, = struct.unpack(order + "I", struct.pack("<I", size))
+        start = offset + HEADER.size
+        offset = start + (0 if flags & CONTROL else size)
+        if command == SEARCH_RESPONSE and not flags & CONTROL:
+            port, = struct.unpack_from(order + "H", data, start + 32)
+            at = start + 34 + 1 + data[start + 34]  # past the protocol name
+            count, = struct.unpack_from(order + "H", data, at + 1)
+            for cid in struct.unpack_from(f"{order}{count}I", data, at + 3):
+                yield cid, (sender, port)
 
 
 def _address(entry: str, port: int) -> tuple[str, int]:

@@ -57,13 +57,17 @@ def next_interval(attempt: int) -> float:
 
 class Send(Generic[SearchableT]):
     """One send: its names with the time each is due again if unanswered, and how many of
-    them count for the window; its losses are judged together, once it times out."""
+    them count for the window; its losses are judged together, once it times out. (Two
+    lists, not a tuple per name: at 100 000 names every object the garbage collector tracks
+    costs, in every collection until the send expires.)"""
 
-    __slots__ = ("sent_at", "names", "counted")
+    __slots__ = ("sent_at", "channels", "dues", "counted")
 
-    def __init__(self, sent_at: float, names: list[tuple[SearchableT, float]], counted: int):
+    def __init__(self, sent_at: float, channels: list[SearchableT], dues: list[float],
+                 counted: int):
         self.sent_at = sent_at
-        self.names = names
+        self.channels = channels
+        self.dues = dues
         self.counted = counted
 
 
@@ -85,14 +89,14 @@ class SearchSchedule(Generic[SearchableT]):
         self._capacity = capacity
         self._clock = clock
         self._waiting: dict[int, SearchableT] = {}
-        # Due now, in order (new, or restarted); and due later (unanswered, on a back-off).
-        # Both lazy: an entry whose channel has moved on since is skipped. A name answered
-        # before its send times out never enters the heap.
-        self._fresh: deque[tuple[float, SearchableT]] = deque()
+        # Due now, in order (new, or restarted: not asked since, ``search_attempt`` 0); and
+        # due later (unanswered, on a back-off). Both lazy: an entry whose channel has moved on
+        # since is skipped. A name answered before its send times out never enters the heap.
+        self._fresh: deque[SearchableT] = deque()
         self._queue: list[tuple[float, int, SearchableT]] = []  # (due, order, channel)
         self._order = itertools.count()
         self._timer_due = float("inf")
-        self._in_flight: dict[int, tuple[int, float]] = {}  # cid: (cost, sent at), waited for
+        self._in_flight: dict[int, float] = {}  # cid: sent at, of the names waited for
         self._in_flight_bytes = 0
         self._sends: deque[Send[SearchableT]] = deque()
         self._last_cut = -float("inf")
@@ -115,30 +119,32 @@ class SearchSchedule(Generic[SearchableT]):
 
     def add_many(self, channels: Iterable[SearchableT]) -> None:
         """Search for ``channels`` from now on, first in line after those already due."""
+        channels = channels if isinstance(channels, (list, tuple)) else list(channels)
         now = self._clock()
         waiting, fresh = self._waiting, self._fresh
         for channel in channels:
             channel.search_attempt = 0
             channel.search_due = now
             waiting[channel.cid] = channel
-            fresh.append((now, channel))
+        fresh.extend(channels)
         self._arm(0.0)
 
     def remove(self, cid: int) -> None:
         """Stop searching for ``cid`` (released, or given up on)."""
-        self._waiting.pop(cid, None)
-        self._settle(cid)
+        channel = self._waiting.pop(cid, None)
+        if channel is not None:
+            self._settle(channel)
 
     def answered(self, cid: int) -> None:
         """A server has ``cid``: stop searching, and let the answer open the window."""
-        if self._waiting.pop(cid, None) is None:
+        channel = self._waiting.pop(cid, None)
+        if channel is None:
             return
-        sent = self._settle(cid)
-        if sent is None:
+        sent_at = self._settle(channel)
+        if sent_at is None:
             return
-        cost, sent_at = sent
         self.round_trip += (self._clock() - sent_at - self.round_trip) / 8.0
-        grown = cost / self._capacity
+        grown = self._cost(channel) / self._capacity
         if self.window >= self.threshold:
             grown /= self.window
         self.window = min(self.window + grown, MAX_WINDOW)
@@ -162,11 +168,12 @@ class SearchSchedule(Generic[SearchableT]):
         self._in_flight_bytes = 0
         self._sends.clear()
 
-    def _settle(self, cid: int) -> tuple[int, float] | None:
-        sent = self._in_flight.pop(cid, None)
-        if sent is not None:
-            self._in_flight_bytes -= sent[0]
-        return sent
+    def _settle(self, channel: SearchableT) -> float | None:
+        """No longer wait for ``channel``'s answer; when it was sent, if it was waited for."""
+        sent_at = self._in_flight.pop(channel.cid, None)
+        if sent_at is not None:
+            self._in_flight_bytes -= self._cost(channel)
+        return sent_at
 
     def _room(self) -> int:
         return int(self.window) * self._capacity - self._in_flight_bytes
@@ -202,10 +209,10 @@ class SearchSchedule(Generic[SearchableT]):
         while sends and sends[0].sent_at <= limit:
             send = sends.popleft()
             lost = 0
-            for channel, due in send.names:
+            for channel, due in zip(send.channels, send.dues):
                 if waiting.get(channel.cid) is channel and channel.search_due == due:
                     heapq.heappush(queue, (due, next(self._order), channel))
-                    if self._settle(channel.cid) is not None:
+                    if self._settle(channel) is not None:
                         lost += 1
             if lost > send.counted / 8 and send.sent_at > self._last_cut:
                 self.window = self.threshold = max(1.0, self.window / 2.0)
@@ -215,13 +222,16 @@ class SearchSchedule(Generic[SearchableT]):
         """Send due channels, oldest first, as many as fill ``budget`` bytes of datagrams."""
         budget = budget // self._capacity * self._capacity
         batch: list[SearchableT] = []
-        sent: list[tuple[SearchableT, float]] = []
+        dues: list[float] = []
         counted = 0
         fresh, queue, waiting, in_flight = self._fresh, self._queue, self._waiting, self._in_flight
         while True:
-            from_fresh = bool(fresh) and (not queue or fresh[0][0] <= queue[0][0])
+            while fresh and (fresh[0].search_attempt or waiting.get(fresh[0].cid) is not fresh[0]):
+                fresh.popleft()  # asked since it was queued, or answered or removed
+            from_fresh = bool(fresh) and (not queue or fresh[0].search_due <= queue[0][0])
             if from_fresh:
-                due, channel = fresh[0]
+                channel = fresh[0]
+                due = channel.search_due
             elif queue and queue[0][0] <= now:
                 due, _, channel = queue[0]
             else:
@@ -240,16 +250,16 @@ class SearchSchedule(Generic[SearchableT]):
             batch.append(channel)
             if channel.search_attempt < COUNTED_ATTEMPTS and channel.cid not in in_flight:
                 counted += 1
-                in_flight[channel.cid] = (cost, now)
+                in_flight[channel.cid] = now
                 self._in_flight_bytes += cost
             channel.search_due = now + next_interval(channel.search_attempt)
             channel.search_attempt += 1
-            sent.append((channel, channel.search_due))
+            dues.append(channel.search_due)
         if not batch:
             return
         self.datagrams_sent += self._send(batch)
         self.names_sent += len(batch)
-        self._sends.append(Send(now, sent, counted))
+        self._sends.append(Send(now, batch, dues, counted))
 
 
 def search_socket() -> socket.socket:
