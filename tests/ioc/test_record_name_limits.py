@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pvflow.ioc.detector.settings import LONGEST_RECORD_SUFFIX as DETECTOR_LONGEST
+from pvflow.ioc.detector.config import LONGEST_RECORD_SUFFIX as DETECTOR_LONGEST
 from pvflow.ioc.flyscan.config import LONGEST_RECORD_SUFFIX as FLYSCAN_LONGEST
 from pvflow.ioc.framework.records import MAX_RECORD_NAME
 from pvflow.ioc.sync.config import LONGEST_RECORD_SUFFIX as SYNC_LONGEST

@@ -28,7 +28,7 @@ HELP = {
 
 #: app name -> "module:Class" of its settings (pydantic only: cheap to import for --help)
 SETTINGS: dict[str, str] = {
-    "detector": "pvflow.ioc.detector.settings:DetectorSettings",
+    "detector": "pvflow.ioc.detector.config:DetectorSettings",
     "flyscan": "pvflow.ioc.flyscan.config:FlyScanConfig",
     "sync": "pvflow.ioc.sync.config:SyncSettings",
 }

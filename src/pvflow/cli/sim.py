@@ -35,7 +35,7 @@ def _fault(text: str) -> tuple[str, Any]:
 
 
 async def _run_eiger(args: argparse.Namespace) -> int:
-    from ..ioc.detector.eiger.simulator import EigerSimulator, serve
+    from ..ioc.detector.backends.eiger.sim import EigerSimulator, serve
     from ..ioc.framework.stop_signals import stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from pvflow.ioc.detector.eiger import EigerDetector
-from pvflow.ioc.detector.eiger.simulator import EigerSimulator
+from pvflow.ioc.detector.backends.eiger import EigerDetector
+from pvflow.ioc.detector.backends.eiger.sim import EigerSimulator
 from pvflow.ioc.detector.events import DeviceEvent
 
 SIZE = (64, 32)

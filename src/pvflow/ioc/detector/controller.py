@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from ..framework.runner import StartupFailure
 from ..framework.state_machine import StateMachine
 from ..framework.structured_logging import log_event
+from .config import DetectorSettings
 from .device import DeviceDriver
 from .events import (
     DATA_EVENTS,
@@ -51,7 +52,6 @@ from .events import (
     StartDataEvent,
 )
 from .series import Series, SeriesCollector, SeriesError
-from .settings import DetectorSettings
 
 log = logging.getLogger("pvflow.ioc.detector")
 

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from .stream import encode, rational
 
-log = logging.getLogger("pvflow.ioc.detector.eiger.simulator")
+log = logging.getLogger("pvflow.ioc.detector.eiger.sim")
 
 TIME_BASE = 10_000_000  # ticks per second of the image start/stop/real times
 CHOICES = {"trigger_mode": ("ints", "inte", "exts", "exte", "extg"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 
-from .events import DeviceConfig, DeviceEvent, DeviceRuntime, MetaValue
+from ..events import DeviceConfig, DeviceEvent, DeviceRuntime, MetaValue
 
 EventSink = Callable[[DeviceEvent], None]
 
