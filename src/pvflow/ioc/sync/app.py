@@ -20,10 +20,10 @@ from ..framework.records import LoopThread, StatusRecords, check_record_name, pu
 from ..framework.runner import EXIT_FAIL, EXIT_OK, run_ioc
 from ..framework.settings import ConfigError, load_settings
 from ..framework.structured_logging import configure_logging, log_event
-from .backend import BUILTIN_BACKENDS, REQUIRED_METHODS
+from .backends.base import BUILTIN_BACKENDS, REQUIRED_METHODS
+from .backends.sim import SimSyncDevice
 from .config import SyncSettings
-from .engine import SyncEngine, SyncState
-from .sim_backend import SimSyncDevice
+from .controller import SyncEngine, SyncState
 
 logger = logging.getLogger("pvflow.ioc.sync")
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from ..framework.state_machine import StateMachine
 from ..framework.structured_logging import log_event
-from .backend import SyncDevice
+from .backends.base import SyncDevice
 
 logger = logging.getLogger("pvflow.ioc.sync")
 
