@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..framework.structured_logging import log_event
-from .simulation import ScanSettings, SignalShape, position, signal
+from .sim import ScanSettings, SignalShape, position, signal
 
 BUSY_DONE = 0
 BUSY_BUSY = 1
