@@ -30,7 +30,7 @@ class FlyScanApp:
 
     def __init__(self, config: FlyScanConfig):
         self.config = config
-        self.controller = FlyScanController(config.prefix, config.nelm, seed=config.seed)
+        self.controller = FlyScanController(seed=config.seed)
 
     async def prepare(self) -> None:
         """Nothing to prepare: the motor and detector are simulated."""
@@ -41,7 +41,7 @@ class FlyScanApp:
     def build_records(self, loop_thread: LoopThread) -> None:
         # the busy record's FLNK is the scan: a client must not be able to unlink it
         self._access_security = use_values_only_access_security()
-        self.controller.create_records(asg=VALUES_ONLY_ASG)
+        self.controller.build_records(self.config.prefix, self.config.nelm, asg=VALUES_ONLY_ASG)
 
     def started(self) -> None:
         shutil.rmtree(self._access_security, ignore_errors=True)
