@@ -24,7 +24,7 @@ from ..framework.settings import OFF_WORDS, ON_WORDS
 from ..framework.structured_logging import parse_level
 
 NO_PORT_WORDS = frozenset({"", "none"})
-LONGEST_RECORD_SUFFIX = "sim:inject_error"  # the longest record name after the prefix (app.py)
+LONGEST_RECORD_SUFFIX = "sim:inject_error"  # the longest record name after the prefix (records.py)
 
 
 class SyncSettings(BaseSettings):
