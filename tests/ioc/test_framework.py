@@ -95,7 +95,7 @@ def test_settings_errors_name_the_variable():
         load_settings(DetectorSettings, {"DISS_LOOP_PERIOD": "-1"})
     settings = load_settings(DetectorSettings, {"DISS_AUTO_ACQUIRE": "no",
                                                 "DISS_EPICS_PREFIX": "A:"})
-    assert settings.auto_acquire is None and settings.epics_prefix == "A:"
+    assert settings.auto_acquire is None and settings.prefix == "A:"
 
 
 def test_plugins_by_name_and_module_class():

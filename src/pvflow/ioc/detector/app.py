@@ -48,7 +48,7 @@ class DetectorApp:
         check_environment = getattr(backend_class, "check_environment", None)
         if callable(check_environment):
             check_environment(environ)
-        log_event(log, logging.INFO, "Detector IOC", prefix=self.settings.epics_prefix,
+        log_event(log, logging.INFO, "Detector IOC", prefix=self.settings.prefix,
                   backend=f"{backend_class.__module__}:{backend_class.__qualname__}",
                   auto_acquire=self.settings.auto_acquire or "off",
                   loop_period=self.settings.loop_period)
@@ -65,13 +65,13 @@ class DetectorApp:
 
     def build_records(self, loop_thread: LoopThread) -> None:
         assert self.controller.config is not None
-        self.records = DetectorRecords(self.settings.epics_prefix, self.controller,
+        self.records = DetectorRecords(self.settings.prefix, self.controller,
                                        self.controller.config, loop_thread)
 
     def started(self) -> None:
         assert self.records is not None
         self.records.started()
-        log_event(log, logging.INFO, "Serving", prefix=self.settings.epics_prefix,
+        log_event(log, logging.INFO, "Serving", prefix=self.settings.prefix,
                   channels=",".join(self.records.images))
 
     async def run(self, stop: asyncio.Event) -> int:
