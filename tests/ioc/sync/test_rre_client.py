@@ -13,14 +13,14 @@ from pvflow.ioc.sync.backends.rre.client import (RreClient, RreDisconnectedError
 from pvflow.ioc.sync.backends.rre.protocol import Command, Message, NackReason
 from pvflow.ioc.sync.backends.rre.registers import (PID_STATUS_PATH, TRACKER_STATE_PATH, PidState,
                                            TrackerState)
-from pvflow.ioc.sync.backends.rre.sim import RreSimulator
+from pvflow.ioc.sync.backends.rre.sim import SimRre
 
 pytest.importorskip("serial")
 
 
 @pytest.fixture
 def simulator():
-    with RreSimulator() as rre:
+    with SimRre() as rre:
         yield rre
 
 

@@ -17,18 +17,12 @@ from ..framework.records import LoopThread
 from ..framework.runner import EXIT_FAIL, EXIT_OK, run_ioc
 from ..framework.settings import ConfigError, load_settings
 from ..framework.structured_logging import configure_logging, log_event
-from .backends.base import REQUIRED_METHODS
+from .backends.base import BACKEND_GROUP, BUILTIN_BACKENDS, REQUIRED_METHODS
 from .config import DetectorSettings
 from .controller import DetectorController
 from .records import DetectorRecords, image_array_bytes
 
 log = logging.getLogger("pvflow.ioc.detector")
-
-#: Built-in backends; third parties use ``module:Class`` or this entry-point group.
-BUILTIN_BACKENDS = {"sim": "pvflow.ioc.detector.backends.sim:SimDetector",
-                    "eiger": "pvflow.ioc.detector.backends.eiger:EigerDetector",
-                    "eiger500k": "pvflow.ioc.detector.backends.eiger:EigerDetector"}  # Diss's module name
-BACKEND_GROUP = "pvflow.ioc.detector.backends"
 
 
 class DetectorApp:

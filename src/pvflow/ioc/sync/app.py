@@ -14,7 +14,7 @@ from ..framework.records import LoopThread
 from ..framework.runner import EXIT_FAIL, EXIT_OK, run_ioc
 from ..framework.settings import ConfigError, load_settings
 from ..framework.structured_logging import configure_logging, log_event
-from .backends.base import BUILTIN_BACKENDS, REQUIRED_METHODS
+from .backends.base import BACKEND_GROUP, BUILTIN_BACKENDS, REQUIRED_METHODS
 from .config import SyncSettings
 from .controller import SyncController
 from .records import SyncRecords
@@ -31,7 +31,7 @@ class SyncApp:
         self.settings = settings
         try:
             backend_class = load_plugin(settings.backend_spec, builtins=BUILTIN_BACKENDS,
-                                        group="pvflow.ioc.sync.backends",
+                                        group=BACKEND_GROUP,
                                         required=REQUIRED_METHODS)
             self.device: Any = backend_class(settings)
         except ValueError as error:

@@ -13,6 +13,7 @@ BUILTIN_BACKENDS = {
     "sim": "pvflow.ioc.sync.backends.sim:SimSyncDevice",
     "rre": "pvflow.ioc.sync.backends.rre:RreSyncDevice",
 }
+BACKEND_GROUP = "pvflow.ioc.sync.backends"
 REQUIRED_METHODS = ("open", "update", "clear", "close")
 
 

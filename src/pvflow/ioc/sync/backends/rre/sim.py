@@ -64,7 +64,7 @@ def default_tree() -> dict[int, Entry]:
     }
 
 
-class RreSimulator:
+class SimRre:
     """Serve a simulated RRE on a pty until :meth:`close`; thread-safe setters for tests."""
 
     def __init__(self, link_directory: str | None = None) -> None:
@@ -129,7 +129,7 @@ class RreSimulator:
         os.close(self._stop_write)
         self._directory.cleanup()
 
-    def __enter__(self) -> RreSimulator:
+    def __enter__(self) -> SimRre:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -290,7 +290,7 @@ def main() -> int:
     """Serve a simulated RRE until Ctrl-C, printing the port to use."""
     import signal
 
-    with RreSimulator() as simulator:
+    with SimRre() as simulator:
         print(f"simulated RRE on {simulator.port} (LOCKED, tracker ACTIVE); Ctrl-C stops",
               flush=True)
         try:
