@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from ..framework.plugins import PluginError, load_plugin
 from ..framework.records import LoopThread
 from ..framework.runner import EXIT_FAIL, EXIT_OK, run_ioc
-from ..framework.settings import ConfigError, load_settings
-from ..framework.structured_logging import configure_logging, log_event
+from ..framework.settings import ConfigError, load_ioc_settings
+from ..framework.structured_logging import log_event
 from .backends.base import BACKEND_GROUP, BUILTIN_BACKENDS, REQUIRED_METHODS
 from .config import DetectorSettings
 from .controller import DetectorController
@@ -31,8 +31,7 @@ class DetectorApp:
     name = "detector"
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self.settings = load_settings(DetectorSettings, environ)
-        configure_logging(self.settings.log_level)
+        self.settings = load_ioc_settings(DetectorSettings, environ)
         try:
             backend_class = load_plugin(self.settings.device_backend, builtins=BUILTIN_BACKENDS,
                                         group=BACKEND_GROUP, required=REQUIRED_METHODS)

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from ..framework.records import (VALUES_ONLY_ASG, LoopThread,
                                  use_values_only_access_security)
 from ..framework.runner import EXIT_OK, run_ioc
-from ..framework.settings import load_settings
-from ..framework.structured_logging import configure_logging, log_event
+from ..framework.settings import load_ioc_settings
+from ..framework.structured_logging import log_event
 from .config import FlyScanSettings
 from .controller import FlyScanController
 
@@ -60,9 +60,7 @@ class FlyScanApp:
 
 def make_app(environ: Mapping[str, str]) -> FlyScanApp:
     """Read ``FLYSCAN_*`` from ``environ``, configure logging, build the app."""
-    settings = load_settings(FlyScanSettings, environ)
-    configure_logging(settings.log_level)
-    return FlyScanApp(settings)
+    return FlyScanApp(load_ioc_settings(FlyScanSettings, environ))
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:

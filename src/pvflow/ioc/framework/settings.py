@@ -14,9 +14,10 @@ from typing import ClassVar, TypeVar
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .structured_logging import parse_level
+from .structured_logging import configure_logging, parse_level
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+IocSettingsT = TypeVar("IocSettingsT", bound="IocSettings")
 
 OFF_WORDS = frozenset({"", "0", "no", "nope", "false", "off"})
 ON_WORDS = frozenset({"yes", "true", "on"})
@@ -110,6 +111,15 @@ def load_settings(settings_class: type[SettingsT],
             shown = f"={given!r}" if given is not None else " (unset)"
             problems.append(f"{variable}{shown}: {message}")
         raise ConfigError("bad configuration: " + "; ".join(problems)) from None
+
+
+def load_ioc_settings(settings_class: type[IocSettingsT],
+                      environ: Mapping[str, str] | None = None) -> IocSettingsT:
+    """An IOC's settings from ``environ``, with logging configured at their level: the first
+    thing every app does."""
+    settings = load_settings(settings_class, environ)
+    configure_logging(settings.log_level)
+    return settings
 
 
 def parse_duration_switch(text: str | float | None) -> float | None:

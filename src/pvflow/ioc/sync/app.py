@@ -12,8 +12,8 @@ from typing import Any
 from ..framework.plugins import load_plugin
 from ..framework.records import LoopThread
 from ..framework.runner import EXIT_FAIL, EXIT_OK, run_ioc
-from ..framework.settings import ConfigError, load_settings
-from ..framework.structured_logging import configure_logging, log_event
+from ..framework.settings import ConfigError, load_ioc_settings
+from ..framework.structured_logging import log_event
 from .backends.base import BACKEND_GROUP, BUILTIN_BACKENDS, REQUIRED_METHODS
 from .config import SyncSettings
 from .controller import SyncController
@@ -77,9 +77,7 @@ class SyncApp:
 
 def make_app(environ: Mapping[str, str]) -> SyncApp:
     """Read ``SYNCSTER_*`` from ``environ``, configure logging, build the app."""
-    settings = load_settings(SyncSettings, environ)
-    configure_logging(settings.log_level)
-    return SyncApp(settings)
+    return SyncApp(load_ioc_settings(SyncSettings, environ))
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
