@@ -50,6 +50,7 @@ class SyncRecords:
             self._sim_records(p, device, builder)
 
     def _sim_records(self, p: str, device: SimSyncDevice, builder: Any) -> None:
+        self.sim = device
         self.sim_locked = builder.boolOut(
             check_record_name(p + "sim:locked"), ZNAM="unlocked", ONAM="locked",
             initial_value=int(device.synced), always_update=True,
@@ -83,11 +84,11 @@ class SyncRecords:
         self.stray.set(0)
 
     def _validate_sim_locked(self, record: Any, value: int) -> bool:
-        self.device.pretend_synced(bool(value))  # type: ignore[attr-defined]
+        self.sim.pretend_synced(bool(value))
         return True
 
     def _validate_inject(self, record: Any, value: str) -> bool:
         if self.loop_thread.is_current() or not value:
             return True
-        self.loop_thread.call(self.device.inject_error, str(value))  # type: ignore[attr-defined]
+        self.loop_thread.call(self.sim.inject_error, str(value))
         return True
