@@ -8,9 +8,9 @@ import struct
 import numpy as np
 
 from pvflow.ca import protocol as ca
-from pvflow.ioc.detector.eiger.stream import encode as encode_stream
-from pvflow.ioc.sync.rre_protocol import Command as RreCommand
-from pvflow.ioc.sync.rre_protocol import Message, encode_frame
+from pvflow.ioc.detector.backends.eiger.stream import encode as encode_stream
+from pvflow.ioc.sync.backends.rre.protocol import Command as RreCommand
+from pvflow.ioc.sync.backends.rre.protocol import Message, encode_frame
 from pvflow.pva import protocol as pva
 from pvflow.pva.pvdata import FieldType, structure, write_bitset, write_type, write_value
 

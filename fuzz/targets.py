@@ -19,9 +19,9 @@ from pvflow.ca.dbr import DECODERS, Form, Native
 from pvflow.errors import RemoteProtocolError
 from pvflow.io import large_payload
 from pvflow.io.delivery import Mailbox
-from pvflow.ioc.detector.eiger.stream import StreamError
-from pvflow.ioc.detector.eiger.stream import decode as decode_stream
-from pvflow.ioc.sync.rre_protocol import FrameDecoder
+from pvflow.ioc.detector.backends.eiger.stream import StreamError
+from pvflow.ioc.detector.backends.eiger.stream import decode as decode_stream
+from pvflow.ioc.sync.backends.rre.protocol import FrameDecoder
 from pvflow.pva import protocol as pva_protocol
 from pvflow.pva.channel import Channel as PVAChannel
 from pvflow.pva.channel import ChannelState

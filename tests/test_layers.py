@@ -1,5 +1,6 @@
 """The layer contracts of ``.importlinter`` hold: layers import downward only, codecs do no
-I/O, integrations reach the engines only through the Context."""
+I/O, integrations reach the engines only through the Context, applications (IOCs, command
+line, demo) never import transport internals."""
 
 from __future__ import annotations
 

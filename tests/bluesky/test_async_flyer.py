@@ -12,7 +12,7 @@ from pvflow.bluesky.async_flyer import AsyncBusyFlyer
 from pvflow.bluesky.controller import FlyController
 from pvflow.bluesky.errors import FlyScanError
 from pvflow.bluesky.plans import fly_scan
-from pvflow.ioc.flyscan.simulation import ScanSettings, positions
+from pvflow.ioc.flyscan.sim import ScanSettings, positions
 from tests.bluesky.documents import validate_run
 from tests.bluesky.test_busy_flyer import rows
 

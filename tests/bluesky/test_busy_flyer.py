@@ -12,7 +12,7 @@ from pvflow.bluesky.busy_flyer import BusyFlyer
 from pvflow.bluesky.controller import FlyController
 from pvflow.bluesky.errors import FlyScanError, FlyScanTimeoutError
 from pvflow.bluesky.plans import fly_scan
-from pvflow.ioc.flyscan.simulation import ScanSettings, positions, signal
+from pvflow.ioc.flyscan.sim import ScanSettings, positions, signal
 from tests.bluesky.documents import validate_run
 
 

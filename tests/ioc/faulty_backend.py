@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pvflow.ioc.detector.backend import BackendFailure, EventSink
+from pvflow.ioc.detector.backends.base import BackendFailure, EventSink
 from pvflow.ioc.detector.events import EndDataEvent, ImageDataEvent, StartDataEvent
-from pvflow.ioc.detector.sim import SimDetector
+from pvflow.ioc.detector.backends.sim import SimDetector
 
 
 class FaultyDetector(SimDetector):

@@ -17,7 +17,7 @@ from pvflow.ioc.detector.events import (
     StartDataEvent,
 )
 from pvflow.ioc.detector.series import SeriesCollector, SeriesError
-from pvflow.ioc.detector.settings import DetectorSettings
+from pvflow.ioc.detector.config import DetectorSettings
 from pvflow.ioc.framework import (
     ConfigError,
     PluginError,
@@ -95,11 +95,11 @@ def test_settings_errors_name_the_variable():
         load_settings(DetectorSettings, {"DISS_LOOP_PERIOD": "-1"})
     settings = load_settings(DetectorSettings, {"DISS_AUTO_ACQUIRE": "no",
                                                 "DISS_EPICS_PREFIX": "A:"})
-    assert settings.auto_acquire is None and settings.epics_prefix == "A:"
+    assert settings.auto_acquire is None and settings.prefix == "A:"
 
 
 def test_plugins_by_name_and_module_class():
-    builtins = {"sim": "pvflow.ioc.detector.sim:SimDetector"}
+    builtins = {"sim": "pvflow.ioc.detector.backends.sim:SimDetector"}
     assert load_plugin("sim", builtins=builtins).__name__ == "SimDetector"
     found = load_plugin("tests.ioc.faulty_backend:FaultyDetector", builtins=builtins,
                         required=("acquire",))

@@ -1,7 +1,7 @@
 """`AsyncBusyFlyer`: the busy-record flyer for ophyd-async, on pvflow's async calls.
 
 The same protocol and the same pages as :class:`~pvflow.bluesky.busy_flyer.BusyFlyer` (both
-drive a :class:`~pvflow.bluesky.busy_flight.BusyFlight` and page with
+share a :class:`~pvflow.bluesky.busy_flight.BusyScans` and page with
 :mod:`~pvflow.bluesky.fly_data`), but every wait is awaited on the RunEngine's loop and the
 data keys are flat, as ophyd-async flyers' are: declare the stream first (``fly_scan`` does).
 
@@ -18,10 +18,9 @@ from typing import Any
 from ophyd_async.core import AsyncStatus, Device
 
 from ..context import Context
-from .busy_flight import DONE, BusyFlight
-from .controller import FlyController, same_value
-from .errors import FlyScanError
-from .fly_data import DEFAULT_PAGE_SIZE, describe, event_pages, trim
+from .busy_flight import BusyScans, fly_columns, raise_failed
+from .controller import FlyController
+from .fly_data import DEFAULT_PAGE_SIZE, describe, event_pages
 
 
 class AsyncBusyFlyer(Device):
@@ -38,66 +37,41 @@ class AsyncBusyFlyer(Device):
         self.stream_name = stream_name
         self.kickoff_timeout = kickoff_timeout
         self.complete_timeout = complete_timeout
+        self.scans = BusyScans(context, self.controller, lambda: self.name)
         self.page_size = page_size
         self.read_timeout = read_timeout
-        self._flight: BusyFlight | None = None
-        self._complete_deadline: float | None = None
         self._data_keys: dict[str, dict[str, Any]] | None = None
         super().__init__(name=name)
 
     @AsyncStatus.wrap
     async def kickoff(self) -> None:
         busy = self.controller.busy_pv
-        if self._flight is not None and self._flight.flying:
-            raise FlyScanError(f"{self.name}: kickoff refused: the fly scan on {busy} is still "
-                               "running; wait for complete() or stop() it", pv=busy)
-        if int(await self.context.get_async(busy, timeout=self.read_timeout)) != DONE:
-            raise FlyScanError(f"{self.name}: kickoff refused: {busy} is already Busy "
-                               "(another scan runs on this controller)", pv=busy)
-        deadline = self.complete_timeout
-        if deadline is None:
-            deadline = self.controller.complete_timeout(await self._setting_values())
+        self.scans.check_idle(await self.context.get_async(busy, timeout=self.read_timeout))
+        settings = await self._setting_values() if self.complete_timeout is None else {}
         self._data_keys = None
-        self._complete_deadline = deadline
-        flight = self._flight = BusyFlight(self.context, busy, self.name)
-        flight.begin()
-        flight.expect(flight.started, self.kickoff_timeout, lambda: (
-            f"{self.name}: {busy} did not turn Busy within {self.kickoff_timeout:g} s of the "
-            "put; the scan was aborted"))
-        await asyncio.wrap_future(flight.started)
+        started = self.scans.kickoff(self.kickoff_timeout, self.complete_timeout, settings)
+        await asyncio.wrap_future(started)
 
     @AsyncStatus.wrap
     async def complete(self) -> None:
-        flight = self._flight
-        if flight is None:
-            raise FlyScanError(f"{self.name}: complete() without kickoff()")
-        busy, seconds = self.controller.busy_pv, self._complete_deadline
-        flight.expect(flight.finished, seconds, lambda: (
-            f"{self.name}: {busy} was still Busy {seconds:g} s after complete(); the scan "
-            f"was aborted (Done put to {busy})"))
-        await asyncio.wrap_future(flight.finished)
+        await asyncio.wrap_future(self.scans.complete())
 
     async def stop(self, success: bool = False) -> None:
-        if self._flight is not None and self._flight.flying:
-            self._flight.abort()
+        self.scans.stop()
 
     async def describe_collect(self) -> dict[str, Any]:
         if self._data_keys is None:
             arrays = self.controller.fly_arrays
             readings = await self.context.get_many_async(arrays.pvs, form="ctrl",
                                                          timeout=self.read_timeout)
-            self._raise_failed(readings)
+            raise_failed(self.name, readings)
             self._data_keys = describe(self.name, arrays, readings)
         return self._data_keys
 
     async def collect_pages(self) -> AsyncIterator[dict[str, Any]]:
         arrays = self.controller.fly_arrays
         values = await self.context.get_many_async(arrays.pvs, timeout=self.read_timeout)
-        self._raise_failed(values)
-        try:
-            columns = trim(arrays, values)
-        except ValueError as error:
-            raise FlyScanError(f"{self.name}: {error}") from None
+        columns = fly_columns(self.name, arrays, values)
         for page in event_pages(self.name, arrays, columns, self.page_size):
             yield page
 
@@ -110,20 +84,10 @@ class AsyncBusyFlyer(Device):
         await asyncio.gather(*(self.context.put_async(pvs[name], setting,
                                                       timeout=self.read_timeout)
                                for name, setting in value.items()))
-        read_back = await self._setting_values()
-        refused = [f"{pvs[name]}={setting!r}" for name, setting in value.items()
-                   if not same_value(read_back[name], setting)]
-        if refused:
-            raise ValueError(f"{self.name}: the controller refused {', '.join(refused)} "
-                             "(see its log for the reason)")
+        self.scans.check_written(value, await self._setting_values())
 
     async def _setting_values(self) -> dict[str, Any]:
         pvs = self.controller.setting_pvs
         values = await self.context.get_many_async(pvs.values(), timeout=self.read_timeout)
-        self._raise_failed(values)
+        raise_failed(self.name, values)
         return {name: values[pv] for name, pv in pvs.items()}
-
-    def _raise_failed(self, results: Mapping[str, Any]) -> None:
-        for pv, result in results.items():
-            if isinstance(result, BaseException):
-                raise FlyScanError(f"{self.name}: cannot read {pv}: {result}", pv=pv) from result

@@ -5,19 +5,24 @@ The protocol: put "Busy" with a put-callback. The controller sets the record Bus
 Done again (acquisition has finished), however long that takes, so the put carries no
 timeout. Both moments are pushed to us (a monitor and the put-callback); nothing polls.
 
-Both flyers (ophyd v1 and ophyd-async) drive a :class:`BusyFlight` and only differ in how
-they wait for its two futures.
+Both flyers (ophyd v1 and ophyd-async) hold a :class:`BusyScans`, which refuses a kickoff
+while a scan runs and starts each :class:`BusyFlight` with its two deadlines; the flyers only
+differ in how they read the record and wait for the flight's two futures.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
+import numpy as np
+
 from ..context import Context, Subscription
+from .controller import FlyController, same_value
 from .errors import FlyScanError, FlyScanTimeoutError
+from .fly_data import FlyArrays, trim
 
 DONE = 0
 BUSY = 1
@@ -116,3 +121,91 @@ class BusyFlight:
             timer.cancel()
         if subscription is not None:
             subscription.close()
+
+
+class BusyScans:
+    """A flyer's scans on one controller: kickoff, complete and stop, whatever the flyer
+    awaits with."""
+
+    def __init__(self, context: Context, controller: FlyController,
+                 owner: Callable[[], str]) -> None:
+        self.context = context
+        self.controller = controller
+        self._owner = owner  # the flyer's name, read when needed: ophyd-async names late
+        self._flight: BusyFlight | None = None
+        self._complete_deadline: float | None = None
+
+    @property
+    def owner(self) -> str:
+        return self._owner()
+
+    def check_idle(self, busy_value: Any) -> None:
+        """Refuse a kickoff while our scan flies or the record (read as ``busy_value``)
+        shows another one."""
+        busy = self.controller.busy_pv
+        if self._flight is not None and self._flight.flying:
+            raise FlyScanError(f"{self.owner}: kickoff refused: the fly scan on {busy} is "
+                               "still running; wait for complete() or stop() it", pv=busy)
+        if int(busy_value) != DONE:
+            raise FlyScanError(f"{self.owner}: kickoff refused: {busy} is already Busy "
+                               "(another scan runs on this controller)", pv=busy)
+
+    def kickoff(self, kickoff_timeout: float, complete_timeout: float | None,
+                settings: Mapping[str, Any]) -> Future[None]:
+        """Put Busy; the future resolves once the record shows Busy (fails after
+        ``kickoff_timeout``, the scan aborted). ``complete_timeout`` None: twice points x
+        period plus a margin, from the setting values in ``settings``."""
+        busy = self.controller.busy_pv
+        if complete_timeout is None:
+            complete_timeout = self.controller.complete_timeout(settings)
+        self._complete_deadline = complete_timeout
+        owner = self.owner
+        flight = self._flight = BusyFlight(self.context, busy, owner)
+        flight.begin()
+        flight.expect(flight.started, kickoff_timeout, lambda: (
+            f"{owner}: {busy} did not turn Busy within {kickoff_timeout:g} s of the put; the "
+            "scan was aborted"))
+        return flight.started
+
+    def complete(self) -> Future[None]:
+        """Resolves when the record is Done again; fails after the complete deadline."""
+        flight = self._flight
+        if flight is None:
+            raise FlyScanError(f"{self.owner}: complete() without kickoff()")
+        busy, seconds = self.controller.busy_pv, self._complete_deadline
+        flight.expect(flight.finished, seconds, lambda: (
+            f"{self.owner}: {busy} was still Busy {seconds:g} s after complete(); the scan "
+            f"was aborted (Done put to {busy})"))
+        return flight.finished
+
+    def stop(self) -> None:
+        """Abort a running scan (the arrays keep the points taken so far)."""
+        if self._flight is not None and self._flight.flying:
+            self._flight.abort()
+
+    def check_written(self, wanted: Mapping[str, Any], read_back: Mapping[str, Any]) -> None:
+        """ValueError naming every setting whose read-back is not the value written."""
+        pvs = self.controller.setting_pvs
+        refused = [f"{pvs[name]}={value!r}" for name, value in wanted.items()
+                   if not same_value(read_back[name], value)]
+        if refused:
+            raise ValueError(f"{self.owner}: the controller refused {', '.join(refused)} "
+                             "(see its log for the reason)")
+
+
+def raise_failed(owner: str, results: Mapping[str, Any]) -> None:
+    """Raise the first failure of a ``get_many`` as a FlyScanError naming its PV."""
+    for pv, result in results.items():
+        if isinstance(result, BaseException):
+            raise FlyScanError(f"{owner}: cannot read {pv}: {result}", pv=pv) from result
+
+
+def fly_columns(owner: str, arrays: FlyArrays, values: Mapping[str, Any]
+                ) -> dict[str, np.ndarray]:
+    """The columns of one scan from a ``get_many`` of its arrays, trimmed to the points
+    taken; FlyScanError naming what is wrong."""
+    raise_failed(owner, values)
+    try:
+        return trim(arrays, values)
+    except ValueError as error:
+        raise FlyScanError(f"{owner}: {error}") from None

@@ -23,10 +23,9 @@ from ophyd import Device
 from ophyd.status import Status
 
 from ..context import Context
-from .busy_flight import DONE, BusyFlight
-from .controller import FlyController, same_value
-from .errors import FlyScanError
-from .fly_data import DEFAULT_PAGE_SIZE, describe, event_pages, trim
+from .busy_flight import BusyScans, fly_columns, raise_failed
+from .controller import FlyController
+from .fly_data import DEFAULT_PAGE_SIZE, describe, event_pages
 
 
 def _status_of(future: Future[None], obj: Any) -> Status:
@@ -69,57 +68,35 @@ class BusyFlyer(Device):
         self.nested = nested
         self.kickoff_timeout = kickoff_timeout
         self.complete_timeout = complete_timeout
+        self.scans = BusyScans(context, self.controller, lambda: self.name)
         self.page_size = page_size
         self.read_timeout = read_timeout
-        self._flight: BusyFlight | None = None
-        self._complete_deadline: float | None = None
         self._data_keys: dict[str, dict[str, Any]] | None = None
 
     # --- Flyable ------------------------------------------------------------------------------
     def kickoff(self) -> Status:
         """Start the scan; the status is done once the controller has started acquiring."""
         busy = self.controller.busy_pv
-        if self._flight is not None and self._flight.flying:
-            raise FlyScanError(f"{self.name}: kickoff refused: the fly scan on {busy} is still "
-                               "running; wait for complete() or stop() it", pv=busy)
-        state = self.context.get(busy, timeout=self.read_timeout)
-        if int(state) != DONE:
-            raise FlyScanError(f"{self.name}: kickoff refused: {busy} is already Busy "
-                               "(another scan runs on this controller)", pv=busy)
-        deadline = self.complete_timeout
-        if deadline is None:
-            deadline = self.controller.complete_timeout(self._setting_values())
+        self.scans.check_idle(self.context.get(busy, timeout=self.read_timeout))
+        settings = self._setting_values() if self.complete_timeout is None else {}
         self._data_keys = None
-        flight = self._flight = BusyFlight(self.context, busy, self.name)
-        flight.begin()
-        flight.expect(flight.started, self.kickoff_timeout, lambda: (
-            f"{self.name}: {busy} did not turn Busy within {self.kickoff_timeout:g} s of the "
-            "put; the scan was aborted"))
-        self._complete_deadline = deadline
-        return _status_of(flight.started, self)
+        started = self.scans.kickoff(self.kickoff_timeout, self.complete_timeout, settings)
+        return _status_of(started, self)
 
     def complete(self) -> Status:
         """Done when the controller reports Done; fails after ``complete_timeout``."""
-        flight = self._flight
-        if flight is None:
-            raise FlyScanError(f"{self.name}: complete() without kickoff()")
-        busy, seconds = self.controller.busy_pv, self._complete_deadline
-        flight.expect(flight.finished, seconds, lambda: (
-            f"{self.name}: {busy} was still Busy {seconds:g} s after complete(); the scan "
-            f"was aborted (Done put to {busy})"))
-        return _status_of(flight.finished, self)
+        return _status_of(self.scans.complete(), self)
 
     def stop(self, *, success: bool = False) -> None:
         """Abort a running scan (the arrays keep the points taken so far)."""
-        if self._flight is not None and self._flight.flying:
-            self._flight.abort()
+        self.scans.stop()
 
     # --- Collectable --------------------------------------------------------------------------
     def describe_collect(self) -> dict[str, Any]:
         if self._data_keys is None:
             arrays = self.controller.fly_arrays
             readings = self.context.get_many(arrays.pvs, form="ctrl", timeout=self.read_timeout)
-            self._raise_failed(readings)
+            raise_failed(self.name, readings)
             self._data_keys = describe(self.name, arrays, readings)
         return {self.stream_name: self._data_keys} if self.nested else self._data_keys
 
@@ -127,11 +104,7 @@ class BusyFlyer(Device):
         """All rows of the last scan: one bulk read of every array, then pages."""
         arrays = self.controller.fly_arrays
         values = self.context.get_many(arrays.pvs, timeout=self.read_timeout)
-        self._raise_failed(values)
-        try:
-            columns = trim(arrays, values)
-        except ValueError as error:
-            raise FlyScanError(f"{self.name}: {error}") from None
+        columns = fly_columns(self.name, arrays, values)
         yield from event_pages(self.name, arrays, columns, self.page_size)
 
     # --- Preparable, Configurable ---------------------------------------------------------------
@@ -159,17 +132,14 @@ class BusyFlyer(Device):
         for setting, value in d.items():
             self.context.put(pvs[setting], value, timeout=self.read_timeout)
         new = self.read_configuration()
-        refused = [f"{pvs[setting]}={value!r}" for setting, value in d.items()
-                   if not same_value(new[self._config_key(setting)]["value"], value)]
-        if refused:
-            raise ValueError(f"{self.name}: the controller refused {', '.join(refused)} "
-                             "(see its log for the reason)")
+        self.scans.check_written(d, {setting: new[self._config_key(setting)]["value"]
+                                     for setting in d})
         return old, new
 
     def read_configuration(self) -> dict[str, Any]:
         pvs = self.controller.setting_pvs
         readings = self.context.get_many(pvs.values(), form="time", timeout=self.read_timeout)
-        self._raise_failed(readings)
+        raise_failed(self.name, readings)
         now = time.time()
         return {self._config_key(setting): {"value": readings[pv].value,
                                             "timestamp": readings[pv].timestamp or now}
@@ -178,7 +148,7 @@ class BusyFlyer(Device):
     def describe_configuration(self) -> dict[str, Any]:
         pvs = self.controller.setting_pvs
         readings = self.context.get_many(pvs.values(), form="ctrl", timeout=self.read_timeout)
-        self._raise_failed(readings)
+        raise_failed(self.name, readings)
         return {self._config_key(setting): {
             "source": f"PV:{pv}", "dtype": "integer" if isinstance(readings[pv].value, int)
             else "number", "shape": [], "units": readings[pv].units}
@@ -191,8 +161,3 @@ class BusyFlyer(Device):
     def _setting_values(self) -> dict[str, Any]:
         return {key.removeprefix(self.name + "_"): reading["value"]
                 for key, reading in self.read_configuration().items()}
-
-    def _raise_failed(self, results: Mapping[str, Any]) -> None:
-        for pv, result in results.items():
-            if isinstance(result, BaseException):
-                raise FlyScanError(f"{self.name}: cannot read {pv}: {result}", pv=pv) from result

@@ -28,8 +28,8 @@ HELP = {
 
 #: app name -> "module:Class" of its settings (pydantic only: cheap to import for --help)
 SETTINGS: dict[str, str] = {
-    "detector": "pvflow.ioc.detector.settings:DetectorSettings",
-    "flyscan": "pvflow.ioc.flyscan.config:FlyScanConfig",
+    "detector": "pvflow.ioc.detector.config:DetectorSettings",
+    "flyscan": "pvflow.ioc.flyscan.config:FlyScanSettings",
     "sync": "pvflow.ioc.sync.config:SyncSettings",
 }
 

@@ -35,11 +35,11 @@ def _fault(text: str) -> tuple[str, Any]:
 
 
 async def _run_eiger(args: argparse.Namespace) -> int:
-    from ..ioc.detector.eiger.simulator import EigerSimulator, serve
+    from ..ioc.detector.backends.eiger.sim import SimEiger, serve
     from ..ioc.framework.stop_signals import stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    simulator = EigerSimulator(args.host, args.api_port, args.stream_port, args.size,
+    simulator = SimEiger(args.host, args.api_port, args.stream_port, args.size,
                                args.api_version, args.gate_frequency)
     simulator.inject(**dict(args.fault))
     stop = asyncio.Event()

@@ -15,9 +15,9 @@ from typing import Any
 
 from bluesky.protocols import Reading as BlueskyReading
 from event_model import DataKey
-from ophyd_async.core import Callback, NotConnectedError, SignalDatatypeT, make_datakey
+from ophyd_async.core import (Callback, NotConnectedError, SignalBackend, SignalDatatypeT,
+                              make_datakey)
 from ophyd_async.epics.core import EpicsOptions
-from ophyd_async.epics.core._util import EpicsSignalBackend
 
 from ..context import Context, Subscription
 from ..errors import PVFlowError
@@ -51,8 +51,13 @@ def native_of(context: Context, name: str, reading: Reading) -> Native:
     return Native(info.native_type, info.element_count > 1, info.element_count)
 
 
-class PvflowSignalBackend(EpicsSignalBackend[SignalDatatypeT]):
-    """A signal backend on pvflow; PV names without a scheme are ``protocol`` (CA here)."""
+class PvflowSignalBackend(SignalBackend[SignalDatatypeT]):
+    """A signal backend on pvflow; PV names without a scheme are ``protocol`` (CA here).
+
+    It has the attributes of ophyd-async's EPICS backends (``read_pv``, ``write_pv``,
+    ``options``), which its declarative devices fill in; their base class is private
+    (``ophyd_async.epics.core._util``), so this one derives from the public SignalBackend.
+    """
 
     protocol = "ca"
 
@@ -63,7 +68,10 @@ class PvflowSignalBackend(EpicsSignalBackend[SignalDatatypeT]):
         self.initial_values: dict[str, Any] = {}
         self.subscription: Subscription | None = None
         self._context = context
-        super().__init__(datatype, read_pv, write_pv, options)
+        self.read_pv = read_pv
+        self.write_pv = write_pv
+        self.options: EpicsOptions = options or EpicsOptions()
+        super().__init__(datatype)
 
     @property
     def context(self) -> Context:

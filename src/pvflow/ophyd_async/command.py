@@ -4,7 +4,7 @@ layer), the pvflow twin of ophyd-async's ``CaCommandBackend`` and ``PvaCommandBa
 from __future__ import annotations
 
 from ophyd_async.core import NotConnectedError
-from ophyd_async.epics.core._util import EpicsCommandBackend
+from ophyd_async.epics.core import EpicsCommandBackend
 
 from ..context import Context
 from ..errors import PVFlowError

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 from event_model import Limits, LimitsRange
 from ophyd_async.core import Array1D, SignalMetadata, Table, get_enum_cls
-from ophyd_async.epics.core._util import format_datatype, get_supported_values
 
 from ..chars import decode_chars, encode_chars
 from ..reading import Reading
+from .datatypes import datatype_name, supported_values
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def make_converter(pv: str, datatype: Any, native: Native, reading: Reading) -> 
         return BoolConverter()
     if scalar and native.type in _ENUMS:
         if enum_class:
-            return EnumConverter(choices, get_supported_values(pv, enum_class, choices))
+            return EnumConverter(choices, supported_values(pv, enum_class, choices))
         if datatype in (None, str):
             return EnumConverter(choices)
     elif inferred is float and datatype is int and reading.precision == 0:
@@ -244,8 +244,8 @@ def make_converter(pv: str, datatype: Any, native: Native, reading: Reading) -> 
         return converter_class(inferred)
     if native.type in _ENUMS:
         inferred = "str | SubsetEnum | StrictEnum"
-    raise TypeError(f"{pv} with inferred datatype {format_datatype(inferred)}"
-                    f" cannot be coerced to {format_datatype(datatype)}")
+    raise TypeError(f"{pv} with inferred datatype {datatype_name(inferred)}"
+                    f" cannot be coerced to {datatype_name(datatype)}")
 
 
 _LIMIT_NAMES = (("alarm", "alarm_limits"), ("control", "control_limits"),

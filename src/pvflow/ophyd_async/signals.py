@@ -17,7 +17,6 @@ from ophyd_async.core import (
     TriggerableCommand,
 )
 from ophyd_async.epics.core import EpicsOptions
-from ophyd_async.epics.core._util import get_pv_basename_and_field
 
 from .backend import PvflowSignalBackend
 from .command import PvflowCommandBackend
@@ -39,8 +38,8 @@ def pvflow_signal_rw_rbv(datatype: type[SignalDatatypeT], write_pv: str,
                          wait: bool | Callable[[SignalDatatypeT], bool] = True
                          ) -> SignalRW[SignalDatatypeT]:
     """A SignalRW whose readback is ``write_pv`` plus ``read_suffix`` (before any field)."""
-    base, field = get_pv_basename_and_field(write_pv)
-    read_pv = f"{base}{read_suffix}.{field}" if field is not None else f"{write_pv}{read_suffix}"
+    record, dot, field = write_pv.partition(".")
+    read_pv = f"{record}{read_suffix}{dot}{field}"
     return pvflow_signal_rw(datatype, read_pv, write_pv, name, timeout=timeout,
                             attempts=attempts, wait=wait)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from pvflow.ioc.detector.eiger import EigerDetector
-from pvflow.ioc.detector.eiger.simulator import EigerSimulator
+from pvflow.ioc.detector.backends.eiger import EigerDetector
+from pvflow.ioc.detector.backends.eiger.sim import SimEiger
 from pvflow.ioc.detector.events import DeviceEvent
 
 SIZE = (64, 32)
@@ -21,7 +21,7 @@ class Rig:
 
     def __init__(self, env: Mapping[str, str] | None = None, initialize: bool = True,
                  **simulator: Any) -> None:
-        self.simulator = EigerSimulator(size=SIZE, initialize_time=0.05, **simulator)
+        self.simulator = SimEiger(size=SIZE, initialize_time=0.05, **simulator)
         self._env = dict(env or {})
         self._initialize = initialize
         self.events: asyncio.Queue[DeviceEvent] = asyncio.Queue()

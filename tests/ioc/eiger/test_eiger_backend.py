@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pvflow.ioc.detector.eiger.backend import SeriesOverdue
-from pvflow.ioc.detector.eiger.simplon import SimplonError
-from pvflow.ioc.detector.eiger.simulator import sim_image
+from pvflow.ioc.detector.backends.eiger.backend import SeriesOverdue
+from pvflow.ioc.detector.backends.eiger.simplon import SimplonError
+from pvflow.ioc.detector.backends.eiger.sim import sim_image
 from pvflow.ioc.detector.events import (
     CancelDataEvent,
     ChannelStateEvent,
@@ -240,14 +240,14 @@ def test_api_version_mismatch_is_a_configuration_error() -> None:
     ("EIGER_IMAGE_OVERDUE", "-1", "EIGER_IMAGE_OVERDUE='-1'"),
 ])
 def test_bad_variables_are_named(variable: str, value: str, message: str) -> None:
-    from pvflow.ioc.detector.eiger import EigerDetector
+    from pvflow.ioc.detector.backends.eiger import EigerDetector
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         EigerDetector.check_environment({variable: value})
 
 
 def test_overdue_defaults_follow_the_mode() -> None:
-    from pvflow.ioc.detector.eiger.settings import EigerSettings
+    from pvflow.ioc.detector.backends.eiger.config import EigerSettings
     from pvflow.ioc.framework.settings import load_settings
 
     def overdue(env: dict[str, str]) -> float:

@@ -13,7 +13,7 @@ import pytest
 
 from pvflow.demo.network import free_port
 from pvflow.demo.processes import ServerProcess
-from pvflow.ioc.detector.eiger.simulator import sim_image
+from pvflow.ioc.detector.backends.eiger.sim import sim_image
 from tests.ioc.clients import CaClient
 from tests.ioc.detector_process import DetectorProcess, acquire_series
 

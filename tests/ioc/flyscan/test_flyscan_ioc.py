@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pvflow.ioc.flyscan.simulation import ScanSettings, SignalShape, positions, signal
+from pvflow.ioc.flyscan.sim import ScanSettings, SignalShape, positions, signal
 from tests.ioc.clients import CaClient, Collector, patched_environ, pva_context
 from tests.ioc.ioc_process import IocProcess, unique_prefix
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pvflow.ioc.flyscan.simulation import ScanSettings, positions, signal
+from pvflow.ioc.flyscan.sim import ScanSettings, positions, signal
 from tests.ioc.clients import CaClient
 from tests.ioc.ioc_process import ROOT, IocProcess, RepeaterProcess
 

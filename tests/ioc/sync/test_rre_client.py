@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import pytest
 
-from pvflow.ioc.sync.rre_client import (RreClient, RreDisconnectedError, RreNackError,
+from pvflow.ioc.sync.backends.rre.client import (RreClient, RreDisconnectedError, RreNackError,
                                         RreProtocolError, RreTimeoutError)
-from pvflow.ioc.sync.rre_protocol import Command, Message, NackReason
-from pvflow.ioc.sync.rre_registers import (PID_STATUS_PATH, TRACKER_STATE_PATH, PidState,
+from pvflow.ioc.sync.backends.rre.protocol import Command, Message, NackReason
+from pvflow.ioc.sync.backends.rre.registers import (PID_STATUS_PATH, TRACKER_STATE_PATH, PidState,
                                            TrackerState)
-from pvflow.ioc.sync.rre_simulator import RreSimulator
+from pvflow.ioc.sync.backends.rre.sim import SimRre
 
 pytest.importorskip("serial")
 
 
 @pytest.fixture
 def simulator():
-    with RreSimulator() as rre:
+    with SimRre() as rre:
         yield rre
 
 

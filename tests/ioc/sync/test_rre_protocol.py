@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pvflow.ioc.sync.rre_protocol import (ESCAPED_BYTES, Command, CorruptFrame, FrameDecoder,
+from pvflow.ioc.sync.backends.rre.protocol import (ESCAPED_BYTES, Command, CorruptFrame, FrameDecoder,
                                           Message, NackReason, crc16, decode_frame,
                                           encode_frame, escape, nack_payload, nack_reason,
                                           unescape)
-from pvflow.ioc.sync.rre_registers import (PidState, RegisterDefinition, RegisterType,
+from pvflow.ioc.sync.backends.rre.registers import (PidState, RegisterDefinition, RegisterType,
                                            decode_value, definition_address, encode_value,
                                            mangle_label, parse_definition, read_reply,
                                            read_request, register_address, split_read_reply,

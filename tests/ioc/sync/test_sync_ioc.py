@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pvflow.ioc.sync.rre_registers import PidState, TrackerState
-from pvflow.ioc.sync.rre_simulator import RreSimulator
+from pvflow.ioc.sync.backends.rre.registers import PidState, TrackerState
+from pvflow.ioc.sync.backends.rre.sim import SimRre
 from tests.ioc.clients import CaClient, wait_for_monitors
 from tests.ioc.ioc_process import IocProcess, unique_prefix
 
@@ -85,7 +85,7 @@ def test_bad_configuration_exits_with_one_line():
 @pytest.fixture
 def simulator():
     pytest.importorskip("serial")
-    with RreSimulator() as rre:
+    with SimRre() as rre:
         yield rre
 
 

@@ -15,20 +15,14 @@ from collections.abc import Mapping
 from ..framework.plugins import PluginError, load_plugin
 from ..framework.records import LoopThread
 from ..framework.runner import EXIT_FAIL, EXIT_OK, run_ioc
-from ..framework.settings import ConfigError, load_settings
-from ..framework.structured_logging import configure_logging, log_event
-from .backend import REQUIRED_METHODS
+from ..framework.settings import ConfigError, load_ioc_settings
+from ..framework.structured_logging import log_event
+from .backends.base import BACKEND_GROUP, BUILTIN_BACKENDS, REQUIRED_METHODS
+from .config import DetectorSettings
 from .controller import DetectorController
-from .pvs import DetectorRecords, image_array_bytes
-from .settings import DetectorSettings
+from .records import DetectorRecords, image_array_bytes
 
 log = logging.getLogger("pvflow.ioc.detector")
-
-#: Built-in backends; third parties use ``module:Class`` or this entry-point group.
-BUILTIN_BACKENDS = {"sim": "pvflow.ioc.detector.sim:SimDetector",
-                    "eiger": "pvflow.ioc.detector.eiger:EigerDetector",
-                    "eiger500k": "pvflow.ioc.detector.eiger:EigerDetector"}  # Diss's module name
-BACKEND_GROUP = "pvflow.ioc.detector.backends"
 
 
 class DetectorApp:
@@ -37,8 +31,7 @@ class DetectorApp:
     name = "detector"
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self.settings = load_settings(DetectorSettings, environ)
-        configure_logging(self.settings.log_level)
+        self.settings = load_ioc_settings(DetectorSettings, environ)
         try:
             backend_class = load_plugin(self.settings.device_backend, builtins=BUILTIN_BACKENDS,
                                         group=BACKEND_GROUP, required=REQUIRED_METHODS)
@@ -48,7 +41,7 @@ class DetectorApp:
         check_environment = getattr(backend_class, "check_environment", None)
         if callable(check_environment):
             check_environment(environ)
-        log_event(log, logging.INFO, "Detector IOC", prefix=self.settings.epics_prefix,
+        log_event(log, logging.INFO, "Detector IOC", prefix=self.settings.prefix,
                   backend=f"{backend_class.__module__}:{backend_class.__qualname__}",
                   auto_acquire=self.settings.auto_acquire or "off",
                   loop_period=self.settings.loop_period)
@@ -65,13 +58,13 @@ class DetectorApp:
 
     def build_records(self, loop_thread: LoopThread) -> None:
         assert self.controller.config is not None
-        self.records = DetectorRecords(self.settings.epics_prefix, self.controller,
+        self.records = DetectorRecords(self.settings.prefix, self.controller,
                                        self.controller.config, loop_thread)
 
     def started(self) -> None:
         assert self.records is not None
         self.records.started()
-        log_event(log, logging.INFO, "Serving", prefix=self.settings.epics_prefix,
+        log_event(log, logging.INFO, "Serving", prefix=self.settings.prefix,
                   channels=",".join(self.records.images))
 
     async def run(self, stop: asyncio.Event) -> int:

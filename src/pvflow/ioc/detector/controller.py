@@ -19,17 +19,16 @@ only paces idle queries (IsInitialized, GetConfig, GetRuntime) and the overdue c
 from __future__ import annotations
 
 import asyncio
-import collections
 import enum
 import logging
-import math
-import threading
 import time
 from collections.abc import Callable, Mapping
 
 from ..framework.runner import StartupFailure
 from ..framework.state_machine import StateMachine
 from ..framework.structured_logging import log_event
+from .acquire_deadlines import AcquireDeadlines
+from .config import DetectorSettings
 from .device import DeviceDriver
 from .events import (
     DATA_EVENTS,
@@ -50,17 +49,10 @@ from .events import (
     RuntimeStateEvent,
     StartDataEvent,
 )
-from .series import Series, SeriesCollector, SeriesError
-from .settings import DetectorSettings
+from .series import Series, SeriesError
+from .series_tracker import SeriesTracker
 
 log = logging.getLogger("pvflow.ioc.detector")
-
-# Diss's short sequence counter wraps at 16.
-SSQCNT_MODULO = 16
-# Series ids whose late events are ignored after an error or cancel (bounded memory).
-STALE_SERIES_KEPT = 64
-# How much longer than a backend's own overdue time the generic check waits.
-BACKEND_OVERDUE_GRACE = 5.0
 
 
 class DetectorState(enum.Enum):
@@ -105,15 +97,10 @@ class DetectorController:
         self.config: DeviceConfig | None = None
         self.driver: DeviceDriver | None = None
         self._wake_event: asyncio.Event | None = None
-        self._collector: SeriesCollector | None = None
-        self._finished: Series | None = None
-        self._stale: collections.deque[str] = collections.deque(maxlen=STALE_SERIES_KEPT)
-        self._ssqcnt = -1
+        self._series = SeriesTracker()
+        self._deadlines = AcquireDeadlines(settings.acquire_overdue)
         self._data_hooks: list[DataHook] = []
         self._meta_hooks: list[ChannelMetaHook] = []
-        self._acquire_lock = threading.Lock()
-        self._acquire_pending_since: float | None = None
-        self._acquire_deadline: float | None = None
         self._next_poll = 0.0
         self._initialized = False
         m = self.machine
@@ -150,40 +137,26 @@ class DetectorController:
 
         Called in the writer's thread, so a refused put is refused before it changes anything.
         """
-        with self._acquire_lock:
-            state = self.machine.state
-            if state is not S.READY:
-                return f"state is {state.name}; acquisitions start only in READY"
-            if self._acquire_pending_since is not None:
-                return "an acquisition is already starting"
-            self._acquire_pending_since = time.monotonic()
-            return None
+        state = self.machine.state
+        if state is not S.READY:
+            return f"state is {state.name}; acquisitions start only in READY"
+        if not self._deadlines.reserve():
+            return "an acquisition is already starting"
+        return None
 
     def start_acquire(self, duration: float, automatic: bool = False) -> None:
         """Send Acquire for a reservation made by :meth:`reserve_acquire` (loop thread)."""
-        if self.machine.state is not S.READY or self.driver is None:
-            with self._acquire_lock:
-                self._acquire_pending_since = None
+        if self.machine.state is not S.READY or self.driver is None or self.config is None:
+            self._deadlines.release()
             log_event(log, logging.WARNING, "Acquire dropped", state=self.machine.state.name)
             return
-        overdue = self._overdue()
-        self._acquire_deadline = None
-        if overdue is not None and self.config is not None:
-            self._acquire_deadline = (time.monotonic() + duration * self.config.num_images
-                                      + overdue)
+        backend = self.driver.backend
+        self._deadlines.arm(duration * self.config.num_images,
+                            backend.image_overdue() if hasattr(backend, "image_overdue")
+                            else None)
         log_event(log, logging.DEBUG if automatic else logging.INFO, "Acquire",
                   duration=duration, automatic=automatic)
         self.driver.command(CommandRequest(Command.ACQUIRE, {"duration": float(duration)}))
-
-    def _overdue(self) -> float | None:
-        """Seconds past the exposure before ERROR; None: never (DISS_ACQUIRE_OVERDUE=0, or a
-        backend that waits forever)."""
-        own = self.settings.acquire_overdue
-        backend = self.driver.backend if self.driver is not None else None
-        theirs = backend.image_overdue() if hasattr(backend, "image_overdue") else None
-        if not own or theirs is None:
-            return own or None
-        return None if math.isinf(theirs) else max(own, theirs + BACKEND_OVERDUE_GRACE)
 
     def cancel(self) -> None:
         """Ask the device to abort the running series (harmless when idle)."""
@@ -278,20 +251,10 @@ class DetectorController:
             self.driver.query(Query.GET_CONFIG)
 
     def _poll_running(self) -> None:
-        now = time.monotonic()
-        if self.state is S.ACQUIRE and self._acquire_deadline is not None \
-                and now > self._acquire_deadline:
-            self._acquire_deadline = None
-            self.machine.add_error(f"acquisition overdue: no end of series "
-                                   f"{self._collector.uuid if self._collector else '?'} within "
-                                   f"{self.settings.acquire_overdue} s of its expected end")
-            return
-        pending = self._acquire_pending_since
-        overdue = self.settings.acquire_overdue
-        if self.state is S.READY and pending is not None and overdue > 0 \
-                and now - pending > overdue:
-            self.machine.add_error(f"acquisition never started: no StartDataEvent within "
-                                   f"{overdue} s of the Acquire command")
+        late = (self._deadlines.never_ended(self._series.running_uuid) if self.state is S.ACQUIRE
+                else self._deadlines.never_started() if self.state is S.READY else None)
+        if late is not None:
+            self.machine.add_error(late)
             return
         if self._poll_due() and self.driver is not None:
             self.driver.query(Query.GET_RUNTIME)
@@ -303,38 +266,28 @@ class DetectorController:
         self.driver.command(CommandRequest(Command.INITIALIZE))
 
     def _enter_ready(self, previous: DetectorState) -> None:
-        self._collector = None
-        with self._acquire_lock:
-            self._acquire_pending_since = None
-        self._acquire_deadline = None
+        self._series.forget_running()
+        self._deadlines.clear()
         auto = self.settings.auto_acquire
         if auto is not None and self.reserve_acquire() is None:
             self.start_acquire(auto, automatic=True)
 
     def _enter_acquire(self, previous: DetectorState) -> None:
-        with self._acquire_lock:
-            self._acquire_pending_since = None
+        self._deadlines.release()
 
     def _enter_process(self, previous: DetectorState) -> DetectorState:
-        series, self._finished = self._finished, None
-        assert series is not None
+        series = self._series.take_finished()
         for hook in self._data_hooks:
             hook(series)
         return S.READY
 
     def _enter_cancel(self, previous: DetectorState) -> DetectorState:
-        if self._collector is not None:
-            self._stale.append(self._collector.uuid)
-        self._collector = None
+        self._series.void()
         return S.READY
 
     def _enter_error(self, previous: DetectorState) -> None:
-        with self._acquire_lock:
-            self._acquire_pending_since = None
-        self._acquire_deadline = None
-        if self._collector is not None:
-            self._stale.append(self._collector.uuid)
-            self._collector = None
+        self._deadlines.clear()
+        self._series.void()
         if self.driver is not None and self.driver.busy(Command.ACQUIRE):
             # The series is void; stop the device producing more of it.
             self.driver.command(CommandRequest(Command.CANCEL))
@@ -372,8 +325,7 @@ class DetectorController:
                 hook(event.channel, event.meta)
         elif isinstance(event, CommandResultEvent):
             if not event.success and event.command is Command.ACQUIRE and state is S.READY:
-                with self._acquire_lock:
-                    self._acquire_pending_since = None
+                self._deadlines.release()
         else:
             self._error(f"backend emitted {type(event).__name__}, which is not a device event")
 
@@ -396,38 +348,36 @@ class DetectorController:
         if isinstance(event, StartDataEvent):
             if state is S.READY:
                 assert self.config is not None
-                self._ssqcnt = (self._ssqcnt + 1) % SSQCNT_MODULO
-                self._collector = SeriesCollector(self.config, event, self._ssqcnt)
+                self._series.start(self.config, event)
                 self.machine.go(S.ACQUIRE)
             elif state is S.ACQUIRE:
                 self._error(f"series {event.uuid} started while series "
-                            f"{self._collector.uuid if self._collector else '?'} was running")
+                            f"{self._series.running_uuid} was running")
             else:
-                self._stale.append(event.uuid)
+                self._series.ignore(event.uuid)
                 log_event(log, logging.DEBUG, "Ignored series start", state=state.name)
             return
         series_uuid = event.series_uuid  # type: ignore[union-attr]
-        if series_uuid in self._stale:
+        if self._series.is_ignored(series_uuid):
             return  # the tail of a cancelled or failed series
-        if state is not S.ACQUIRE or self._collector is None:
+        running = self._series.running
+        if state is not S.ACQUIRE or running is None:
             if state is S.ERROR:
-                self._stale.append(series_uuid)
+                self._series.ignore(series_uuid)
                 return
             self._error(f"{type(event).__name__} for series {series_uuid} in state "
                         f"{state.name}, outside any series")
             return
         try:
             if isinstance(event, ImageDataEvent):
-                self._collector.add(event)
+                running.add(event)
             elif isinstance(event, EndDataEvent):
-                if series_uuid != self._collector.uuid:
+                if series_uuid != running.uuid:
                     raise SeriesError(f"end of series {series_uuid} during series "
-                                      f"{self._collector.uuid}")
-                self._finished = self._collector.finish()
-                self._collector = None
+                                      f"{running.uuid}")
+                self._series.finish()
                 self.machine.go(S.PROCESS)
             elif isinstance(event, CancelDataEvent):
                 self.machine.go(S.CANCEL)
         except SeriesError as exc:
-            self._error(f"series {self._collector.uuid if self._collector else series_uuid}: "
-                        f"{exc}")
+            self._error(f"series {running.uuid}: {exc}")

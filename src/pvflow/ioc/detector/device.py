@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Mapping
 
 from ..framework.structured_logging import log_event
-from .backend import BackendFailure
+from .backends.base import BackendFailure
 from .events import (
     Command,
     CommandRequest,

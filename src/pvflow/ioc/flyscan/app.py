@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from ..framework.records import (VALUES_ONLY_ASG, LoopThread,
                                  use_values_only_access_security)
 from ..framework.runner import EXIT_OK, run_ioc
-from ..framework.settings import load_settings
-from ..framework.structured_logging import configure_logging, log_event
-from .config import FlyScanConfig
+from ..framework.settings import load_ioc_settings
+from ..framework.structured_logging import log_event
+from .config import FlyScanSettings
 from .controller import FlyScanController
 
 logger = logging.getLogger("pvflow.ioc.flyscan")
@@ -28,25 +28,27 @@ class FlyScanApp:
 
     name = "flyscan"
 
-    def __init__(self, config: FlyScanConfig):
-        self.config = config
-        self.controller = FlyScanController(config.prefix, config.nelm, seed=config.seed)
+    def __init__(self, settings: FlyScanSettings):
+        self.settings = settings
+        self.controller = FlyScanController(seed=settings.seed)
 
     async def prepare(self) -> None:
         """Nothing to prepare: the motor and detector are simulated."""
 
     def required_array_bytes(self) -> int:
-        return 8 * self.config.nelm
+        return 8 * self.settings.nelm
 
     def build_records(self, loop_thread: LoopThread) -> None:
         # the busy record's FLNK is the scan: a client must not be able to unlink it
         self._access_security = use_values_only_access_security()
-        self.controller.create_records(asg=VALUES_ONLY_ASG)
+        self.controller.build_records(self.settings.prefix, self.settings.nelm,
+                                      asg=VALUES_ONLY_ASG)
 
     def started(self) -> None:
         shutil.rmtree(self._access_security, ignore_errors=True)
-        log_event(logger, logging.INFO, "fly-scan controller ready", prefix=self.config.prefix,
-                  nelm=self.config.nelm, busy=self.config.prefix + "mybusy")
+        prefix = self.settings.prefix
+        log_event(logger, logging.INFO, "fly-scan controller ready", prefix=prefix,
+                  nelm=self.settings.nelm, busy=prefix + "mybusy")
 
     async def run(self, stop: asyncio.Event) -> int:
         await stop.wait()
@@ -58,9 +60,7 @@ class FlyScanApp:
 
 def make_app(environ: Mapping[str, str]) -> FlyScanApp:
     """Read ``FLYSCAN_*`` from ``environ``, configure logging, build the app."""
-    config = load_settings(FlyScanConfig, environ)
-    configure_logging(config.log_level)
-    return FlyScanApp(config)
+    return FlyScanApp(load_ioc_settings(FlyScanSettings, environ))
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:

@@ -12,7 +12,8 @@ Importing this package does not load EPICS: only the runner does, when an IOC st
 
 from .plugins import PluginError, load_plugin
 from .runner import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, IocApp, StartupFailure, run_ioc
-from .settings import ConfigError, load_settings, parse_duration_switch
+from .settings import (ConfigError, IocSettings, load_ioc_settings, load_settings,
+                       parse_duration_switch)
 from .state_machine import StateMachine, TransitionError
 from .structured_logging import KeyValueFormatter, configure_logging, log_event
 
@@ -22,12 +23,14 @@ __all__ = [
     "EXIT_OK",
     "ConfigError",
     "IocApp",
+    "IocSettings",
     "KeyValueFormatter",
     "PluginError",
     "StartupFailure",
     "StateMachine",
     "TransitionError",
     "configure_logging",
+    "load_ioc_settings",
     "load_plugin",
     "load_settings",
     "log_event",

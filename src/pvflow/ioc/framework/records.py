@@ -27,12 +27,10 @@ from pathlib import Path
 from collections.abc import Callable, Collection
 from typing import Any
 
-from .settings import ConfigError
+from .settings import MAX_RECORD_NAME, ConfigError
 from .state_machine import StateMachine
 from .structured_logging import log_event
 
-# EPICS record names are at most 60 characters (PVNAME_STRINGSZ 61 with the terminator).
-MAX_RECORD_NAME = 60
 # stringin/stringout VAL is char[40], including the terminating NUL.
 MAX_STRING = 39
 ERROR_TEXT_LENGTH = 1024
@@ -40,18 +38,6 @@ ERROR_TEXT_LENGTH = 1024
 
 class RecordNameError(ConfigError):
     """A record name EPICS would refuse: the runner reports it in one line and exits 2."""
-
-
-def check_prefix(prefix: str, longest_suffix: str) -> str:
-    """``prefix`` if it leaves room for the app's longest record name, else ValueError
-    (raised while the configuration is read, before any hardware is touched)."""
-    length = len(prefix) + len(longest_suffix)
-    if length > MAX_RECORD_NAME:
-        raise ValueError(f"the prefix has {len(prefix)} characters: with {longest_suffix!r} "
-                         f"it makes a {length}-character record name; EPICS allows "
-                         f"{MAX_RECORD_NAME}, so the prefix may have at most "
-                         f"{MAX_RECORD_NAME - len(longest_suffix)}")
-    return prefix
 
 
 def check_record_name(name: str) -> str:

@@ -9,19 +9,72 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .structured_logging import configure_logging, parse_level
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+IocSettingsT = TypeVar("IocSettingsT", bound="IocSettings")
 
 OFF_WORDS = frozenset({"", "0", "no", "nope", "false", "off"})
 ON_WORDS = frozenset({"yes", "true", "on"})
+# EPICS record names are at most 60 characters (PVNAME_STRINGSZ 61 with the terminator).
+MAX_RECORD_NAME = 60
+# characters a prefix must not hold: they break record names, macros or links
+PREFIX_FORBIDDEN = "\"'$.{}\\"
 
 
 class ConfigError(ValueError):
     """A configuration variable has a bad value; the message is one line naming it."""
+
+
+def check_prefix(prefix: str, longest_suffix: str) -> str:
+    """``prefix`` if it leaves room for the app's longest record name, else ValueError
+    (raised while the configuration is read, before any hardware is touched)."""
+    length = len(prefix) + len(longest_suffix)
+    if length > MAX_RECORD_NAME:
+        raise ValueError(f"the prefix has {len(prefix)} characters: with {longest_suffix!r} "
+                         f"it makes a {length}-character record name; EPICS allows "
+                         f"{MAX_RECORD_NAME}, so the prefix may have at most "
+                         f"{MAX_RECORD_NAME - len(longest_suffix)}")
+    return prefix
+
+
+class IocSettings(BaseSettings):
+    """What the settings of every IOC hold: the record prefix and the log level.
+
+    An app subclasses it with its ``env_prefix``, its own default prefix (and the variable's
+    name, as ``validation_alias``, where it differs from ``<env_prefix>PREFIX``) and its
+    :attr:`longest_record_suffix`, so a prefix too long for EPICS fails at start.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    #: the longest record name after the prefix that does not depend on the device
+    longest_record_suffix: ClassVar[str] = ""
+
+    prefix: str
+    log_level: str = "info"
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the prefix must not be empty")
+        if any(c.isspace() or c in PREFIX_FORBIDDEN for c in value):
+            raise ValueError("the prefix must not contain spaces, quotes, '$', '.', braces "
+                             "or backslashes")
+        return check_prefix(value, cls.longest_record_suffix)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        parse_level(value)
+        return value.strip().lower()
 
 
 def variable_name(settings_class: type[BaseSettings], field_name: str) -> str:
@@ -58,6 +111,15 @@ def load_settings(settings_class: type[SettingsT],
             shown = f"={given!r}" if given is not None else " (unset)"
             problems.append(f"{variable}{shown}: {message}")
         raise ConfigError("bad configuration: " + "; ".join(problems)) from None
+
+
+def load_ioc_settings(settings_class: type[IocSettingsT],
+                      environ: Mapping[str, str] | None = None) -> IocSettingsT:
+    """An IOC's settings from ``environ``, with logging configured at their level: the first
+    thing every app does."""
+    settings = load_settings(settings_class, environ)
+    configure_logging(settings.log_level)
+    return settings
 
 
 def parse_duration_switch(text: str | float | None) -> float | None:

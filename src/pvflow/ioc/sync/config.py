@@ -17,45 +17,26 @@ reads of the device, default 1.0 as in syncster).
 from __future__ import annotations
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from ..framework.records import check_prefix
-from ..framework.settings import OFF_WORDS, ON_WORDS
-from ..framework.structured_logging import parse_level
+from ..framework.settings import OFF_WORDS, ON_WORDS, IocSettings
 
 NO_PORT_WORDS = frozenset({"", "none"})
-LONGEST_RECORD_SUFFIX = "sim:inject_error"  # the longest record name after the prefix (app.py)
+LONGEST_RECORD_SUFFIX = "sim:inject_error"  # the longest record name after the prefix (records.py)
 
 
-class SyncSettings(BaseSettings):
+class SyncSettings(IocSettings):
     """The ``SYNCSTER_*`` variables, validated."""
 
-    model_config = SettingsConfigDict(env_prefix="SYNCSTER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SYNCSTER_")
+    longest_record_suffix = LONGEST_RECORD_SUFFIX
 
     prefix: str = "SYNCSTER:"
-    log_level: str = "info"
     rre_port: str | None = None
     auto_stray: bool = False
     sync_timeout: float = 300.0
     backend: str | None = None
     poll_period: float = Field(default=1.0, gt=0, le=60)
-
-    @field_validator("prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("the prefix must not be empty")
-        if any(c.isspace() or c in "\"'$.{}\\" for c in value):
-            raise ValueError("the prefix must not contain spaces, quotes, '$', '.', braces "
-                             "or backslashes")
-        return check_prefix(value, LONGEST_RECORD_SUFFIX)
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        parse_level(value)
-        return value
 
     @field_validator("rre_port")
     @classmethod

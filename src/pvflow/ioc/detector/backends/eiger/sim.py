@@ -7,7 +7,7 @@ start/image/end messages with the configured compression (``bslz4``, ``lz4`` or 
 In the external-gate mode (``trigger_mode=extg``) it plays the gate generator too: ``nexpi``
 pulses per image at ``gate_frequency`` Hz, one or two images per trigger (``extg_mode``).
 
-Faults, set with :meth:`EigerSimulator.inject` or ``PUT /sim/faults``:
+Faults, set with :meth:`SimEiger.inject` or ``PUT /sim/faults``:
 ``http_errors`` (the next N API requests answer HTTP 500; ``http_errors_on`` limits that to
 paths containing a text), ``drop_image`` (that image id is never sent), ``corrupt_image``
 (that image id is sent truncated), ``image_delay`` (seconds each image is held back),
@@ -35,7 +35,7 @@ from aiohttp import web
 
 from .stream import encode, rational
 
-log = logging.getLogger("pvflow.ioc.detector.eiger.simulator")
+log = logging.getLogger("pvflow.ioc.detector.eiger.sim")
 
 TIME_BASE = 10_000_000  # ticks per second of the image start/stop/real times
 CHOICES = {"trigger_mode": ("ints", "inte", "exts", "exte", "extg"),
@@ -85,7 +85,7 @@ class Faults:
     no_gate: bool = False
 
 
-class EigerSimulator:
+class SimEiger:
     """Serve one simulated detector; :meth:`start` binds (port 0 picks a free one)."""
 
     def __init__(self, host: str = "127.0.0.1", api_port: int = 0, stream_port: int = 0,
@@ -391,7 +391,7 @@ class EigerSimulator:
         await self._push.send(frame, copy=False)
 
 
-async def serve(simulator: EigerSimulator, stop: asyncio.Event) -> None:
+async def serve(simulator: SimEiger, stop: asyncio.Event) -> None:
     """Run ``simulator`` until ``stop`` is set, announcing where it listens."""
     await simulator.start()
     print(json.dumps({"api": f"http://{simulator.host}:{simulator.api_port}",

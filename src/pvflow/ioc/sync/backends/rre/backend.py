@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .rre_client import DEFAULT_TIMEOUT, RreClient, RreError
-from .rre_registers import PID_STATUS_PATH, TRACKER_STATE_PATH, PidState, TrackerState
+from .client import DEFAULT_TIMEOUT, RreClient, RreError
+from .registers import PID_STATUS_PATH, TRACKER_STATE_PATH, PidState, TrackerState
 
 
 class RreSyncDevice:

@@ -7,7 +7,7 @@ serial device. The register tree has the introspection registers on every node, 
 (timeouts) and a disconnect (the pty closes; :meth:`reconnect` opens a new one behind the same
 stable symlink, as udev's ``/dev/serial/by-id`` links do).
 
-Run ``python -m pvflow.ioc.sync.rre_simulator`` to get a simulated RRE for a dry run of
+Run ``python -m pvflow.ioc.sync.backends.rre.sim`` to get a simulated RRE for a dry run of
 ``SYNCSTER_RRE_PORT=<printed path> pvflow ioc sync``.
 """
 
@@ -21,9 +21,9 @@ import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .rre_protocol import Command, FrameDecoder, Message, NackReason, encode_frame, nack_payload
-from .rre_protocol import CorruptFrame
-from .rre_registers import (REGISTER_DEFINITION, REGISTER_VERSION, SUBREGISTERS, PidState,
+from .protocol import Command, FrameDecoder, Message, NackReason, encode_frame, nack_payload
+from .protocol import CorruptFrame
+from .registers import (REGISTER_DEFINITION, REGISTER_VERSION, SUBREGISTERS, PidState,
                             RegisterDefinition, RegisterType, TrackerState, encode_value,
                             read_reply)
 
@@ -64,7 +64,7 @@ def default_tree() -> dict[int, Entry]:
     }
 
 
-class RreSimulator:
+class SimRre:
     """Serve a simulated RRE on a pty until :meth:`close`; thread-safe setters for tests."""
 
     def __init__(self, link_directory: str | None = None) -> None:
@@ -129,7 +129,7 @@ class RreSimulator:
         os.close(self._stop_write)
         self._directory.cleanup()
 
-    def __enter__(self) -> RreSimulator:
+    def __enter__(self) -> SimRre:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -290,7 +290,7 @@ def main() -> int:
     """Serve a simulated RRE until Ctrl-C, printing the port to use."""
     import signal
 
-    with RreSimulator() as simulator:
+    with SimRre() as simulator:
         print(f"simulated RRE on {simulator.port} (LOCKED, tracker ACTIVE); Ctrl-C stops",
               flush=True)
         try:

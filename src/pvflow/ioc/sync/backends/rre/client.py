@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .rre_protocol import (BROADCAST_ADDRESS, Command, CorruptFrame, FrameDecoder, Message,
+from .protocol import (BROADCAST_ADDRESS, Command, CorruptFrame, FrameDecoder, Message,
                            encode_frame, nack_reason)
-from .rre_registers import (RegisterDefinition, decode_value, definition_address,
+from .registers import (RegisterDefinition, decode_value, definition_address,
                             mangle_label, parse_definition, read_request, register_address,
                             split_read_reply, subregisters_address)
 

@@ -21,8 +21,8 @@ from typing import Any, Union
 import cbor2
 import numpy as np
 
-from ....compression import compress as ndarray_compress
-from ....compression import default_block_size
+from .....compression import compress as ndarray_compress
+from .....compression import default_block_size
 
 MULTI_DIMENSIONAL_ARRAY = 40
 DECTRIS_COMPRESSION = 56500

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Protocol
 
 BUILTIN_BACKENDS = {
-    "sim": "pvflow.ioc.sync.sim_backend:SimSyncDevice",
-    "rre": "pvflow.ioc.sync.rre_backend:RreSyncDevice",
+    "sim": "pvflow.ioc.sync.backends.sim:SimSyncDevice",
+    "rre": "pvflow.ioc.sync.backends.rre:RreSyncDevice",
 }
+BACKEND_GROUP = "pvflow.ioc.sync.backends"
 REQUIRED_METHODS = ("open", "update", "clear", "close")
 
 

@@ -34,9 +34,8 @@ import numpy as np
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ..framework.settings import load_settings
-from .backend import DetectorBackend, EventSink
-from .events import (
+from ...framework.settings import load_settings
+from ..events import (
     CancelDataEvent,
     ChannelConfig,
     ChannelStateEvent,
@@ -47,6 +46,7 @@ from .events import (
     MetaValue,
     StartDataEvent,
 )
+from .base import DetectorBackend, EventSink
 
 PATTERNS = ("noise", "gradient", "spot", "zeros")
 DTYPES = ("float64", "float32", "uint8", "uint16", "int16", "int32", "uint32")

@@ -9,7 +9,7 @@ States and transitions (syncster's documentation):
 - ERROR -> OFF on ``clear``; any state -> ERROR when the device reports an error;
 - FAIL: terminal (a bug or an unrecoverable start-up problem); the IOC exits non-zero.
 
-The engine is stepped by the IOC's loop once per poll; it owns no I/O and no clock of its own
+The controller is stepped by the IOC's loop once per poll; it owns no I/O and no clock of its own
 (``now`` is passed in), so it is easy to drive from tests.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from ..framework.state_machine import StateMachine
 from ..framework.structured_logging import log_event
-from .backend import SyncDevice
+from .backends.base import SyncDevice
 
 logger = logging.getLogger("pvflow.ioc.sync")
 
@@ -44,7 +44,7 @@ TRANSITIONS = {
 }
 
 
-class SyncEngine:
+class SyncController:
     """Decides the state from the device's readings, the requests and the time."""
 
     def __init__(self, device: SyncDevice, *, auto_stray: bool = False,

@@ -17,9 +17,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ...framework.settings import ConfigError, load_settings
-from ..backend import BackendFailure, DetectorBackend, EventSink
-from ..events import (
+from ....framework.settings import ConfigError, load_settings
+from ...events import (
     CancelDataEvent,
     ChannelConfig,
     ChannelStateEvent,
@@ -30,8 +29,9 @@ from ..events import (
     MetaValue,
     StartDataEvent,
 )
+from ..base import BackendFailure, DetectorBackend, EventSink
+from .config import EigerSettings
 from .receiver import Received, StreamReceiver
-from .settings import EigerSettings
 from .simplon import SimplonClient, SimplonError
 from .stream import EndMessage, ImageMessage, StartMessage, StreamError
 

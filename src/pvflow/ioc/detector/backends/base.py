@@ -20,9 +20,17 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 
-from .events import DeviceConfig, DeviceEvent, DeviceRuntime, MetaValue
+from ..events import DeviceConfig, DeviceEvent, DeviceRuntime, MetaValue
 
 EventSink = Callable[[DeviceEvent], None]
+
+#: Built-in backends; third parties use ``module:Class`` or this entry-point group.
+BUILTIN_BACKENDS = {
+    "sim": "pvflow.ioc.detector.backends.sim:SimDetector",
+    "eiger": "pvflow.ioc.detector.backends.eiger:EigerDetector",
+    "eiger500k": "pvflow.ioc.detector.backends.eiger:EigerDetector",  # Diss's module name
+}
+BACKEND_GROUP = "pvflow.ioc.detector.backends"
 
 REQUIRED_METHODS = ("is_initialized", "config", "runtime", "initialize", "acquire", "cancel",
                     "clear", "adjust_channel", "close")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rre_registers import PidState, TrackerState
+from .rre.registers import PidState, TrackerState
 
 
 class SimSyncDevice:

@@ -26,11 +26,9 @@ import random
 import string
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from ..framework.records import check_prefix
-from ..framework.settings import parse_duration_switch
-from ..framework.structured_logging import parse_level
+from ..framework.settings import IocSettings, parse_duration_switch
 
 
 # the longest record name after the prefix that does not depend on the device (pvs.py and the
@@ -43,29 +41,18 @@ def random_prefix() -> str:
     return "".join(random.choices(string.ascii_uppercase, k=6)) + ":"
 
 
-class DetectorSettings(BaseSettings):
+class DetectorSettings(IocSettings):
     """The ``DISS_*`` variables, validated."""
 
-    model_config = SettingsConfigDict(env_prefix="DISS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DISS_")
+    longest_record_suffix = LONGEST_RECORD_SUFFIX
 
-    epics_prefix: str = Field(default_factory=random_prefix)
+    prefix: str = Field(default_factory=random_prefix, validation_alias="DISS_EPICS_PREFIX")
     device_backend: str = "sim"
     auto_acquire: float | None = None
     loop_period: float = Field(default=0.1, gt=0, le=60)
-    log_level: str = "info"
     acquire_overdue: float = Field(default=30.0, ge=0)
     startup_timeout: float = Field(default=300.0, gt=0)
-
-    @field_validator("epics_prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("the prefix must not be empty")
-        if any(c.isspace() or c in "\"'$.{}\\" for c in value):
-            raise ValueError("the prefix must not contain spaces, quotes, '$', '.', braces "
-                             "or backslashes")
-        return check_prefix(value, LONGEST_RECORD_SUFFIX)
 
     @field_validator("device_backend")
     @classmethod
@@ -80,9 +67,3 @@ class DetectorSettings(BaseSettings):
         if value is None or isinstance(value, (str, int, float)):
             return parse_duration_switch(value)
         raise ValueError(f"expected a duration, got {value!r}")
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        parse_level(value)
-        return value.strip().lower()

@@ -21,7 +21,7 @@ import enum
 import struct
 from dataclasses import dataclass
 
-from .rre_protocol import BROADCAST_ADDRESS, Command, Message
+from .protocol import BROADCAST_ADDRESS, Command, Message
 
 REGISTER_VERSION = 0xFD
 SUBREGISTERS = 0xFE

@@ -48,7 +48,7 @@ from .controller import DetectorController, DetectorState
 from .events import DeviceConfig, MetaValue
 from .series import Series
 
-log = logging.getLogger("pvflow.ioc.detector.pvs")
+log = logging.getLogger("pvflow.ioc.detector.records")
 
 NO_UUID = "00000000-0000-0000-0000-000000000000"
 

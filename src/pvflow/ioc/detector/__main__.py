@@ -1,0 +1,5 @@
+"""``python -m pvflow.ioc.detector``: run the detector IOC."""
+
+from .app import main
+
+raise SystemExit(main())
