@@ -20,6 +20,7 @@ import numpy
 from ..rawca import (CA_MINOR_VERSION, DBR_DOUBLE, ECA_NORMAL, EXTENDED_SIZES, HEADER,
                      RawCircuit, _message, _padded)
 from . import floor_search
+from .floor_receive import LARGE, ReceiveBuffer
 from .base import ClientAdapter, Closer, MonitorCallback, first_element
 
 SEARCH, CREATE_CHANNEL, READ_NOTIFY, WRITE_NOTIFY, EVENT_ADD = 6, 18, 15, 19, 1
@@ -27,16 +28,14 @@ DONT_REPLY = 5
 DOUBLES = numpy.dtype(">f8")
 MASK_VALUE_ALARM = 1 | 4
 DOUBLE = struct.Struct(">d")
-LARGE = 1 << 16
 
 
-class Circuit(RawCircuit):
+class Circuit(RawCircuit, ReceiveBuffer):
     """One blocking TCP circuit (the harness's raw one) and its receive buffer."""
 
     def __init__(self, address: tuple[str, int]):
-        super().__init__(*address)
-        self.buffer = bytearray()
-        self.offset = 0
+        RawCircuit.__init__(self, *address)
+        ReceiveBuffer.__init__(self)
 
     def messages(self) -> Iterator[tuple[int, int, int, int, int, memoryview]]:
         """Every message as it arrives: (command, data type, count, p1, p2, payload)."""
@@ -55,28 +54,9 @@ class Circuit(RawCircuit):
                         start:start + size]
                     continue
                 if size > LARGE and start <= len(self.buffer):
-                    yield command, data_type, count, p1, p2, self._large(start, size)
+                    yield command, data_type, count, p1, p2, self.large(start, size)
                     continue
-            self.buffer = self.buffer[self.offset:]  # a payload handed out may still be viewed
-            self.offset = 0
-            chunk = self.socket.recv(1 << 20)
-            if not chunk:
-                raise ConnectionError("the IOC closed the circuit")
-            self.buffer += chunk
-
-    def _large(self, start: int, size: int) -> memoryview:
-        """A large payload straight into a buffer of its own: no copy, as a client does."""
-        payload = bytearray(size)
-        have = len(self.buffer) - start
-        payload[:have] = self.buffer[start:]
-        view = memoryview(payload)
-        while have < size:
-            received = self.socket.recv_into(view[have:])
-            if not received:
-                raise ConnectionError("the IOC closed the circuit")
-            have += received
-        self.buffer, self.offset = bytearray(), 0
-        return view
+            self.fill()
 
     def replies(self, command: int, count: int) -> list[tuple[int, int, int, Any]]:
         """The next ``count`` replies of ``command`` (others skipped): (count, p1, p2, payload)."""
@@ -84,9 +64,7 @@ class Circuit(RawCircuit):
         if count:
             for message in self.messages():
                 if message[0] == command:
-                    payload = message[5]
-                    found.append((message[2], message[3], message[4],
-                                  payload if payload.obj is not self.buffer else bytes(payload)))
+                    found.append((message[2], message[3], message[4], self.kept(message[5])))
                     if len(found) == count:
                         break
         return found

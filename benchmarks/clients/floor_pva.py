@@ -20,6 +20,7 @@ from typing import Any
 import numpy
 
 from . import floor_search
+from .floor_receive import LARGE, ReceiveBuffer
 from .base import ClientAdapter, Closer, MonitorCallback
 
 HEADER = struct.Struct("<BBBBI")
@@ -33,7 +34,6 @@ EXEC_HEAD = struct.Struct("<BBBBIIIB")
 IDS = struct.Struct("<II")
 DOUBLE = struct.Struct("<d")
 DOUBLES = numpy.dtype("<f8")
-LARGE = 1 << 16
 MONITOR_QUEUE, MONITOR_WINDOW = 100, 10_000
 
 
@@ -81,14 +81,13 @@ def _double_or_array(payload: Any, offset: int) -> Any:
     return numpy.frombuffer(payload, DOUBLES, count, offset)
 
 
-class Circuit:
+class Circuit(ReceiveBuffer):
     """One blocking TCP circuit to a pvAccess server, validated at construction."""
 
     def __init__(self, address: tuple[str, int]):
+        super().__init__()
         self.socket = socket.create_connection(address)
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buffer = bytearray()
-        self.offset = 0
         self.replies(VALIDATION, 1)
         self.socket.sendall(_message(VALIDATION, struct.pack("<IHH", 0x10000, 0x7FFF, 0)
                                      + _string("anonymous") + b"\xff"))
@@ -121,28 +120,9 @@ class Circuit:
                     yield flags, command, memoryview(self.buffer)[start:start + size]
                     continue
                 if size > LARGE:
-                    yield flags, command, self._large(start, size)
+                    yield flags, command, self.large(start, size)
                     continue
-            self.buffer = self.buffer[self.offset:]  # a payload handed out may still be viewed
-            self.offset = 0
-            chunk = self.socket.recv(1 << 20)
-            if not chunk:
-                raise ConnectionError("the server closed the circuit")
-            self.buffer += chunk
-
-    def _large(self, start: int, size: int) -> memoryview:
-        """A large payload straight into a buffer of its own: no copy, as a client does."""
-        payload = bytearray(size)
-        have = len(self.buffer) - start
-        payload[:have] = self.buffer[start:]
-        view = memoryview(payload)
-        while have < size:
-            received = self.socket.recv_into(view[have:])
-            if not received:
-                raise ConnectionError("the server closed the circuit")
-            have += received
-        self.buffer, self.offset = bytearray(), 0
-        return view
+            self.fill()
 
     def replies(self, command: int, count: int) -> list[Any]:
         """The payloads of the next ``count`` messages of ``command`` (others skipped)."""
@@ -150,7 +130,7 @@ class Circuit:
         if count:
             for one_command, payload in self.messages():
                 if one_command == command:
-                    found.append(payload if payload.obj is not self.buffer else bytes(payload))
+                    found.append(self.kept(payload))
                     if len(found) == count:
                         break
         return found
