@@ -100,10 +100,7 @@ class FloorCaAdapter(ClientAdapter):
             datagrams.append((b"".join(parts), asked))
         found = floor_search.search(floor_search.open_socket(), datagrams, self.targets,
                                     _answers, self.timeout)
-        by_server: dict[tuple[str, int], list[tuple[int, str]]] = {}
-        for cid, name in cids.items():
-            by_server.setdefault(found[cid], []).append((cid, name))
-        return by_server
+        return floor_search.by_server(found, cids)
 
     def connect(self, names: Sequence[str]) -> None:
         names = [name for name in dict.fromkeys(names) if name not in self.channels]

@@ -176,10 +176,7 @@ class FloorPvaAdapter(ClientAdapter):
             body += [struct.pack("<I", cid) + _string(name) for cid, name in chunk]
             datagrams.append((_message(SEARCH, b"".join(body)), [cid for cid, _ in chunk]))
         found = floor_search.search(udp, datagrams, self.targets, _answers, self.timeout)
-        by_server: dict[tuple[str, int], list[tuple[int, str]]] = {}
-        for cid, name in cids.items():
-            by_server.setdefault(found[cid], []).append((cid, name))
-        return by_server
+        return floor_search.by_server(found, cids)
 
     def connect(self, names: Sequence[str]) -> None:
         names = [name for name in dict.fromkeys(names) if name not in self.channels]

@@ -74,3 +74,12 @@ def search(udp: socket.socket, datagrams: Sequence[Datagram], targets: Sequence[
         udp.close()
     return found
 
+
+
+def by_server(found: dict[int, Server], names: dict[int, str]
+              ) -> dict[Server, list[tuple[int, str]]]:
+    """The ``(cid, name)`` pairs each server answered for."""
+    grouped: dict[Server, list[tuple[int, str]]] = {}
+    for cid, name in names.items():
+        grouped.setdefault(found[cid], []).append((cid, name))
+    return grouped
