@@ -65,6 +65,7 @@ class ConnectionState:
 
     if TYPE_CHECKING:
         def _open(self) -> None: ...
+        def _first_monitor_value(self, timeout: float | None) -> bool: ...
 
     def watch_access(self) -> None:
         """Follow access-rights changes (and connection changes) through a watch."""
@@ -123,11 +124,19 @@ class ConnectionState:
 
     def wait_for_connection(self, timeout: float | None = None) -> bool:
         """True once connected; False when ``timeout`` (default: the connection timeout)
-        passed or the PV was disconnected."""
+        passed or the PV was disconnected.
+
+        A monitored PV is ready when its monitor's first value is in, too: that value left
+        the server right after the connection, one round trip later, so a ``get`` or
+        ``value`` after this call answers without waiting (and a script that waits for
+        all its PVs first waits for all their first values at once)."""
         if self._closed:
             return False
-        return self._connected_event.wait(self.connection_timeout if timeout is None
-                                          else timeout)
+        seconds = self.connection_timeout if timeout is None else timeout
+        if not self._connected_event.wait(seconds):
+            return False
+        self._first_monitor_value(seconds)
+        return True
 
     def connect(self, timeout: float | None = None) -> bool:
         return self.wait_for_connection(timeout)

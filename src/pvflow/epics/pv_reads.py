@@ -105,10 +105,11 @@ class Reads:
         return metadata, reading.value if form != "native" else reading
 
     def _first_monitor_value(self, timeout: float | None) -> bool:
-        """Whether the monitor has a value, waiting for its first one if it is on its way."""
+        """Whether the monitor has a value, waiting for its first one if it is on its way
+        (a server sends none while it denies reading)."""
         if self._has_monitor_value:
             return True
-        if self._subscription is None:
+        if self._subscription is None or self._args["read_access"] is False:
             return False
         return self._monitor_value_event.wait(FIRST_VALUE_WAIT if timeout is None
                                               else min(timeout, FIRST_VALUE_WAIT))
