@@ -153,18 +153,23 @@ class PV(ConnectionState, MonitorState, Reads, Writes, FieldProperties):
         return (self.pvname, self.form, id(self.session))
 
 
+_UNKNOWN: dict[str, Any] = {**dict.fromkeys(FIELDS), "nelm": -1, "type": "unknown",
+                            "typefull": "unknown", "access": "unknown"}
+
+
 def _unknown_fields(pvname: str, count: int | None, monitor_delta: float | None
                     ) -> dict[str, Any]:
     """pyepics' field dictionary of a PV that has not connected yet."""
-    fields: dict[str, Any] = dict.fromkeys(FIELDS)
-    fields.update(pvname=pvname, count=count, nelm=-1, type="unknown", typefull="unknown",
-                  access="unknown", monitor_delta=monitor_delta)
+    fields = _UNKNOWN.copy()
+    fields["pvname"], fields["count"], fields["monitor_delta"] = pvname, count, monitor_delta
     return fields
 
 
 def _callback_table(callback: Any) -> dict[int, tuple[Callable[..., None], dict[str, Any]]]:
     """``{index: (function, extra keywords)}`` from the constructor's ``callback``: one
     function or a list of them."""
+    if callback is None:
+        return {}
     functions = callback if isinstance(callback, (tuple, list)) else [callback]
     return {index: (function, {}) for index, function in enumerate(functions)
             if callable(function)}

@@ -109,19 +109,21 @@ class MonitorState:
         if self._closed:
             return
         value = reading.value
-        if self._user_count and is_array(value) and len(value) > self._user_count:
+        array = is_array(value)
+        if array and self._user_count and len(value) > self._user_count:
             value = value[:self._user_count]
-        if self._args["monitor_delta"] is not None and self._below_monitor_delta(value):
+        fields = self._args
+        if fields["monitor_delta"] is not None and self._below_monitor_delta(value):
             return
-        fields = time_fields(reading)
+        fields.update(time_fields(reading))
+        fields["value"] = value
+        fields["count"] = len(value) if array else 1
         # char_value is text formatting: done for the callbacks that receive it, otherwise
         # left for the char_value property to compute when asked.
-        fields.update(value=value, count=len(value) if is_array(value) else 1,
-                      char_value=self._char_value(value, fetch=False) if self.callbacks
-                      else None)
-        self._args.update(fields)
-        self._has_monitor_value = True
-        self._monitor_value_event.set()
+        fields["char_value"] = self._char_value(value, fetch=False) if self.callbacks else None
+        if not self._has_monitor_value:
+            self._has_monitor_value = True
+            self._monitor_value_event.set()
         for index in sorted(self.callbacks):
             self._call(index, {})
 
