@@ -32,8 +32,8 @@ from .info import fmt_time
 from .pv_connection import ConnectionState
 from .pv_fields import FieldProperties
 from .pv_monitor import MonitorState
-from .pv_reads import FIRST_VALUE_WAIT, Reads
-from .pv_writes import FOREVER, Writes
+from .pv_reads import Reads
+from .pv_writes import Writes
 from .serial import SerialRunner
 from .session import Host, default_session, on_forget
 
@@ -240,5 +240,4 @@ def clear_pvcache() -> None:
 on_forget(_cache.clear)
 
 
-__all__ = ["FIRST_VALUE_WAIT", "FOREVER", "PV", "clear_pvcache", "default_pv_class", "fmt_time",
-           "get_pv"]
+__all__ = ["PV", "clear_pvcache", "default_pv_class", "fmt_time", "get_pv"]
