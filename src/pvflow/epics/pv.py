@@ -75,7 +75,7 @@ class PV(ConnectionState, MonitorState, Reads, Writes, FieldProperties):
         flags = self.session.flags
         self._connected_event = Flag(flags)
         self.metadata_event = Flag(flags)  # the first CTRL metadata of this connection
-        self._monitor_value_event = Flag(flags)  # the monitor delivered a value
+        self._monitor_value_event = Flag(flags)  # the first value arrived or the monitor stopped
         self.metadata_requested = False  # guarded by ophyd's metadata prefetcher
         self._serial = SerialRunner(self.pvname)
         self._subscription: Any = None

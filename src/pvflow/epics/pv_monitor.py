@@ -82,6 +82,7 @@ class MonitorState:
     def _subscribe(self) -> None:
         with _subscription_lock:
             if self._subscription is None and not self._closed:
+                self._monitor_value_event.clear()
                 self._subscription = self.session.context.subscribe(
                     self.pvname, self._on_update, mask=self._mask(),
                     connection_callback=self._on_connection
@@ -91,7 +92,7 @@ class MonitorState:
         with _subscription_lock:
             subscription, self._subscription = self._subscription, None
             self._has_monitor_value = False
-            self._monitor_value_event.clear()
+        self._monitor_value_event.set()  # wakes a wait for a first value that will not come
         if subscription is not None:
             subscription.close()
             if self._connection_from_monitor:

@@ -111,8 +111,9 @@ class Reads:
             return True
         if self._subscription is None or self._args["read_access"] is False:
             return False
-        return self._monitor_value_event.wait(FIRST_VALUE_WAIT if timeout is None
-                                              else min(timeout, FIRST_VALUE_WAIT))
+        self._monitor_value_event.wait(FIRST_VALUE_WAIT if timeout is None
+                                       else min(timeout, FIRST_VALUE_WAIT))
+        return self._has_monitor_value
 
     def _read(self, form: str, count: int | None, timeout: float | None) -> Reading | None:
         """A read from the server: None when it does not answer (or the channel drops), and
