@@ -52,6 +52,8 @@ class Chid:
         self.pending: dict[int, Future[Any]] = {}
         self._watch: Any = None
         self._condition = threading.Condition()
+        self._ready = False  # connected and announced to the connection callbacks
+        self._announcing: int | None = None  # the thread running the connection callbacks
 
     def __repr__(self) -> str:
         return f"<chid {self.value} {self.pvname!r}>"
@@ -71,17 +73,32 @@ class Chid:
             self._watch = None
 
     def _on_connection(self, connected: bool) -> None:
+        """As in pyepics, ``connected`` (and ``isConnected``) is True inside the connection
+        callbacks; a call that waits for the channel (``get``, ``put``, ``connect_channel``)
+        returns once they ran, except on the thread running them."""
         if connected == self.connected:
             return  # the watch starts with the current state; callbacks want changes
         with self._condition:
             self.connected = connected
             self.ever_connected |= connected
+            self._ready = False
+        self._announcing = threading.get_ident()
+        try:
+            for callback in list(self.callbacks):
+                try:
+                    callback(pvname=self.pvname, chid=self, conn=connected)
+                except Exception:
+                    log.exception("%s: connection callback %r failed", self.pvname, callback)
+        finally:
+            self._announcing = None
+        with self._condition:
+            self._ready = self.connected
             self._condition.notify_all()
-        for callback in list(self.callbacks):
-            try:
-                callback(pvname=self.pvname, chid=self, conn=connected)
-            except Exception:
-                log.exception("%s: connection callback %r failed", self.pvname, callback)
+
+    @property
+    def ready(self) -> bool:
+        """Connected, and its connection callbacks ran (or are running on this thread)."""
+        return self._ready or (self.connected and self._announcing == threading.get_ident())
 
     def _on_access(self, read: bool, write: bool) -> None:
         self.read_access, self.write_access = read, write
@@ -92,8 +109,10 @@ class Chid:
                 log.exception("%s: access callback %r failed", self.pvname, callback)
 
     def wait(self, timeout: float) -> bool:
+        if self.ready:
+            return True
         with self._condition:
-            return self._condition.wait_for(lambda: self.connected, timeout)
+            return self._condition.wait_for(lambda: self._ready, timeout)
 
 
 def chid_of(chid: Any) -> Chid:
@@ -133,7 +152,8 @@ def create_channel(pvname: str, connect: bool = False, auto_cb: bool = True,
 
 def connect_channel(chid: Any, timeout: float | None = None, verbose: bool = False) -> bool:
     """Wait up to ``timeout`` (default 2 s) for the channel; its connection state."""
-    return chid_of(chid).wait(setting("DEFAULT_CONNECTION_TIMEOUT") if timeout is None else timeout)
+    seconds = setting("DEFAULT_CONNECTION_TIMEOUT") if timeout is None else timeout
+    return chid_of(chid).wait(seconds)
 
 
 def clear_channel(chid: Any) -> int:

@@ -93,7 +93,7 @@ def get_with_metadata(chid: Any, ftype: int | None = None, count: int | None = N
     """The value with the metadata of ``ftype``'s form; None when not connected in time or
     (with ``wait=False``) until ``get_complete`` collects it."""
     found = chid_of(chid)
-    if not found.connected and not connect_channel(found, timeout):
+    if not found.ready and not connect_channel(found, timeout):
         return None
     code = field_type(found) if ftype is None else ftype
     if code < 0:

@@ -23,7 +23,7 @@ def create_subscription(chid: Any, use_time: bool = False, use_ctrl: bool = Fals
     found = chid_of(chid)
     if ftype is None:
         seconds = setting("DEFAULT_CONNECTION_TIMEOUT") if timeout is None else timeout
-        if not found.connected and not connect_channel(found, seconds):
+        if not found.ready and not connect_channel(found, seconds):
             raise ChannelAccessException(f"create_subscription() timed out waiting "
                                          f"'{found.pvname}' to connect ({seconds} seconds)")
         ftype = field_type(found)

@@ -20,7 +20,7 @@ def put(chid: Any, value: Any, wait: bool = False, timeout: float = 30,
     ``callback(pvname=..., data=callback_data)`` runs when the server confirms (a dict
     ``callback_data`` is passed as keywords)."""
     found = chid_of(chid)
-    if not found.connected and not connect_channel(found, timeout):
+    if not found.ready and not connect_channel(found, timeout):
         raise ChannelAccessException(f"put() timed out waiting '{found.pvname}' to connect "
                                      f"({timeout} seconds)")
     native_type, elements = native_of(found)
