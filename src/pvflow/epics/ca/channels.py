@@ -116,6 +116,7 @@ class Chid:
 
 
 def chid_of(chid: Any) -> Chid:
+    """The :class:`Chid` of a chid or of its integer value, as libca takes either."""
     if isinstance(chid, Chid):
         return chid
     found = _by_id.get(getattr(chid, "value", chid))  # type: ignore[arg-type]
@@ -125,6 +126,7 @@ def chid_of(chid: Any) -> Chid:
 
 
 def context() -> Context:
+    """The session's Context (``use_context`` replaces it)."""
     return default_session().context
 
 
