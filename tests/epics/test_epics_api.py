@@ -61,6 +61,20 @@ def test_pv_callbacks_carry_pyepics_keywords(epics, ioc, scheme):
     pv.disconnect()
 
 
+def test_monitored_pvs_are_ready_with_their_first_values(epics):
+    """After ``wait_for_connection`` a monitored PV has its monitor's first value: a get
+    with no time for a read of its own answers from it (it would be None otherwise)."""
+    epics.caput("E:ao", 2.5, wait=True)
+    names = ["E:long", "E:ao", "E:string", "E:secret"]
+    pvs = [epics.PV(name) for name in names]
+    assert all(pv.wait_for_connection(WAIT) for pv in pvs)  # E:secret: without a value
+    assert [pv.get(timeout=0) for pv in pvs[:3]] == [42, 2.5, "hello"]
+    with pytest.raises(epics.ChannelAccessGetFailure, match="E:secret"):
+        pvs[3].get()
+    for pv in pvs:
+        pv.disconnect()
+
+
 def test_pva_array_and_metadata(epics):
     epics.caput("E:shorts", [1, 2, 3], wait=True)
     pv = epics.get_pv("pva://E:shorts", connect=True)

@@ -33,17 +33,17 @@ class SerialRunner:
 
     def submit(self, function: Callable[..., Any], *args: Any) -> None:
         with self._lock:
-            self._calls.append((function, args))
             if self._running:
+                self._calls.append((function, args))
                 return
             self._running = True
-        while True:
+        while True:  # two lock round trips per call when nobody else submits
+            try:
+                function(*args)
+            except Exception:
+                log.exception("%s: callback %r failed", self.name, function)
             with self._lock:
                 if not self._calls:
                     self._running = False
                     return
                 function, args = self._calls.popleft()
-            try:
-                function(*args)
-            except Exception:
-                log.exception("%s: callback %r failed", self.name, function)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..epics.exceptions import ChannelAccessGetFailure
-from ..epics.pv import FOREVER
 from ..epics.pv import PV as EpicsPV
+from ..epics.pv_writes import FOREVER
 from ..errors import PVFlowError
 from ..reading import Reading
 
