@@ -116,8 +116,18 @@ class BulkRead:
         self.batch = batch
         self.scalars = scalars  # per channel: a numeric scalar's struct, or None
 
+    plan = None  # (a plan sent it: the caller holds that plan already)
+
     def channel_of(self, ioid: int) -> Channel:
         return self.channels[ioid - self.base]
+
+    def withdraw(self, slots: list[int]) -> None:
+        """Forget the reads of ``slots`` still in flight."""
+        wanted = set(slots)
+        for position, slot in enumerate(self.slots):
+            circuit = self.channels[position].circuit
+            if slot in wanted and circuit is not None:
+                circuit.pending.pop(self.base + position, None)
 
     def complete(self, ioid: int, buffer: Any, start: int, stop: int, count: int,
                  owned: bool) -> None:

@@ -12,27 +12,28 @@ action, which the I/O thread runs the moment CREATE_CHAN is answered: a fresh co
 from __future__ import annotations
 
 import getpass
-import itertools
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import (AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError,
                       RemoteProtocolError, naming_pv, no_answer)
-from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
-from ..io.deferred_reads import DeferredBlockReads
-from ..io.engine import Engine
 from ..io.connection import Connection as SocketConnection
+from ..io.contract import BulkRequest, ChannelInfo, Form, Sink, Slots
+from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
+from ..io.engine import EngineBase
 from ..io.loop import READ, IOLoop
+from ..io.requests import ANSWERED, Answered, BulkRequests, PendingRequest
 from . import protocol
-from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
-                      WriteRequest)
+from .channel import Channel, ChannelState, ReadRequest, Subscription, WriteRequest
 from .circuit import Circuit
 from .config import CAConfig
-from .dbr import DECODERS, NATIVES, PLAIN_SCALARS, Form, Native, decoder, encode_put
+from .dbr import DECODERS, NATIVES, Native, decoder, encode_put
+from .dbr import Form as DbrForm
+from .reads import DBR_FORMS, BlockPlan, DeferredReads, JoinedReading, JoinedSlots
 from .search import NameSearch
 
 log = logging.getLogger("pvflow.ca")
@@ -51,81 +52,7 @@ class Connection(SocketConnection[Circuit]):
         return circuit
 
 
-class BlockPlan:
-    """All of a block read of fixed channels except its ioids, reusable while the client's
-    ``topology`` (bumped on every connect, disconnect and release) stays the same.
-
-    Bulk reads of the same list again and again are the common pattern (a flyer collecting
-    its waveforms, an optimiser reading its observables): with a plan, each repetition costs
-    one ioid allocation, one dict update and one numpy column write.
-    """
-
-    def __init__(self, client: CAClient, channels: list[Channel], form: int, slots: list[int]):
-        circuit = channels[0].circuit
-        if circuit is None:
-            raise DisconnectedError(f"{channels[0].name} is not connected", pv=channels[0].name)
-        self.client = client
-        self.topology = client.topology
-        self.circuit = circuit
-        self.channels = channels
-        self.slots = slots
-        self.reading = form != Form.PLAIN
-        types = [form + channel.native for channel in channels]
-        self.as_arrays = [channel.count != 1 for channel in channels]
-        self.decoders = [DECODERS[data_type] for data_type in types]
-        self.scalars = [None if array else PLAIN_SCALARS[data_type]
-                        for data_type, array in zip(types, self.as_arrays)]
-        # count 0 asks for the current length of an array (servers of protocol 4.13 and up)
-        self.frames = protocol.read_notify_frames(types, [not array for array in self.as_arrays],
-                                                  [channel.sid for channel in channels])
-
-    @property
-    def valid(self) -> bool:
-        return self.topology == self.client.topology and not self.circuit.closed
-
-    def register(self, batch: Any) -> tuple[BulkRead, bytes]:
-        """Put a fresh block of ioids in flight on the circuit; return it and its frames."""
-        count = len(self.channels)
-        base = self.client.allocate_ids(count)
-        request = BulkRead(base, self.channels, self.decoders, self.as_arrays, self.reading,
-                           self.slots, batch, self.scalars)
-        self.circuit.pending.update(zip(range(base, base + count), itertools.repeat(request)))
-        return request, protocol.with_ioids(self.frames, base)
-
-    def send(self, batch: Any) -> BulkRead:
-        request, frames = self.register(batch)
-        self.circuit.send_now(frames)
-        return request
-
-
-class DeferredReads(DeferredBlockReads):
-    """The reads of one bulk get, issued in ioid blocks per circuit (CA's ``read_group``)."""
-
-    def __init__(self, client: CAClient, form: int, batch: Any):
-        super().__init__(client.loop, form, batch)
-        self.client = client
-        self.plan: BlockPlan | None = None  # when all were connected on one circuit: reusable
-
-    def read_group(self, channels: list[Channel], slots: list[int], on_io_thread: bool) -> None:
-        client = self.client
-        connection = client.connection_of(channels[0])
-        try:
-            if connection is None:
-                raise DisconnectedError(f"{channels[0].name} lost its circuit",
-                                        pv=channels[0].name)
-            request, frames = client.bulk_read(channels, self.form, slots, self.batch)
-            self.reads.append(request)
-            if on_io_thread:
-                connection.circuit.queue(frames)
-                client.loop.at_end_of_iteration(connection, connection.flush)
-            else:
-                connection.send(frames)
-        except DisconnectedError as error:
-            for slot in slots:
-                client.loop.call_soon(self.batch.set, slot, error)
-
-
-class CAClient(Engine[Channel]):
+class CAClient(EngineBase[Channel]):
     """Channel Access for one Context."""
 
     def __init__(self, config: CAConfig, loop: IOLoop, dispatcher: Dispatcher):
@@ -139,6 +66,12 @@ class CAClient(Engine[Channel]):
         loop.call_soon(self._start, ready)
         if not ready.wait(10):
             raise PVFlowError("the pvflow I/O thread did not start")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None, loop: IOLoop,
+                 dispatcher: Dispatcher) -> CAClient:
+        """The engine a Context makes for its scheme (``env`` replaces ``os.environ``)."""
+        return cls(CAConfig.from_env(env), loop, dispatcher)
 
     # --- setup and teardown (I/O thread) ---------------------------------------------------------
     def _start(self, ready: threading.Event) -> None:
@@ -210,6 +143,60 @@ class CAClient(Engine[Channel]):
             self._search_again([channel])
 
     # --- requests (any thread) --------------------------------------------------------------------
+    def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
+                   count: int | None) -> PendingRequest:
+        request = PendingRequest(self, channel)
+        if form is not Form.CONTROL and channel.state is ChannelState.CONNECTED:
+            try:  # the common case, straight from this thread
+                request.ids.append(self.read_now(channel, DBR_FORMS[form], sink, as_string,
+                                                 count))
+                return request
+            except DisconnectedError:
+                pass  # lost just now: wait for the reconnection like any unconnected channel
+        reads: tuple[tuple[int, Sink], ...] = ((DBR_FORMS[form], sink),)
+        if form is Form.CONTROL:  # metadata and timestamp come in two reads: join them
+            join = JoinedReading(sink)
+            reads = ((DbrForm.CTRL, join.part), (DbrForm.TIME, join.part))
+
+        def issue(ready: Channel, on_io_thread: bool) -> None:
+            try:
+                frames = []
+                for family, part_sink in reads:
+                    ioid, frame = self.read_frame(ready, family, part_sink, as_string=as_string,
+                                                  count=count)
+                    request.ids.append(ioid)
+                    frames.append(frame)
+                self.send(ready, b"".join(frames), on_io_thread)
+            except (PVFlowError, ValueError) as exc:
+                sink(exc)
+
+        pending = self.when_connected(channel, issue)
+        if pending is not None:
+            request.actions.append(pending)
+        return request
+
+    def read_many(self, channels: list[Channel], slots: list[int], form: Form,
+                  as_string: bool, batch: Slots) -> BulkRequest:
+        if as_string:  # the block decoders read native types: strings go one by one
+            singles = BulkRequests()
+            for channel, slot in zip(channels, slots):
+                singles.singles[slot] = self.start_read(channel, form,
+                                                        self.slot_sink(batch, slot), True, None)
+            return singles
+        if form is Form.CONTROL:
+            joined = JoinedSlots(batch)
+            return BulkRequests([self.read_when_connected(channels, slots, family, joined)
+                                 for family in (DbrForm.CTRL, DbrForm.TIME)])
+        return self.read_when_connected(channels, slots, DBR_FORMS[form], batch)
+
+    def info(self, channel: Channel, sink: Sink) -> Answered:
+        """Answered from what the server said when the channel connected."""
+        sink(ChannelInfo(channel.name, channel.address(), channel.native.name, channel.count,
+                         bool(channel.access & protocol.AccessRights.READ),
+                         bool(channel.access & protocol.AccessRights.WRITE),
+                         channel.state.value))
+        return ANSWERED
+
     def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
                    as_string: bool = False, count: int | None = None) -> tuple[int, bytes]:
         """Register a READ_NOTIFY on the channel's circuit; return its ioid and frame."""
@@ -228,17 +215,12 @@ class CAClient(Engine[Channel]):
         ioid = self.allocate_ids(1)
         text = as_string and native == Native.CHAR
         request = ReadRequest(channel, decoder(form + native, True) if text else
-                              DECODERS[form + native], as_array, form != Form.PLAIN, sink)
+                              DECODERS[form + native], as_array, form != DbrForm.PLAIN, sink)
         circuit.pending[ioid] = request
         return ioid, protocol.read_notify(form + native, count, channel.sid, ioid)
 
-    def bulk_read(self, channels: list[Channel], form: int, slots: list[int], batch: Any
-                  ) -> tuple[BulkRead, bytes]:
-        """Register reads of ``channels`` (connected, one circuit) as one block of ioids."""
-        return BlockPlan(self, channels, form, slots).register(batch)
-
     def read_when_connected(self, channels: list[Channel], slots: list[int], form: int,
-                            batch: Any) -> DeferredReads:
+                            batch: Slots) -> DeferredReads:
         """Read ``channels`` into ``slots`` of ``batch``: the connected ones now, from the
         caller's thread, the others as they connect; in ioid blocks per circuit either way."""
         deferred = DeferredReads(self, form, batch)
@@ -278,7 +260,7 @@ class CAClient(Engine[Channel]):
         circuit = channel.circuit
         return self._connections.get((circuit.host, circuit.port)) if circuit else None
 
-    def read_now(self, channel: Channel, form: int, sink: Callable[[Any], None],
+    def read_now(self, channel: Channel, form: int, sink: Sink,
                  as_string: bool = False, count: int | None = None) -> int:
         """Read a connected channel from the caller's thread: no hand-over, one send."""
         circuit = channel.circuit
@@ -292,9 +274,22 @@ class CAClient(Engine[Channel]):
             raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
         return ioid
 
-    def put(self, channel: Channel, value: Any, sink: Callable[[Any], None] | None) -> int:
+    def put(self, channel: Channel, value: Any, sink: Sink | None) -> PendingRequest:
         """Send a put from the caller's thread: WRITE_NOTIFY when ``sink`` waits for the
-        server's completion (its ioid is returned), else a plain WRITE (0)."""
+        server's completion, else a plain WRITE. A string for an enum whose choices are not
+        known yet waits for a CTRL read of them (and then leaves from the I/O thread)."""
+        request = PendingRequest(self, channel)
+        if channel.native == Native.ENUM and isinstance(value, str) and \
+                not channel.enum_strings:
+            self._put_after_choices(request, channel, value, sink)
+            return request
+        ioid = self._put_now(channel, value, sink, False)
+        if sink is not None:
+            request.ids.append(ioid)
+        return request
+
+    def _put_now(self, channel: Channel, value: Any, sink: Sink | None,
+                 on_io_thread: bool) -> int:
         if not channel.access & protocol.AccessRights.WRITE:
             raise AccessDeniedError(f"put of {value!r} to {channel.name} refused: the server "
                                     f"{channel.address()} grants no write access",
@@ -305,8 +300,32 @@ class CAClient(Engine[Channel]):
         except ValueError as exc:
             raise ValueError(f"cannot put {value!r} to {channel.name}: {exc}") from None
         ioid, frame = self.write_frame(channel, value, data_type, count, payload, sink)
-        self.send(channel, frame, False)
+        self.send(channel, frame, on_io_thread)
         return ioid
+
+    def _put_after_choices(self, request: PendingRequest, channel: Channel, value: str,
+                           sink: Sink | None) -> None:
+        def failed(error: BaseException) -> None:
+            if sink is not None:
+                sink(error)
+            else:
+                log.warning("put of %r to %s failed: %s", value, channel.name, error)
+
+        def choices_known(reading: Any) -> None:
+            request.ids.clear()  # the read is answered: only the put may still be in flight
+            if isinstance(reading, BaseException):
+                failed(reading)
+                return
+            channel.enum_strings = reading.enum_strings
+            try:
+                ioid = self._put_now(channel, value, sink, True)
+            except (PVFlowError, ValueError) as exc:
+                failed(exc)
+                return
+            if sink is not None:
+                request.ids.append(ioid)
+
+        request.ids.append(self.read_now(channel, DbrForm.CTRL, choices_known))
 
     def write_frame(self, channel: Channel, value: Any, data_type: int, count: int,
                     payload: bytes, sink: Callable[[Any], None] | None) -> tuple[int, bytes]:
@@ -360,14 +379,15 @@ class CAClient(Engine[Channel]):
         return f"{channel.state.value} to {channel.address()}"
 
     # --- subscriptions ----------------------------------------------------------------------------
-    def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox,
+    def subscribe(self, channel: Channel, form: Form, mask: int, mailbox: Mailbox,
                   server_queue_size: int = 0, request_text: str | None = None,
                   as_string: bool = False) -> Subscription:
         """Start a monitor. On a connected channel EVENT_ADD leaves from the caller's thread,
         so it reaches the server before any put the caller makes next (program order).
         ``server_queue_size`` and ``request_text`` are pvAccess's; CA has neither."""
-        subscription = Subscription(self.allocate_ids(1), channel, form, mask,
-                                    form != Form.PLAIN, mailbox, as_string)
+        family = DBR_FORMS[form]
+        subscription = Subscription(self.allocate_ids(1), channel, family, mask,
+                                    family != DbrForm.PLAIN, mailbox, as_string)
         with self.lock:
             channel.subscriptions[subscription.subscription_id] = subscription
             connected = channel.state is ChannelState.CONNECTED

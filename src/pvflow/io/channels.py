@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import PVFlowError
+from .channel_failure import ChannelFailure
 from .delivery import AccessChange, ConnectionChange, Mailbox
 from .loop import IOLoop
 
@@ -24,6 +25,8 @@ class NamedChannel(Protocol):
     cid: int
     on_connect: list[Any]  # actions run by the I/O thread the moment the channel connects
     watchers: list[Mailbox]
+    subscriptions: dict[int, Any]  # the channel's monitors by id; they survive reconnections
+    failure: ChannelFailure | None  # set while the server refuses the channel
 
     @property
     def connected(self) -> bool: ...

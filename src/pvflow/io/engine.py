@@ -12,14 +12,16 @@ from typing import Any
 from ..errors import DisconnectedError
 from .channel_failure import ChannelFailure
 from .channels import Action, ChannelT, ChannelTable
+from .contract import RemoteCalls, Slots
 from .loop import IOLoop
+from .requests import PendingRequest
 
 ECHO_TIMEOUT = 5.0  # seconds an echo may go unanswered before its circuit is declared dead
 
 
-class Engine(ChannelTable[ChannelT]):
-    """A protocol engine's shared half; the protocol supplies ``close_connection`` and
-    ``_send_echo``, and sets ``_search`` once its socket exists."""
+class EngineBase(ChannelTable[ChannelT]):
+    """A protocol engine's shared half; the protocol supplies ``close_connection``,
+    ``_send_echo`` and ``cancel``, and sets ``_search`` once its socket exists."""
 
     def __init__(self, loop: IOLoop, factory: Callable[[str, int], ChannelT],
                  begin_search: Callable[[list[ChannelT]], None], id_limit: int,
@@ -37,6 +39,38 @@ class Engine(ChannelTable[ChannelT]):
     def _send_echo(self, connection: Any) -> None:
         raise NotImplementedError
 
+    def cancel(self, channel: ChannelT, request_id: int) -> bool:
+        """Forget a request; False when the I/O thread already took it (its answer is coming)."""
+        raise NotImplementedError
+
+    @property
+    def remote_calls(self) -> RemoteCalls[ChannelT] | None:
+        """Neither RPC nor introspection, unless the protocol has them."""
+        return None
+
+    # --- waiting for connections (part of the engine contract) --------------------------------
+    def start_connect(self, channel: ChannelT, batch: Slots, slot: int) -> PendingRequest:
+        request = PendingRequest(self, channel)
+        pending = self.when_connected(channel, self.slot_sink(batch, slot, True))
+        if pending is not None:
+            request.actions.append(pending)
+        return request
+
+    def slot_sink(self, batch: Slots, slot: int, fixed: Any = None) -> Callable[..., None]:
+        """A sink (or on-connect action) filling ``batch[slot]`` on the I/O thread, where
+        the batch's countdown lives without a lock."""
+        loop = self.loop
+        in_loop = loop.in_loop
+
+        def fill(result: Any, *_: Any) -> None:
+            result = fixed if fixed is not None else result
+            if in_loop():
+                batch.set(slot, result)
+            else:
+                loop.call_soon(batch.set, slot, result)
+
+        return fill
+
     # --- channels the server refused (see io/channel_failure.py) ------------------------------
     def when_connected(self, channel: ChannelT, action: Action) -> Action | None:
         pending = super().when_connected(channel, action)
@@ -47,23 +81,23 @@ class Engine(ChannelTable[ChannelT]):
     def wanted_again(self, channel: ChannelT) -> None:
         """Any thread: somebody asks for ``channel``; if it failed, search once its back-off
         has passed."""
-        failure: ChannelFailure | None = getattr(channel, "failure", None)
+        failure = channel.failure
         if failure is not None and failure.active:
             self.loop.call_soon(self._ask_again, channel)
 
     def record_failure(self, channel: ChannelT, reason: str) -> None:
         """I/O thread, after the protocol marked ``channel`` failed: search again only when
         asked (requests already waiting count), after the back-off."""
-        failure = channel.failure = channel.failure or ChannelFailure()  # type: ignore
+        failure = channel.failure = channel.failure or ChannelFailure()
         failure.record(reason, time.monotonic())
         self._ask_again(channel)
 
     def _still_wanted(self, channel: ChannelT) -> bool:
-        return bool(channel.on_connect or channel.subscriptions  # type: ignore[attr-defined]
+        return bool(channel.on_connect or channel.subscriptions
                     or channel.watchers)
 
     def _ask_again(self, channel: ChannelT) -> None:
-        failure: ChannelFailure | None = getattr(channel, "failure", None)
+        failure = channel.failure
         if failure is None or not failure.active or failure.retry_scheduled or \
                 not self._still_wanted(channel):
             return
@@ -85,7 +119,7 @@ class Engine(ChannelTable[ChannelT]):
         """Forget ``channels``: their subscriptions and watches end and the server frees them."""
         released = self.forget(channels)
         for channel in released:
-            for subscription in list(channel.subscriptions.values()):  # type: ignore[attr-defined]
+            for subscription in list(channel.subscriptions.values()):
                 subscription.closed = True
                 subscription.mailbox.close()
             for watcher in channel.watchers:
@@ -103,7 +137,7 @@ class Engine(ChannelTable[ChannelT]):
                 self.close_connection(connection, DisconnectedError("the Context was closed"),
                                       research=False)
             for channel in self.by_cid.values():
-                for subscription in channel.subscriptions.values():  # type: ignore[attr-defined]
+                for subscription in channel.subscriptions.values():
                     subscription.mailbox.close()
             if self._search is not None:
                 self.loop.unregister(self._search.socket)

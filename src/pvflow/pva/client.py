@@ -1,9 +1,7 @@
 """The PVA engine behind a Context: channels, circuits, sockets (transport layer).
 
-It offers the Context the same verbs as the CA engine (``channels``, ``when_connected``,
-``read_now``/``read_frame``/``send``, ``read_when_connected``, ``cancel``, ``subscribe``,
-``watch``, ``timeout_error``, ``close``, ``stats``) plus ``put``, ``rpc`` and ``introspect``,
-with the same threading rules: sockets and state changes belong to the shared I/O thread;
+It implements the engine contract (:mod:`pvflow.io.contract`) plus its optional RPC and
+introspection, with the same threading rules as the CA engine: sockets and state changes belong to the shared I/O thread;
 caller threads register a request under the channel's lock and write its frame straight to
 the circuit's socket. A GET's server-side operation is created once per channel and request
 shape and then reused, so a get of a connected channel is one round trip and a bulk get is
@@ -17,16 +15,18 @@ import logging
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
                       naming_pv, no_answer)
-from ..io.connection import Connection as SocketConnection
-from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
 from ..io.channels import FULL_ACCESS
-from ..io.engine import Engine
+from ..io.connection import Connection as SocketConnection
+from ..io.contract import ChannelInfo, Form, RemoteCalls, Sink, Slots
+from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
+from ..io.engine import EngineBase
 from ..io.loop import READ, IOLoop
+from ..io.requests import PendingRequest
 from . import protocol
 from .channel import Channel, ChannelState
 from .circuit import Circuit
@@ -57,7 +57,7 @@ class Connection(SocketConnection[Circuit]):
         self.client.loop.at_end_of_iteration(self, self.flush)
 
 
-class PVAClient(Engine[Channel]):
+class PVAClient(EngineBase[Channel]):
     """pvAccess for one Context."""
 
     def __init__(self, config: PVAConfig, loop: IOLoop, dispatcher: Dispatcher):
@@ -72,6 +72,12 @@ class PVAClient(Engine[Channel]):
         loop.call_soon(self._start, ready)
         if not ready.wait(10):
             raise PVFlowError("the pvflow I/O thread did not start")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None, loop: IOLoop,
+                 dispatcher: Dispatcher) -> PVAClient:
+        """The engine a Context makes for its scheme (``env`` replaces ``os.environ``)."""
+        return cls(PVAConfig.from_env(env), loop, dispatcher)
 
     # --- setup and teardown (I/O thread) ---------------------------------------------------------
     def _start(self, ready: threading.Event) -> None:
@@ -98,7 +104,35 @@ class PVAClient(Engine[Channel]):
                 for datagram in search_datagrams(channels, 0, 0):
                     circuit.queue(datagram)
 
-    def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
+    # --- requests (any thread) --------------------------------------------------------------------
+    def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
+                   count: int | None) -> PendingRequest:
+        request = PendingRequest(self, channel)
+        if channel.state is ChannelState.CONNECTED:
+            try:  # the common case, straight from this thread
+                request.ids.append(self.read_now(channel, form, sink, as_string, count))
+                return request
+            except DisconnectedError:
+                pass  # lost just now: wait for the reconnection like any unconnected channel
+
+        def issue(ready: Channel, on_io_thread: bool) -> None:
+            try:
+                token, frame = self.read_frame(ready, form, sink, as_string=as_string)
+                request.ids.append(token)
+                self.send(ready, frame, on_io_thread)
+            except (PVFlowError, ValueError) as exc:
+                sink(exc)
+
+        pending = self.when_connected(channel, issue)
+        if pending is not None:
+            request.actions.append(pending)
+        return request
+
+    def read_many(self, channels: list[Channel], slots: list[int], form: Form,
+                  as_string: bool, batch: Slots) -> DeferredReads:
+        return self.read_when_connected(channels, slots, form, batch, as_string)
+
+    def read_frame(self, channel: Channel, form: Form, sink: Sink, *,
                    as_string: bool = False, count: int | None = None) -> tuple[int, bytes]:
         """Queue a get on the channel's GET operation; return its token and the frame to send
         (an EXEC, the operation's INIT on first use, or nothing while one is in flight)."""
@@ -110,18 +144,19 @@ class PVAClient(Engine[Channel]):
         with channel.lock:
             operation = channel.gets.get(text)
             if operation is None:
-                operation = channel.gets[text] = GetOperation(channel, text, form != 0)
+                operation = channel.gets[text] = GetOperation(channel, text,
+                                                              form is not Form.VALUE)
             frame = operation.request(circuit, (token, sink, as_string))
         return token, frame
 
-    def read_now(self, channel: Channel, form: int, sink: Callable[[Any], None],
+    def read_now(self, channel: Channel, form: Form, sink: Sink,
                  as_string: bool = False, count: int | None = None) -> int:
         token, frame = self.read_frame(channel, form, sink, as_string=as_string)
         self.send(channel, frame, False)
         return token
 
-    def read_when_connected(self, channels: list[Channel], slots: list[int], form: int,
-                            batch: Any, as_string: bool = False) -> DeferredReads:
+    def read_when_connected(self, channels: list[Channel], slots: list[int], form: Form,
+                            batch: Slots, as_string: bool = False) -> DeferredReads:
         deferred = DeferredReads(self, form, batch, as_string)
         groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
         with self.lock:
@@ -138,7 +173,7 @@ class PVAClient(Engine[Channel]):
             deferred.read_group(group_channels, group_slots, on_io_thread=False)
         return deferred
 
-    def put(self, channel: Channel, value: Any, sink: Callable[[Any], None] | None) -> int:
+    def put(self, channel: Channel, value: Any, sink: Sink | None) -> PendingRequest:
         """Queue a put on the channel's PUT operation (created on first use, then reused).
 
         A put with a ``sink`` completes when the server has processed it (put-callback); one
@@ -158,19 +193,57 @@ class PVAClient(Engine[Channel]):
                 raise ValueError(f"cannot put {value!r} to pva://{channel.name}: {exc}") from None
             frame = operation.request(circuit, (token, value, sink))
         self.send(channel, frame, False)
-        return token
+        request = PendingRequest(self, channel)
+        if block:
+            request.ids.append(token)
+        return request
 
-    def introspect(self, channel: Channel, sink: Callable[[Any], None]) -> None:
+    def info(self, channel: Channel, sink: Sink) -> PendingRequest:
+        """The type from GET_FIELD; for an array, its length from a get of its value."""
+        request = PendingRequest(self, channel)
+
+        def described(field_type: Any) -> None:
+            if isinstance(field_type, BaseException):
+                sink(field_type)
+                return
+            shown = _shown_type(field_type)
+            if shown is None or not shown.is_array:
+                sink(_info(channel, shown, 1))
+                return
+
+            def counted(value: Any) -> None:
+                request.ids.clear()
+                sink(value if isinstance(value, BaseException) else
+                     _info(channel, shown, len(value)))
+
+            try:
+                token, frame = self.read_frame(channel, Form.VALUE, counted, as_string=False)
+                request.ids.append(token)
+                self.send(channel, frame, True)
+            except (PVFlowError, ValueError) as exc:
+                sink(exc)
+
+        self.introspect(channel, described)
+        return request
+
+    # --- RPC and introspection (the optional part of the engine contract) -----------------------
+    @property
+    def remote_calls(self) -> RemoteCalls[Channel]:
+        return self
+
+    def introspect(self, channel: Channel, sink: Sink) -> PendingRequest:
         """GET_FIELD: ``sink`` gets the channel's :class:`FieldType` (or an error)."""
-        self._one_shot(channel, OneShot(channel, Command.GET_FIELD, sink))
+        return self._one_shot(channel, OneShot(channel, Command.GET_FIELD, sink))
 
-    def rpc(self, channel: Channel, argument: Any, sink: Callable[[Any], None],
-            argument_type: FieldType | None = None) -> None:
+    def rpc(self, channel: Channel, argument: Any, sink: Sink,
+            argument_type: FieldType | None = None) -> PendingRequest:
         if argument is not None and argument_type is None:
             argument_type = type_of(argument)
-        self._one_shot(channel, OneShot(channel, Command.RPC, sink, argument, argument_type))
+        return self._one_shot(channel, OneShot(channel, Command.RPC, sink, argument,
+                                               argument_type))
 
-    def _one_shot(self, channel: Channel, operation: OneShot) -> None:
+    def _one_shot(self, channel: Channel, operation: OneShot) -> PendingRequest:
+        """Run ``operation`` once connected; it cannot be taken back, only left unanswered."""
         def issue(ready: Channel, on_io_thread: bool) -> None:
             circuit = ready.circuit
             if circuit is None:
@@ -178,7 +251,11 @@ class PVAClient(Engine[Channel]):
                 return
             self.send(ready, operation.start(circuit), on_io_thread)
 
-        self.when_connected(channel, issue)
+        request = PendingRequest(self, channel)
+        pending = self.when_connected(channel, issue)
+        if pending is not None:
+            request.actions.append(pending)
+        return request
 
     def send(self, channel: Channel, frame: bytes, on_io_thread: bool) -> None:
         if not frame:
@@ -237,15 +314,15 @@ class PVAClient(Engine[Channel]):
                 circuit.queue(protocol.destroy_channel(channel.sid, channel.cid))
 
     # --- subscriptions and watches ----------------------------------------------------------------
-    def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox,
+    def subscribe(self, channel: Channel, form: Form, mask: int, mailbox: Mailbox,
                   queue_size: int = 100, request_text: str | None = None,
                   as_string: bool = False) -> MonitorOperation:
         """Start a monitor (``mask`` is CA's; a PVA server posts what its pvRequest asks)."""
         # everything by default: an image needs its dimensions, a table its labels; after the
         # first update the server sends only the fields that changed
         text = request_text if request_text is not None else FULL_REQUEST
-        subscription = MonitorOperation(self.allocate_ids(1), channel, text, form != 0, mailbox,
-                                        queue_size, as_string)
+        subscription = MonitorOperation(self.allocate_ids(1), channel, text,
+                                        form is not Form.VALUE, mailbox, queue_size, as_string)
         with self.lock:
             channel.subscriptions[subscription.token] = subscription
             connected = channel.state is ChannelState.CONNECTED
@@ -396,6 +473,19 @@ class PVAClient(Engine[Channel]):
             self._search.schedule.add(channel)
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
+
+
+def _shown_type(field_type: FieldType | None) -> FieldType | None:
+    """What ``info`` describes of a type: its ``value`` field unless that is a structure."""
+    value = field_type.lookup("value") if field_type is not None else None
+    return value if value is not None and value.code != 0x80 else field_type
+
+
+def _info(channel: Channel, shown: FieldType | None, count: int) -> ChannelInfo:
+    # pvAccess has no access-rights message: a server refuses a put when it happens
+    return ChannelInfo(channel.name, channel.address(),
+                       shown.describe() if shown is not None else "none", count, True, True,
+                       channel.state.value)
 
 
 def _user_name() -> str:
