@@ -1,9 +1,9 @@
 """The PVA engine behind a Context: channels, circuits, sockets (transport layer).
 
 It implements the engine contract (:mod:`pvflow.io.contract`) plus its optional RPC and
-introspection, with the same threading rules as the CA engine: sockets and state changes belong to the shared I/O thread;
-caller threads register a request under the channel's lock and write its frame straight to
-the circuit's socket. A GET's server-side operation is created once per channel and request
+introspection, with the same threading rules as the CA engine: sockets and state changes
+belong to the shared I/O thread; caller threads register a request under the channel's lock
+and write its frame straight to the circuit's socket. A GET's server-side operation is created once per channel and request
 shape and then reused, so a get of a connected channel is one round trip and a bulk get is
 one write of EXEC frames per server.
 """
