@@ -158,22 +158,16 @@ class CAClient(EngineBase[Channel]):
             join = JoinedReading(sink)
             reads = ((DbrForm.CTRL, join.part), (DbrForm.TIME, join.part))
 
-        def issue(ready: Channel, on_io_thread: bool) -> None:
-            try:
-                frames = []
-                for family, part_sink in reads:
-                    ioid, frame = self.read_frame(ready, family, part_sink, as_string=as_string,
-                                                  count=count)
-                    request.ids.append(ioid)
-                    frames.append(frame)
-                self.send(ready, b"".join(frames), on_io_thread)
-            except (PVFlowError, ValueError) as exc:
-                sink(exc)
+        def frames(ready: Channel) -> bytes:
+            made = []
+            for family, part_sink in reads:
+                ioid, frame = self.read_frame(ready, family, part_sink, as_string=as_string,
+                                              count=count)
+                request.ids.append(ioid)
+                made.append(frame)
+            return b"".join(made)
 
-        pending = self.when_connected(channel, issue)
-        if pending is not None:
-            request.actions.append(pending)
-        return request
+        return self.issue_when_connected(request, channel, sink, frames)
 
     def read_many(self, channels: list[Channel], slots: list[int], form: Form,
                   as_string: bool, batch: Slots) -> BulkRequest:

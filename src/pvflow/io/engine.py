@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..errors import DisconnectedError
+from ..errors import DisconnectedError, PVFlowError
 from .channel_failure import ChannelFailure
 from .channels import Action, ChannelT, ChannelTable
-from .contract import RemoteCalls, Slots
+from .contract import RemoteCalls, Sink, Slots
 from .loop import IOLoop
 from .requests import PendingRequest
 
@@ -47,6 +47,25 @@ class EngineBase(ChannelTable[ChannelT]):
     def remote_calls(self) -> RemoteCalls[ChannelT] | None:
         """Neither RPC nor introspection, unless the protocol has them."""
         return None
+
+    def send(self, channel: ChannelT, frame: bytes, on_io_thread: bool) -> None:
+        """Send now from a caller thread; queue for the end-of-iteration flush on the I/O one."""
+        raise NotImplementedError
+
+    def issue_when_connected(self, request: PendingRequest, channel: ChannelT, sink: Sink,
+                             frames: Callable[[ChannelT], bytes]) -> PendingRequest:
+        """Send what ``frames(channel)`` makes (registering its ids on ``request``) once
+        ``channel`` is connected; a failure goes to ``sink``."""
+        def issue(ready: ChannelT, on_io_thread: bool) -> None:
+            try:
+                self.send(ready, frames(ready), on_io_thread)
+            except (PVFlowError, ValueError) as exc:
+                sink(exc)
+
+        pending = self.when_connected(channel, issue)
+        if pending is not None:
+            request.actions.append(pending)
+        return request
 
     # --- waiting for connections (part of the engine contract) --------------------------------
     def start_connect(self, channel: ChannelT, batch: Slots, slot: int) -> PendingRequest:

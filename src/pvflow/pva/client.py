@@ -115,18 +115,12 @@ class PVAClient(EngineBase[Channel]):
             except DisconnectedError:
                 pass  # lost just now: wait for the reconnection like any unconnected channel
 
-        def issue(ready: Channel, on_io_thread: bool) -> None:
-            try:
-                token, frame = self.read_frame(ready, form, sink, as_string=as_string)
-                request.ids.append(token)
-                self.send(ready, frame, on_io_thread)
-            except (PVFlowError, ValueError) as exc:
-                sink(exc)
+        def frame(ready: Channel) -> bytes:
+            token, made = self.read_frame(ready, form, sink, as_string=as_string)
+            request.ids.append(token)
+            return made
 
-        pending = self.when_connected(channel, issue)
-        if pending is not None:
-            request.actions.append(pending)
-        return request
+        return self.issue_when_connected(request, channel, sink, frame)
 
     def read_many(self, channels: list[Channel], slots: list[int], form: Form,
                   as_string: bool, batch: Slots) -> DeferredReads:
@@ -244,18 +238,14 @@ class PVAClient(EngineBase[Channel]):
 
     def _one_shot(self, channel: Channel, operation: OneShot) -> PendingRequest:
         """Run ``operation`` once connected; it cannot be taken back, only left unanswered."""
-        def issue(ready: Channel, on_io_thread: bool) -> None:
+        def frame(ready: Channel) -> bytes:
             circuit = ready.circuit
             if circuit is None:
-                operation.sink(DisconnectedError(f"{ready.name} lost its circuit", pv=ready.name))
-                return
-            self.send(ready, operation.start(circuit), on_io_thread)
+                raise DisconnectedError(f"{ready.name} lost its circuit", pv=ready.name)
+            return operation.start(circuit)
 
-        request = PendingRequest(self, channel)
-        pending = self.when_connected(channel, issue)
-        if pending is not None:
-            request.actions.append(pending)
-        return request
+        return self.issue_when_connected(PendingRequest(self, channel), channel, operation.sink,
+                                         frame)
 
     def send(self, channel: Channel, frame: bytes, on_io_thread: bool) -> None:
         if not frame:
