@@ -1,10 +1,12 @@
 """`Context`: pvflow's one public client surface (client API layer; integrations build on it).
 
 Names route by prefix: ``ca://NAME`` and bare ``NAME`` go to Channel Access, ``pva://NAME``
-to pvAccess. Every operation has a sync method and an ``*_async`` twin with the same
-signature, errors and results: both start the same request through the engine and differ
-only in how they wait (a lock for threads, a future resolved on the caller's loop for
-asyncio), so the two can never drift apart.
+to pvAccess, each to its engine (:data:`ENGINES`; the contract every engine keeps is in
+:mod:`pvflow.io.contract`). Every call that waits (``get``, ``get_many``, ``put``,
+``connect``, ``info``, ``rpc``) has an ``*_async`` twin with the same signature, errors and
+results: both start the same request through the engine and differ only in how they wait
+(a lock for threads, a future resolved on the caller's loop for asyncio), so the two can
+never drift apart. ``subscribe``, ``watch`` and ``release`` return at once and need none.
 """
 
 from __future__ import annotations
