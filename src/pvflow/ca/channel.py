@@ -7,25 +7,17 @@ subscription) is a request or a subscription object hanging off it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PutError, RemoteProtocolError
 from ..io.channel_failure import ChannelFailure
+from ..io.channels import ChannelState
 from ..io.delivery import Mailbox
 from .dbr import Decoder, Native
 from .protocol import describe_status, pad_string
 
 if TYPE_CHECKING:
     from .circuit import Circuit
-
-
-class ChannelState(Enum):
-    SEARCHING = "searching"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    FAILED = "failed"  # the server could not give us this channel; searched again when asked
-    CLOSED = "closed"
 
 
 class Channel:

@@ -11,16 +11,13 @@ action, which the I/O thread runs the moment CREATE_CHAN is answered: a fresh co
 
 from __future__ import annotations
 
-import getpass
 import logging
 import socket
-import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import (AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError,
-                      RemoteProtocolError, naming_pv, no_answer)
+from ..errors import AccessDeniedError, DisconnectedError, PVFlowError
+from ..io.channels import ChannelState
 from ..io.connection import Connection as SocketConnection
 from ..io.contract import BulkRequest, ChannelInfo, Form, Sink, Slots
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
@@ -28,7 +25,7 @@ from ..io.engine import EngineBase
 from ..io.loop import READ, IOLoop
 from ..io.requests import ANSWERED, Answered, BulkRequests, PendingRequest
 from . import protocol
-from .channel import Channel, ChannelState, ReadRequest, Subscription, WriteRequest
+from .channel import Channel, ReadRequest, Subscription, WriteRequest
 from .circuit import Circuit
 from .config import CAConfig
 from .dbr import DECODERS, NATIVES, Native, decoder, encode_put
@@ -55,17 +52,14 @@ class Connection(SocketConnection[Circuit]):
 class CAClient(EngineBase[Channel]):
     """Channel Access for one Context."""
 
+    log = log
+
     def __init__(self, config: CAConfig, loop: IOLoop, dispatcher: Dispatcher):
-        super().__init__(loop, Channel, self._begin_search, 0xFFFFFFFF,
-                         config.connection_timeout)
+        super().__init__(loop, Channel, 0xFFFFFFFF, config.connection_timeout,
+                         config.addresses)
         self.config = config
         self.dispatcher = dispatcher
-        self.user_name = _user_name()
-        self.topology = 0  # bumped whenever any channel connects, disconnects or is released
-        ready = threading.Event()
-        loop.call_soon(self._start, ready)
-        if not ready.wait(10):
-            raise PVFlowError("the pvflow I/O thread did not start")
+        self._start_on_io_thread()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None, loop: IOLoop,
@@ -74,73 +68,41 @@ class CAClient(EngineBase[Channel]):
         return cls(CAConfig.from_env(env), loop, dispatcher)
 
     # --- setup and teardown (I/O thread) ---------------------------------------------------------
-    def _start(self, ready: threading.Event) -> None:
-        try:
-            self._search = NameSearch(self.config.addresses, self.config.repeater_port,
-                                      self._on_search_response, self.loop.call_later)
-            self.loop.register(self._search.socket, READ, self._search.on_readable)
-            self._search.register_with_repeater()
-            for address in self.config.name_servers:
-                self._open_name_server(address)
-            self._schedule_liveness()
-        finally:
-            ready.set()
+    def _start(self) -> None:
+        self._search = NameSearch(self.config.addresses, self.config.repeater_port,
+                                  self._on_search_response, self.loop.call_later)
+        self.loop.register(self._search.socket, READ, self._search.on_readable)
+        self._search.register_with_repeater()
+        for address in self.config.name_servers:
+            self._open_name_server(address)
 
-    def _open_name_server(self, address: tuple[str, int]) -> None:
-        """A TCP circuit to a name server (EPICS_CA_NAME_SERVERS), asked for every channel
-        still searching; reopened a second after it drops, as long as the Context lives."""
-        if self.closed:
-            return
-        try:
-            connection = Connection(self, *address)
-        except OSError as exc:
-            log.warning("name server %s:%s: %s", *address, exc)
-            self.loop.call_later(1.0, lambda: self._open_name_server(address))
-            return
-        self._name_server_connections.append(connection)
+    def _new_connection(self, host: str, port: int) -> Connection:
+        return Connection(self, host, port)
+
+    def _name_server_opened(self, connection: Connection) -> None:
         for channel in self.by_cid.values():
             if channel.state is ChannelState.SEARCHING:
                 connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
 
     # --- channels ---------------------------------------------------------------------------------
-    def _begin_search(self, channels: list[Channel]) -> None:
-        self._search_again([channel for channel in channels
-                            if channel.state is ChannelState.SEARCHING])
-
     def _search_again(self, channels: list[Channel]) -> None:
+        """Over UDP, and over TCP to the name servers (which have no back-off to follow)."""
+        super()._search_again(channels)
         if self._search is None or not channels:
             return
-        self._search.schedule.add_many(channels)
         for connection in self._name_server_connections:
             for channel in channels:
                 connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
             self.loop.at_end_of_iteration(connection, connection.flush)
 
-    def _clear_channels(self, channels: list[Channel]) -> None:
-        for channel in channels:
-            with self.lock:
-                circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
-                channel.state = ChannelState.CLOSED
-                channel.circuit = None
-                channel.on_connect.clear()
-                self.topology += 1
-            if self._search is not None:
-                self._search.schedule.remove(channel.cid)
-            if circuit is None:
-                continue
-            circuit.channels.pop(channel.cid, None)
-            for subscription_id in channel.subscriptions:
-                circuit.subscriptions.pop(subscription_id, None)
-            connection = self._connections.get((circuit.host, circuit.port))
-            if connected and connection is not None:
-                circuit.queue(protocol.clear_channel(channel.sid, channel.cid))
-                self.loop.at_end_of_iteration(connection, connection.flush)
-
-    def _resume_search(self, channel: Channel) -> None:
-        if channel.state is ChannelState.FAILED:
-            with self.lock:
-                channel.state = ChannelState.SEARCHING
-            self._search_again([channel])
+    def _clear_on_circuit(self, channel: Channel, circuit: Circuit, connected: bool) -> None:
+        circuit.channels.pop(channel.cid, None)
+        for subscription_id in channel.subscriptions:
+            circuit.subscriptions.pop(subscription_id, None)
+        connection = self._connections.get((circuit.host, circuit.port))
+        if connected and connection is not None:
+            circuit.queue(protocol.clear_channel(channel.sid, channel.cid))
+            self.loop.at_end_of_iteration(connection, connection.flush)
 
     # --- requests (any thread) --------------------------------------------------------------------
     def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
@@ -230,24 +192,7 @@ class CAClient(EngineBase[Channel]):
                 for slot in slots:
                     self.loop.call_soon(batch.set, slot, error)
             return deferred
-        ready: list[Channel] = []
-        ready_slots: list[int] = []
-        with self.lock:
-            for channel, slot in zip(channels, slots):
-                if channel.state is connected_state:
-                    ready.append(channel)
-                    ready_slots.append(slot)
-                else:
-                    deferred.slots[channel] = slot
-                    channel.on_connect.append(deferred.on_connect)
-                    self.wanted_again(channel)
-        groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
-        for channel, slot in zip(ready, ready_slots):
-            group = groups.setdefault(channel.circuit, ([], []))
-            group[0].append(channel)
-            group[1].append(slot)
-        for group_channels, group_slots in groups.values():
-            deferred.read_group(group_channels, group_slots, on_io_thread=False)
+        self.read_connected_now(channels, slots, deferred)
         return deferred
 
     def connection_of(self, channel: Channel) -> Connection | None:
@@ -303,7 +248,7 @@ class CAClient(EngineBase[Channel]):
             if sink is not None:
                 sink(error)
             else:
-                log.warning("put of %r to %s failed: %s", value, channel.name, error)
+                self.log.warning("put of %r to %s failed: %s", value, channel.name, error)
 
         def choices_known(reading: Any) -> None:
             request.ids.clear()  # the read is answered: only the put may still be in flight
@@ -333,44 +278,10 @@ class CAClient(EngineBase[Channel]):
         circuit.pending[ioid] = WriteRequest(channel, value, sink)
         return ioid, protocol.write_notify(data_type, count, channel.sid, ioid, payload)
 
-    def send(self, channel: Channel, frame: bytes, on_io_thread: bool) -> None:
-        """Send now from a caller thread; queue for the end-of-iteration flush on the I/O one."""
-        circuit = channel.circuit
-        connection = self._connections.get((circuit.host, circuit.port)) if circuit else None
-        if connection is None or circuit is None or circuit.closed:
-            raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
-        if on_io_thread:
-            circuit.queue(frame)
-            self.loop.at_end_of_iteration(connection, connection.flush)
-        else:
-            try:
-                connection.send(frame)
-            except DisconnectedError as exc:
-                raise naming_pv(exc, channel.name) from None
-
     def cancel(self, channel: Channel, ioid: int) -> bool:
         """Forget a request; False when the I/O thread already took it (its answer is coming)."""
         circuit = channel.circuit
         return circuit is not None and circuit.pending.pop(ioid, None) is not None
-
-    def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
-        if channel.state is ChannelState.CONNECTED:
-            return no_answer(what, channel.name, channel.name, channel.address(), timeout)
-        return PVTimeoutError(f"{channel.name} did not connect within {timeout} s "
-                              f"({self._search_hint(channel)})", pv=channel.name)
-
-    def _search_hint(self, channel: Channel) -> str:
-        failure = channel.failure
-        if channel.state is ChannelState.FAILED and failure is not None:
-            wait = max(0.0, failure.retry_at - time.monotonic())
-            return f"{failure.reason}; searched again when asked, {wait:.0f} s from now at " \
-                   f"the earliest"
-        if failure is not None:
-            return f"{channel.state.value} again after {failure.reason}"
-        if channel.state is ChannelState.SEARCHING:
-            targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
-            return f"no server answered the search to {targets}"
-        return f"{channel.state.value} to {channel.address()}"
 
     # --- subscriptions ----------------------------------------------------------------------------
     def subscribe(self, channel: Channel, form: Form, mask: int, mailbox: Mailbox,
@@ -392,11 +303,6 @@ class CAClient(EngineBase[Channel]):
             except DisconnectedError:
                 pass  # the I/O thread restarts it when the channel reconnects
         return subscription
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        subscription.mailbox.close()
-        subscription.closed = True
-        self.loop.call_soon(self._remove_subscription, subscription)
 
     def _start_subscription(self, subscription: Subscription, on_io_thread: bool = True) -> None:
         channel = subscription.channel
@@ -427,25 +333,11 @@ class CAClient(EngineBase[Channel]):
 
     # --- events from the search and the circuits (I/O thread) -------------------------------------
     def _on_search_response(self, response: protocol.SearchResponse) -> None:
-        channel = self.by_cid.get(response.cid)
-        if channel is None or channel.state is not ChannelState.SEARCHING:
-            return  # a second server answered, or an answer to a search we dropped
-        assert self._search is not None
-        self._search.schedule.answered(channel.cid)
-        key = (response.host, response.port)
-        connection = self._connections.get(key)
-        if connection is None:
-            try:
-                connection = self._connections[key] = Connection(self, *key)
-            except OSError as exc:
-                log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name, *key, exc)
-                self._search.schedule.add(channel)
-                return
-        channel.state = ChannelState.CONNECTING
-        channel.circuit = connection.circuit
-        connection.circuit.channels[channel.cid] = channel
-        connection.circuit.queue(protocol.create_channel(channel.wire_name, channel.cid))
-        self.loop.at_end_of_iteration(connection, connection.flush)
+        found = self._found(response.cid, response.host, response.port)
+        if found is not None:
+            channel, connection = found
+            connection.circuit.queue(protocol.create_channel(channel.wire_name, channel.cid))
+            self.loop.at_end_of_iteration(connection, connection.flush)
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
         self._on_search_response(response)
@@ -456,37 +348,22 @@ class CAClient(EngineBase[Channel]):
         channel.native = NATIVES[native]
         channel.count = count
         channel.sid = sid
-        channel.failure = None
         if enum_changed:
             channel.enum_strings = ()
-        with self.lock:
-            channel.state = ChannelState.CONNECTED
-            self.topology += 1
-            actions, channel.on_connect = channel.on_connect, []
-            self._post_connection(channel, True)
-        if channel.subscriptions:
-            for subscription in list(channel.subscriptions.values()):
-                self._start_subscription(subscription)
-        for action in actions:
-            try:
-                action(channel, True)
-            except PVFlowError as exc:
-                log.debug("%s: deferred request failed: %s", channel.name, exc)
+        self._created(channel)
+
+    def _restart_subscriptions(self, channel: Channel) -> None:
+        for subscription in list(channel.subscriptions.values()):
+            self._start_subscription(subscription)
+
+    def _circuit_gone(self, channel: Channel) -> None:
+        for subscription in channel.subscriptions.values():
+            subscription.decoder = None
 
     def access_changed(self, circuit: Circuit, channel: Channel) -> None:
         if channel.state is ChannelState.CONNECTED and channel.watchers:
             for watcher in channel.watchers:  # before connection, channel_created reports it
                 watcher.post(_access(channel))
-
-    @staticmethod
-    def _post_connection(channel: Channel, connected: bool) -> None:
-        """Tell the channel's watchers (if any: most channels have none)."""
-        if channel.watchers:
-            items = (ConnectionChange(True), _access(channel)) if connected else (
-                ConnectionChange(False),)
-            for watcher in channel.watchers:
-                for item in items:
-                    watcher.post(item)
 
     def _send_echo(self, connection: Any) -> None:
         connection.circuit.queue(protocol.echo())
@@ -495,58 +372,8 @@ class CAClient(EngineBase[Channel]):
     def access_of(self, channel: Channel) -> AccessChange:
         return _access(channel)
 
-    def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
-        """The server refused the channel (or gave one we cannot use): searching again at
-        once would ask the same server the same question in a loop, so the channel waits
-        until somebody asks for it and its back-off has passed."""
-        log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
-                    reason)
-        was_connected = channel.state is ChannelState.CONNECTED
-        with self.lock:
-            channel.state = ChannelState.FAILED
-            channel.circuit = None
-            self.topology += 1
-        if was_connected:
-            self._post_connection(channel, False)
-        self.record_failure(channel, f"{circuit.address_text}: {reason}")
-
     def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
         self._disconnected(channel, research=True)
-
-    def close_connection(self, connection: Connection, error: BaseException,
-                         research: bool = True) -> None:
-        if connection.circuit.closed:
-            return
-        if isinstance(error, RemoteProtocolError):
-            log.error("closing circuit to %s: %s", connection.circuit.address_text, error)
-        elif research:
-            log.info("circuit to %s lost: %s", connection.circuit.address_text, error)
-        if self._connections.get(connection.key) is connection:
-            del self._connections[connection.key]
-        if connection in self._name_server_connections:
-            self._name_server_connections.remove(connection)
-            if research:
-                self.loop.call_later(1.0, lambda: self._open_name_server(connection.key))
-        lost = DisconnectedError(f"circuit to {connection.circuit.address_text} closed: {error}",
-                                 address=connection.circuit.address_text)
-        channels = connection.circuit.close(lost)
-        connection.close()
-        for channel in channels:
-            self._disconnected(channel, research)
-
-    def _disconnected(self, channel: Channel, research: bool) -> None:
-        was_connected = channel.state is ChannelState.CONNECTED
-        with self.lock:
-            channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
-            channel.circuit = None
-            self.topology += 1
-        if was_connected:
-            self._post_connection(channel, False)
-            for subscription in channel.subscriptions.values():
-                subscription.decoder = None
-                subscription.mailbox.post(ConnectionChange(False))
-        if research:
-            self._search_again([channel])
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
 
@@ -554,10 +381,3 @@ class CAClient(EngineBase[Channel]):
 def _access(channel: Channel) -> AccessChange:
     return AccessChange(bool(channel.access & protocol.AccessRights.READ),
                         bool(channel.access & protocol.AccessRights.WRITE))
-
-
-def _user_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "pvflow"

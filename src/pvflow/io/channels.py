@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import PVFlowError
@@ -20,9 +21,21 @@ Action = Callable[[Any, bool], None]  # (channel, on_io_thread)
 FULL_ACCESS = AccessChange(True, True)
 
 
+class ChannelState(Enum):
+    """Where a channel is in its life, the same for every protocol."""
+
+    SEARCHING = "searching"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    FAILED = "failed"  # the server could not give us this channel; searched again when asked
+    CLOSED = "closed"
+
+
 class NamedChannel(Protocol):
     name: str
     cid: int
+    state: ChannelState
+    circuit: Any  # the protocol's circuit while connecting or connected, else None
     on_connect: list[Any]  # actions run by the I/O thread the moment the channel connects
     watchers: list[Mailbox]
     subscriptions: dict[int, Any]  # the channel's monitors by id; they survive reconnections
@@ -30,6 +43,8 @@ class NamedChannel(Protocol):
 
     @property
     def connected(self) -> bool: ...
+
+    def address(self) -> str | None: ...  # host:port of its server while it has a circuit
 
 
 ChannelT = TypeVar("ChannelT", bound=NamedChannel)

@@ -9,23 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..io.channel_failure import ChannelFailure
+from ..io.channels import ChannelState
 from ..io.delivery import Mailbox
 
 if TYPE_CHECKING:
     from .circuit import Circuit
     from .operations import GetOperation, MonitorOperation, PutOperation
-
-
-class ChannelState(Enum):
-    SEARCHING = "searching"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    FAILED = "failed"  # the server refused the channel; searched again when asked
-    CLOSED = "closed"
 
 
 class Channel:

@@ -10,25 +10,22 @@ one write of EXEC frames per server.
 
 from __future__ import annotations
 
-import getpass
 import logging
 import socket
 import struct
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
-                      naming_pv, no_answer)
-from ..io.channels import FULL_ACCESS
+from ..errors import DisconnectedError, PVFlowError, naming_pv
+from ..io.channels import ChannelState
 from ..io.connection import Connection as SocketConnection
 from ..io.contract import ChannelInfo, Form, RemoteCalls, Sink, Slots
-from ..io.delivery import ConnectionChange, Dispatcher, Mailbox
+from ..io.delivery import Dispatcher, Mailbox
 from ..io.engine import EngineBase
 from ..io.loop import READ, IOLoop
 from ..io.requests import PendingRequest
 from . import protocol
-from .channel import Channel, ChannelState
+from .channel import Channel
 from .circuit import Circuit
 from .config import PVAConfig
 from .operations import FULL_REQUEST, GetOperation, MonitorOperation, OneShot, PutOperation
@@ -60,18 +57,17 @@ class Connection(SocketConnection[Circuit]):
 class PVAClient(EngineBase[Channel]):
     """pvAccess for one Context."""
 
+    log = log
+    shown_prefix = "pva://"
+
     def __init__(self, config: PVAConfig, loop: IOLoop, dispatcher: Dispatcher):
         # pvxs echoes at half its connection timeout
-        super().__init__(loop, Channel, self._begin_search, 0x7FFFFFFF,
-                         config.connection_timeout / 2)
+        super().__init__(loop, Channel, 0x7FFFFFFF, config.connection_timeout / 2,
+                         config.addresses)
         self.config = config
         self.dispatcher = dispatcher
-        self.user_name = _user_name()
         self.host_name = socket.gethostname()
-        ready = threading.Event()
-        loop.call_soon(self._start, ready)
-        if not ready.wait(10):
-            raise PVFlowError("the pvflow I/O thread did not start")
+        self._start_on_io_thread()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None, loop: IOLoop,
@@ -80,23 +76,17 @@ class PVAClient(EngineBase[Channel]):
         return cls(PVAConfig.from_env(env), loop, dispatcher)
 
     # --- setup and teardown (I/O thread) ---------------------------------------------------------
-    def _start(self, ready: threading.Event) -> None:
-        try:
-            self._search = NameSearch(self.config.addresses, self._on_search_response,
-                                      self.loop.call_later, self._search_name_servers)
-            self.loop.register(self._search.socket, READ, self._search.on_readable)
-            for host, port in self.config.name_servers:
-                self._name_server_connections.append(Connection(self, host, port))
-            self._schedule_liveness()
-        finally:
-            ready.set()
+    def _start(self) -> None:
+        self._search = NameSearch(self.config.addresses, self._on_search_response,
+                                  self.loop.call_later, self._search_name_servers)
+        self.loop.register(self._search.socket, READ, self._search.on_readable)
+        for address in self.config.name_servers:
+            self._open_name_server(address)
+
+    def _new_connection(self, host: str, port: int) -> Connection:
+        return Connection(self, host, port)
 
     # --- channels ---------------------------------------------------------------------------------
-    def _begin_search(self, channels: list[Channel]) -> None:
-        if self._search is not None:
-            self._search.schedule.add_many(channel for channel in channels
-                                           if channel.state is ChannelState.SEARCHING)
-
     def _search_name_servers(self, channels: list[Channel]) -> None:
         for connection in self._name_server_connections:
             circuit = connection.circuit
@@ -152,19 +142,7 @@ class PVAClient(EngineBase[Channel]):
     def read_when_connected(self, channels: list[Channel], slots: list[int], form: Form,
                             batch: Slots, as_string: bool = False) -> DeferredReads:
         deferred = DeferredReads(self, form, batch, as_string)
-        groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
-        with self.lock:
-            for channel, slot in zip(channels, slots):
-                if channel.state is ChannelState.CONNECTED:
-                    group = groups.setdefault(channel.circuit, ([], []))
-                    group[0].append(channel)
-                    group[1].append(slot)
-                else:
-                    deferred.slots[channel] = slot
-                    channel.on_connect.append(deferred.on_connect)
-                    self.wanted_again(channel)
-        for group_channels, group_slots in groups.values():
-            deferred.read_group(group_channels, group_slots, on_io_thread=False)
+        self.read_connected_now(channels, slots, deferred)
         return deferred
 
     def put(self, channel: Channel, value: Any, sink: Sink | None) -> PendingRequest:
@@ -247,61 +225,22 @@ class PVAClient(EngineBase[Channel]):
         return self.issue_when_connected(PendingRequest(self, channel), channel, operation.sink,
                                          frame)
 
-    def send(self, channel: Channel, frame: bytes, on_io_thread: bool) -> None:
-        if not frame:
-            return
-        circuit = channel.circuit
-        connection = self._connections.get((circuit.host, circuit.port)) if circuit else None
-        if connection is None or circuit is None or circuit.closed:
-            raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
-        if on_io_thread:
-            circuit.queue(frame)
-        else:
-            try:
-                connection.send(frame)
-            except DisconnectedError as exc:
-                raise naming_pv(exc, channel.name) from None
-
     def cancel(self, channel: Channel, token: int) -> bool:
         """Forget a request; False when its answer is already being delivered."""
         with channel.lock:
             operations: list[Any] = [*channel.gets.values(), *channel.puts.values()]
             return any(operation.cancel(token) for operation in operations)
 
-    def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
-        if channel.state is ChannelState.CONNECTED:
-            return no_answer(what, f"pva://{channel.name}", channel.name, channel.address(),
-                             timeout)
-        if channel.state is ChannelState.FAILED and channel.failure is not None:
-            hint = f"{channel.failure.reason}; searched again when asked"
-        elif channel.state is ChannelState.SEARCHING:
-            targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
-            hint = f"no server answered the search to {targets}"
-        else:
-            hint = f"{channel.state.value} to {channel.address()}"
-        return PVTimeoutError(f"pva://{channel.name} did not connect within {timeout} s "
-                              f"({hint})", pv=channel.name)
-
-    def _clear_channels(self, channels: list[Channel]) -> None:
-        released = DisconnectedError("the channel was released")
-        for channel in channels:
-            with self.lock:
-                circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
-                channel.state = ChannelState.CLOSED
-                channel.circuit = None
-                channel.on_connect.clear()
-            if self._search is not None:
-                self._search.schedule.remove(channel.cid)
-            if circuit is None:
-                continue
-            circuit.channels.pop(channel.cid, None)
-            circuit.by_sid.pop(channel.sid, None)
-            for ioid, operation in list(circuit.operations.items()):
-                if getattr(operation, "channel", None) is channel:
-                    circuit.operations.pop(ioid, None)
-                    operation.lost(naming_pv(released, channel.name))
-            if connected and not circuit.closed:
-                circuit.queue(protocol.destroy_channel(channel.sid, channel.cid))
+    def _clear_on_circuit(self, channel: Channel, circuit: Circuit, connected: bool) -> None:
+        circuit.channels.pop(channel.cid, None)
+        circuit.by_sid.pop(channel.sid, None)
+        released = naming_pv(DisconnectedError("the channel was released"), channel.name)
+        for ioid, operation in list(circuit.operations.items()):
+            if getattr(operation, "channel", None) is channel:
+                circuit.operations.pop(ioid, None)
+                operation.lost(released)
+        if connected and not circuit.closed:
+            circuit.queue(protocol.destroy_channel(channel.sid, channel.cid))
 
     # --- subscriptions and watches ----------------------------------------------------------------
     def subscribe(self, channel: Channel, form: Form, mask: int, mailbox: Mailbox,
@@ -325,11 +264,6 @@ class PVAClient(EngineBase[Channel]):
                 pass  # restarted when the channel reconnects
         return subscription
 
-    def unsubscribe(self, subscription: MonitorOperation) -> None:
-        subscription.mailbox.close()
-        subscription.closed = True
-        self.loop.call_soon(self._remove_subscription, subscription)
-
     def _remove_subscription(self, subscription: MonitorOperation) -> None:
         channel = subscription.channel
         channel.subscriptions.pop(subscription.token, None)
@@ -341,26 +275,11 @@ class PVAClient(EngineBase[Channel]):
     # --- events from the search and the circuits (I/O thread) -------------------------------------
     def _on_search_response(self, response: protocol.SearchResponse) -> None:
         for cid in response.cids:
-            channel = self.by_cid.get(cid)
-            if channel is None or channel.state is not ChannelState.SEARCHING:
-                continue  # a second server answered, or an answer to a search we dropped
-            if self._search is not None:
-                self._search.schedule.answered(cid)
-            key = (response.host, response.port)
-            connection = self._connections.get(key)
-            if connection is None:
-                try:
-                    connection = self._connections[key] = Connection(self, *key)
-                except OSError as exc:
-                    log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name, *key, exc)
-                    if self._search is not None:
-                        self._search.schedule.add(channel)
-                    continue
-            channel.state = ChannelState.CONNECTING
-            channel.circuit = connection.circuit
-            connection.circuit.channels[channel.cid] = channel
-            if connection.circuit.ready:
-                connection.circuit.queue(protocol.create_channel([(channel.cid, channel.name)]))
+            found = self._found(cid, response.host, response.port)
+            if found is not None:
+                channel, connection = found
+                if connection.circuit.ready:
+                    connection.circuit.queue(protocol.create_channel([(cid, channel.name)]))
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
         if response.found:
@@ -374,35 +293,19 @@ class PVAClient(EngineBase[Channel]):
 
     def channel_created(self, circuit: Circuit, channel: Channel, sid: int) -> None:
         channel.sid = sid
-        channel.failure = None
-        with self.lock:
-            channel.state = ChannelState.CONNECTED
-            actions, channel.on_connect = channel.on_connect, []
-            for watcher in channel.watchers:
-                watcher.post(ConnectionChange(True))
-                watcher.post(FULL_ACCESS)
-        for subscription in list(channel.subscriptions.values()):
-            circuit.queue(subscription.start(circuit))
-        for action in actions:
-            try:
-                action(channel, True)
-            except PVFlowError as exc:
-                log.debug("%s: deferred request failed: %s", channel.name, exc)
+        self._created(channel)
 
-    def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
-        log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
-                    reason)
-        with self.lock:
-            channel.state = ChannelState.FAILED
-            channel.circuit = None
-        self.record_failure(channel, f"{circuit.address_text}: {reason}")
+    def _restart_subscriptions(self, channel: Channel) -> None:
+        circuit = channel.circuit
+        if circuit is not None:
+            for subscription in list(channel.subscriptions.values()):
+                circuit.queue(subscription.start(circuit))
 
-    def _resume_search(self, channel: Channel) -> None:
-        if channel.state is ChannelState.FAILED:
-            with self.lock:
-                channel.state = ChannelState.SEARCHING
-            if self._search is not None:
-                self._search.schedule.add(channel)
+    def _circuit_gone(self, channel: Channel) -> None:
+        operations: list[GetOperation | PutOperation] = [*channel.gets.values(),
+                                                          *channel.puts.values()]
+        for operation in operations:
+            operation.state = 0
 
     def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
         error = DisconnectedError(f"{circuit.address_text} destroyed channel {channel.name}",
@@ -415,52 +318,6 @@ class PVAClient(EngineBase[Channel]):
 
     def _send_echo(self, connection: Any) -> None:
         connection.circuit.queue(protocol.echo())  # the PVA circuit flushes its own output
-
-    def close_connection(self, connection: Connection, error: BaseException,
-                         research: bool = True) -> None:
-        circuit = connection.circuit
-        if circuit.closed:
-            return
-        if isinstance(error, RemoteProtocolError):
-            log.error("closing circuit to %s: %s", circuit.address_text, error)
-        elif research:
-            log.info("circuit to %s lost: %s", circuit.address_text, error)
-        if self._connections.get(connection.key) is connection:
-            del self._connections[connection.key]
-        lost = DisconnectedError(f"circuit to {circuit.address_text} closed: {error}",
-                                 address=circuit.address_text)
-        channels = circuit.close(lost)
-        connection.close()
-        for channel in channels:
-            self._disconnected(channel, research)
-        if connection in self._name_server_connections and not self.closed:
-            index = self._name_server_connections.index(connection)
-            self.loop.call_later(2.0, lambda: self._reconnect_name_server(index))
-
-    def _reconnect_name_server(self, index: int) -> None:
-        if not self.closed:
-            host, port = self._name_server_connections[index].key
-            try:
-                self._name_server_connections[index] = Connection(self, host, port)
-            except OSError:
-                self.loop.call_later(2.0, lambda: self._reconnect_name_server(index))
-
-    def _disconnected(self, channel: Channel, research: bool) -> None:
-        was_connected = channel.state is ChannelState.CONNECTED
-        with self.lock:
-            channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
-            channel.circuit = None
-            operations: list[GetOperation | PutOperation] = [*channel.gets.values(),
-                                                              *channel.puts.values()]
-            for operation in operations:
-                operation.state = 0
-        if was_connected:
-            for watcher in channel.watchers:
-                watcher.post(ConnectionChange(False))
-            for subscription in channel.subscriptions.values():
-                subscription.mailbox.post(ConnectionChange(False))
-        if research and self._search is not None:
-            self._search.schedule.add(channel)
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
 
@@ -476,10 +333,3 @@ def _info(channel: Channel, shown: FieldType | None, count: int) -> ChannelInfo:
     return ChannelInfo(channel.name, channel.address(),
                        shown.describe() if shown is not None else "none", count, True, True,
                        channel.state.value)
-
-
-def _user_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "pvflow"
