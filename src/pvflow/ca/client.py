@@ -22,7 +22,7 @@ from ..io.connection import Connection as SocketConnection
 from ..io.contract import BulkRequest, ChannelInfo, Form, Sink, Slots
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
 from ..io.engine import EngineBase
-from ..io.loop import READ, IOLoop
+from ..io.loop import IOLoop
 from ..io.requests import ANSWERED, Answered, BulkRequests, PendingRequest
 from . import protocol
 from .channel import Channel, ReadRequest, Subscription, WriteRequest
@@ -56,7 +56,7 @@ class CAClient(EngineBase[Channel]):
 
     def __init__(self, config: CAConfig, loop: IOLoop, dispatcher: Dispatcher):
         super().__init__(loop, Channel, 0xFFFFFFFF, config.connection_timeout,
-                         config.addresses)
+                         config.addresses, config.name_servers)
         self.config = config
         self.dispatcher = dispatcher
         self._start_on_io_thread()
@@ -68,13 +68,11 @@ class CAClient(EngineBase[Channel]):
         return cls(CAConfig.from_env(env), loop, dispatcher)
 
     # --- setup and teardown (I/O thread) ---------------------------------------------------------
-    def _start(self) -> None:
-        self._search = NameSearch(self.config.addresses, self.config.repeater_port,
-                                  self._on_search_response, self.loop.call_later)
-        self.loop.register(self._search.socket, READ, self._search.on_readable)
-        self._search.register_with_repeater()
-        for address in self.config.name_servers:
-            self._open_name_server(address)
+    def _open_search(self) -> NameSearch:
+        search = NameSearch(self.config.addresses, self.config.repeater_port,
+                            self._on_search_response, self.loop.call_later)
+        search.register_with_repeater()
+        return search
 
     def _new_connection(self, host: str, port: int) -> Connection:
         return Connection(self, host, port)

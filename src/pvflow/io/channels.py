@@ -40,6 +40,8 @@ class NamedChannel(Protocol):
     watchers: list[Mailbox]
     subscriptions: dict[int, Any]  # the channel's monitors by id; they survive reconnections
     failure: ChannelFailure | None  # set while the server refuses the channel
+    search_attempt: int  # the search schedule's bookkeeping
+    search_due: float
 
     @property
     def connected(self) -> bool: ...

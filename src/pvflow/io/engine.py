@@ -21,7 +21,8 @@ from .channels import Action, ChannelState, ChannelT, ChannelTable
 from .contract import RemoteCalls, Sink, Slots
 from .deferred_reads import DeferredBlockReads
 from .delivery import ConnectionChange
-from .loop import IOLoop
+from .loop import READ, IOLoop
+from .name_search import NameSearchBase
 from .requests import PendingRequest
 
 ECHO_TIMEOUT = 5.0  # seconds an echo may go unanswered before its circuit is declared dead
@@ -36,13 +37,15 @@ class EngineBase(ChannelTable[ChannelT]):
     shown_prefix = ""
 
     def __init__(self, loop: IOLoop, factory: Callable[[str, int], ChannelT], id_limit: int,
-                 echo_after: float, search_targets: Iterable[tuple[str, int]]):
+                 echo_after: float, search_targets: Iterable[tuple[str, int]],
+                 name_servers: Iterable[tuple[str, int]]):
         super().__init__(loop, factory, self._begin_search, id_limit)
         self._connections: dict[tuple[str, int], Any] = {}
         self._name_server_connections: list[Any] = []
-        self._search: Any = None
+        self._search: NameSearchBase[ChannelT] | None = None
         self._echo_after = echo_after  # seconds of silence before an echo probes a circuit
         self._search_targets = list(search_targets)
+        self._name_servers = list(name_servers)
         self.topology = 0  # bumped whenever any channel connects, disconnects or is released
         self.user_name = user_name()
 
@@ -55,14 +58,17 @@ class EngineBase(ChannelTable[ChannelT]):
 
     def _run_start(self, ready: threading.Event) -> None:
         try:
-            self._start()
+            search = self._search = self._open_search()
+            self.loop.register(search.socket, READ, search.on_readable)
+            for address in self._name_servers:
+                self._open_name_server(address)
             self._schedule_liveness()
         finally:
             ready.set()
 
     # --- the protocol's part ----------------------------------------------------------------------
-    def _start(self) -> None:
-        """I/O thread: open the search socket (set ``_search``) and the name servers."""
+    def _open_search(self) -> NameSearchBase[ChannelT]:
+        """I/O thread: the protocol's search socket."""
         raise NotImplementedError
 
     def _new_connection(self, host: str, port: int) -> Any:

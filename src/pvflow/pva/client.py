@@ -22,7 +22,7 @@ from ..io.connection import Connection as SocketConnection
 from ..io.contract import ChannelInfo, Form, RemoteCalls, Sink, Slots
 from ..io.delivery import Dispatcher, Mailbox
 from ..io.engine import EngineBase
-from ..io.loop import READ, IOLoop
+from ..io.loop import IOLoop
 from ..io.requests import PendingRequest
 from . import protocol
 from .channel import Channel
@@ -63,7 +63,7 @@ class PVAClient(EngineBase[Channel]):
     def __init__(self, config: PVAConfig, loop: IOLoop, dispatcher: Dispatcher):
         # pvxs echoes at half its connection timeout
         super().__init__(loop, Channel, 0x7FFFFFFF, config.connection_timeout / 2,
-                         config.addresses)
+                         config.addresses, config.name_servers)
         self.config = config
         self.dispatcher = dispatcher
         self.host_name = socket.gethostname()
@@ -76,12 +76,9 @@ class PVAClient(EngineBase[Channel]):
         return cls(PVAConfig.from_env(env), loop, dispatcher)
 
     # --- setup and teardown (I/O thread) ---------------------------------------------------------
-    def _start(self) -> None:
-        self._search = NameSearch(self.config.addresses, self._on_search_response,
-                                  self.loop.call_later, self._search_name_servers)
-        self.loop.register(self._search.socket, READ, self._search.on_readable)
-        for address in self.config.name_servers:
-            self._open_name_server(address)
+    def _open_search(self) -> NameSearch:
+        return NameSearch(self.config.addresses, self._on_search_response,
+                          self.loop.call_later, self._search_name_servers)
 
     def _new_connection(self, host: str, port: int) -> Connection:
         return Connection(self, host, port)
