@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PutError, RemoteProtocolError
 from ..io.channel_failure import ChannelFailure
-from ..io.channels import ChannelState
+from ..io.channels import ChannelBase, ChannelState
 from ..io.delivery import Mailbox
 from .dbr import Decoder, Native
 from .protocol import describe_status, pad_string
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .circuit import Circuit
 
 
-class Channel:
+class Channel(ChannelBase):
     """One PV name on one server; survives reconnects (same cid, new sid)."""
 
     __slots__ = ("name", "wire_name", "cid", "state", "circuit", "sid", "native", "count", "access",
@@ -45,16 +45,6 @@ class Channel:
         self.search_attempt = 0
         self.search_due = 0.0
         self.failure: ChannelFailure | None = None  # set while the server refuses the channel
-
-    @property
-    def connected(self) -> bool:
-        return self.state is ChannelState.CONNECTED
-
-    def address(self) -> str | None:
-        return self.circuit.address_text if self.circuit is not None else None
-
-    def __repr__(self) -> str:
-        return f"<Channel {self.name!r} cid={self.cid} {self.state.value}>"
 
 
 class ReadRequest:

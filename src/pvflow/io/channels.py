@@ -52,6 +52,29 @@ class NamedChannel(Protocol):
 ChannelT = TypeVar("ChannelT", bound=NamedChannel)
 
 
+class ChannelBase:
+    """What every protocol's channel answers the same way; the protocol's class holds the
+    slots (``state``, ``circuit``, ``name``, ``cid``)."""
+
+    __slots__ = ()
+    kind = "Channel"  # how ``repr`` names it
+    state: ChannelState
+    circuit: Any
+    name: str
+    cid: int
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ChannelState.CONNECTED
+
+    def address(self) -> str | None:
+        circuit = self.circuit
+        return circuit.address_text if circuit is not None else None
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name!r} cid={self.cid} {self.state.value}>"
+
+
 class ChannelTable(Generic[ChannelT]):
     """Channels by name and cid; ``lock`` also guards the engine's channel state changes."""
 
