@@ -50,7 +50,7 @@ class EngineBase(ChannelTable[ChannelT]):
         self.user_name = user_name()
 
     def _start_on_io_thread(self) -> None:
-        """Run the protocol's ``_start`` (search socket, name servers) and wait for it."""
+        """Open the search socket and the name servers on the I/O thread; wait for it."""
         ready = threading.Event()
         self.loop.call_soon(self._run_start, ready)
         if not ready.wait(10):
