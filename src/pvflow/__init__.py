@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # lazy: keeps `import pvflow` free of threads and sockets
+def __getattr__(name: str) -> type:  # lazy: keeps `import pvflow` free of threads and sockets
     if name == "Context":
         from .context import Context
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from typing import Any
 
 SCHEMES = ("ca", "pva")
@@ -32,8 +33,10 @@ def checked_count(name: str, count: Any) -> int | None:
     """``count`` of a get: None (the channel's own), or a whole number >= 0 (0: current length)."""
     if count is None:
         return None
-    if not isinstance(count, int) or isinstance(count, bool):
-        whole: int | None
+    whole: int | None
+    if isinstance(count, int) and not isinstance(count, bool):
+        whole = count
+    else:
         try:  # numpy integers and integral floats are whole numbers too
             whole = None if isinstance(count, (bool, str)) or not float(count).is_integer() \
                 else int(count)
@@ -41,21 +44,22 @@ def checked_count(name: str, count: Any) -> int | None:
             whole = None
         if whole is None:
             raise ValueError(f"get of {name}: count must be a whole number, not {count!r}")
-        count = whole
-    if count < 0:
-        raise ValueError(f"get of {name}: count must be >= 0, not {count}")
-    return count
+    if whole < 0:
+        raise ValueError(f"get of {name}: count must be >= 0, not {whole}")
+    return whole
 
 
-def scheme_of(name: str) -> tuple[str, str]:
-    """``(scheme, bare name)``: ``ca`` for bare names; an unknown ``scheme://`` is refused."""
+def scheme_of(name: str, schemes: Collection[str] = SCHEMES) -> tuple[str, str]:
+    """``(scheme, bare name)``: ``ca`` for bare names; a ``scheme://`` not in ``schemes`` is
+    refused."""
     if "://" not in name:
         return "ca", name
     match = _SCHEME.match(name)
     if match is None:
         return "ca", name
     scheme = match.group(1)
-    if scheme not in SCHEMES:
+    if scheme not in schemes:
         raise ValueError(f"{name!r}: unknown scheme {scheme + '://'!r} "
-                         f"(use ca://, pva:// or a bare name for Channel Access)")
+                         f"(use {', '.join(known + '://' for known in schemes)} or a bare "
+                         f"name for Channel Access)")
     return scheme, name[match.end():]

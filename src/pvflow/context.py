@@ -1,33 +1,40 @@
 """`Context`: pvflow's one public client surface (client API layer; integrations build on it).
 
 Names route by prefix: ``ca://NAME`` and bare ``NAME`` go to Channel Access, ``pva://NAME``
-to pvAccess. Every operation has a sync method and an ``*_async`` twin with the same
-signature, errors and results: both start the same request through the engine and differ
-only in how they wait (a lock for threads, a future resolved on the caller's loop for
-asyncio), so the two can never drift apart.
+to pvAccess, each to its engine (:data:`ENGINES`; the contract every engine keeps is in
+:mod:`pvflow.io.contract`). Every call that waits (``get``, ``get_many``, ``put``,
+``connect``, ``info``, ``rpc``) has an ``*_async`` twin with the same signature, errors and
+results: both start the same request through the engine and differ only in how they wait
+(a lock for threads, a future resolved on the caller's loop for asyncio), so the two can
+never drift apart. ``subscribe``, ``watch`` and ``release`` return at once and need none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Union
 
-from .ca.channel import BulkRead, Channel
-from .ca.client import BlockPlan, CAClient, DeferredReads
-from .ca.config import CAConfig
-from .ca.dbr import FORM_NAMES, Form, Native
 from .arguments import checked_count, checked_timeout, scheme_of
-from .ca.protocol import AccessRights, Monitor
-from .errors import DisconnectedError, PVFlowError, PVTimeoutError
+from .ca.client import CAClient
+from .ca.protocol import Monitor
+from .errors import DisconnectedError, PVTimeoutError
 from .io.completion import Batch, Completion, asyncio_waiter
+from .io.contract import (FORMS, BulkRequest, ChannelInfo, Engine, EngineFactory, Form, ReadPlan,
+                          Request, RemoteCalls)
 from .io.delivery import Mailbox, asyncio_schedule, call_in_worker, shared_dispatcher
 from .io.loop import shared_loop
 from .pva.client import PVAClient
-from .pva.config import PVAConfig
 from .reading import Reading
+
+ENGINES: Mapping[str, EngineFactory] = {
+    "ca": CAClient.from_env,
+    "pva": PVAClient.from_env,
+}
+"""The engine of each scheme (a bare name is ``ca``); an engine starts with its first name."""
+BARE_SCHEME = "ca"
 
 
 class _Default:
@@ -35,31 +42,21 @@ class _Default:
         return "DEFAULT"
 
 
-DEFAULT: Any = _Default()
+DEFAULT: Final = _Default()
 """Timeout sentinel: "use the Context's timeout"; ``None`` means wait forever."""
+Timeout = Union[float, None, _Default]
+"""Seconds to wait, ``None`` for ever, or :data:`DEFAULT`."""
 
 DEFAULT_MASK = Monitor.VALUE | Monitor.ALARM
 MAX_PLANS = 64  # name lists whose bulk-read plan is kept
-
-
-@dataclass(frozen=True)
-class ChannelInfo:
-    """What `pvflow info` shows: where a PV lives and what it holds."""
-
-    name: str
-    address: str | None
-    native_type: str
-    element_count: int
-    read_access: bool
-    write_access: bool
-    state: str
+Route = tuple[Engine[Any], Any]  # the engine of a name and its channel there
 
 
 class Subscription:
     """A running monitor; ``close()`` stops it. Counters say what happened to its updates."""
 
-    def __init__(self, client: CAClient, inner: Any, mailbox: Mailbox):
-        self._client = client
+    def __init__(self, engine: Engine[Any], inner: object, mailbox: Mailbox):
+        self._engine = engine
         self._inner = inner
         self.mailbox = mailbox
 
@@ -73,7 +70,7 @@ class Subscription:
         return self.mailbox.dropped
 
     def close(self) -> None:
-        self._client.unsubscribe(self._inner)
+        self._engine.unsubscribe(self._inner)
 
     def __repr__(self) -> str:
         mailbox = self.mailbox
@@ -90,114 +87,31 @@ class Subscription:
 class Watch:
     """A running connection/access watch on one PV; ``close()`` stops it."""
 
-    def __init__(self, client: CAClient, channel: Channel, mailbox: Mailbox):
-        self._client = client
+    def __init__(self, engine: Engine[Any], channel: Any, mailbox: Mailbox):
+        self._engine = engine
         self._channel = channel
         self._mailbox = mailbox
 
     def close(self) -> None:
-        self._client.unwatch(self._channel, self._mailbox)
+        self._engine.unwatch(self._channel, self._mailbox)
 
     def __repr__(self) -> str:
         state = "closed" if self._mailbox.closed else self._channel.state.value
         return f"<Watch {self._mailbox.name!r} {state}>"
 
 
-class _Request:
-    """One request on one channel, issued now or on connect; knows how to withdraw itself."""
+class _Connects:
+    """The connection waits of one ``connect`` call, by slot."""
 
-    __slots__ = ("client", "channel", "actions", "ioids")
+    __slots__ = ("requests",)
+    plan = None
 
-    def __init__(self, client: CAClient, channel: Channel):
-        self.client = client
-        self.channel = channel
-        self.actions: list[Any] = []  # on-connect actions still registered on the channel
-        self.ioids: list[int] = []
-
-    def withdraw(self) -> bool:
-        """True when nothing of it is left in flight (it can be reported as timed out)."""
-        for action in self.actions:
-            self.client.forget_action(self.channel, action)
-        removed = [self.client.cancel(self.channel, ioid) for ioid in self.ioids]
-        return all(removed) if removed else True
-
-
-class _Many:
-    """The requests of one bulk call, by slot: single requests, or slots of block reads."""
-
-    __slots__ = ("requests", "deferred", "plans")
-
-    def __init__(self, size: int):
-        self.requests: list[_Request | None] = [None] * size
-        self.deferred: list[tuple[CAClient, DeferredReads]] = []
-        self.plans: list[tuple[CAClient, BulkRead]] = []
+    def __init__(self, requests: list[Request]):
+        self.requests = requests
 
     def withdraw(self, slots: list[int]) -> None:
         for slot in slots:
-            self.request(slot).withdraw()
-
-    def request(self, slot: int) -> _Request:
-        """The request of ``slot``; one inside a block is rebuilt on demand (rare: timeouts)."""
-        found = self.requests[slot]
-        if found is None:
-            found = self.requests[slot] = self._from_blocks(slot)
-        return found
-
-    def _from_blocks(self, slot: int) -> _Request:
-        for client, read in self.plans:
-            request = _Request(client, read.channels[slot])
-            request.ioids.append(read.base + slot)
-            return request
-        found: _Request | None = None
-        for client, deferred in self.deferred:  # a CA CTRL slot sits in two blocks
-            for read in deferred.reads:
-                if slot in read.slots:
-                    position = read.slots.index(slot)
-                    found = found or _Request(client, read.channels[position])
-                    found.ioids.append(read.base + position)
-            for channel, channel_slot in deferred.slots.items():
-                if channel_slot == slot:
-                    found = found or _Request(client, channel)
-                    found.actions.append(deferred.on_connect)
-        if found is None:
-            raise KeyError(slot)
-        return found
-
-
-class _JoinedSlots:
-    """Bulk CTRL reads over CA: per slot a CTRL and a TIME reading, merged into one Reading
-    for the batch. Filled on the I/O thread only, like the batch itself."""
-
-    __slots__ = ("target", "first")
-
-    def __init__(self, target: Batch):
-        self.target = target
-        self.first: dict[int, Any] = {}
-
-    def set(self, index: int, value: Any) -> None:
-        earlier = self.first.pop(index, None)
-        if earlier is None:
-            self.first[index] = value
-        elif isinstance(earlier, BaseException) or isinstance(value, BaseException):
-            self.target.set(index, earlier if isinstance(earlier, BaseException) else value)
-        else:
-            self.target.set(index, earlier.merged(value))
-
-
-class _Join:
-    """Merge a CTRL reading (metadata) and a TIME reading (timestamp) into one Reading."""
-
-    __slots__ = ("parts", "sink")
-
-    def __init__(self, sink: Callable[[Any], None]):
-        self.parts: list[Any] = []
-        self.sink = sink
-
-    def part(self, value: Any) -> None:
-        self.parts.append(value)
-        if len(self.parts) == 2:
-            errors = [part for part in self.parts if isinstance(part, BaseException)]
-            self.sink(errors[0] if errors else self.parts[0].merged(self.parts[1]))
+            self.requests[slot].withdraw()
 
 
 def _named(result: Any, name: str) -> Any:
@@ -214,224 +128,141 @@ def _named_all(results: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
-def _shown_type(ftype: Any) -> Any:
-    """What ``info`` describes of a pvAccess type: its ``value`` field unless a structure."""
-    value = ftype.lookup("value") if ftype is not None else None
-    return value if value is not None and value.code != 0x80 else ftype
-
-
-def _form(form: str) -> int:
+def _form(form: str) -> Form:
     try:
-        return FORM_NAMES[form]
+        return FORMS[form]
     except KeyError:
-        raise ValueError(f"form must be one of {sorted(FORM_NAMES)}, not {form!r}") from None
+        raise ValueError(f"form must be one of {sorted(FORMS)}, not {form!r}") from None
 
 
 class Context:
     """A set of channels and monitors over CA (and PVA) sharing the process's I/O thread.
 
     ``env`` replaces ``os.environ`` for the EPICS_* variables; ``timeout`` (seconds) is the
-    default for every call that takes one.
+    default for every call that takes one. ``engines`` adds (or replaces) the engine of a
+    scheme, as :data:`ENGINES` lists them.
     """
 
-    def __init__(self, env: Mapping[str, str] | None = None, *, timeout: float = 5.0):
+    def __init__(self, env: Mapping[str, str] | None = None, *, timeout: float | None = 5.0,
+                 engines: Mapping[str, EngineFactory] | None = None):
         self.timeout = checked_timeout(timeout)
         self._loop = shared_loop()
         self._dispatcher = shared_dispatcher()
-        self._ca = CAClient(CAConfig.from_env(env), self._loop, self._dispatcher)
         self._env = env
-        self._pva_client: PVAClient | None = None  # started by the first pva:// name
-        self._pva_lock = threading.Lock()
-        self._routes: dict[str, tuple[CAClient, Channel]] = {}
-        self._plans: dict[tuple[Any, ...], BlockPlan] = {}  # repeated bulk reads, by names
+        self._factories = {**ENGINES, **(engines or {})}
+        self._engines: dict[str, Engine[Any]] = {}
+        self._engines_lock = threading.Lock()
+        self._routes: dict[str, Route] = {}
+        self._plans: dict[tuple[Any, ...], ReadPlan] = {}  # repeated bulk reads, by names
+        self._engine(BARE_SCHEME)  # started now: a bad EPICS_CA_* setting fails here
 
     # --- routing --------------------------------------------------------------------------------
-    @property
-    def _pva(self) -> PVAClient:
-        if self._pva_client is None:
-            with self._pva_lock:
-                if self._pva_client is None:
-                    self._pva_client = PVAClient(PVAConfig.from_env(self._env), self._loop,
-                                                 self._dispatcher)
-        return self._pva_client
+    def _engine(self, scheme: str) -> Engine[Any]:
+        engine = self._engines.get(scheme)
+        if engine is None:
+            with self._engines_lock:
+                engine = self._engines.get(scheme)
+                if engine is None:
+                    engine = self._engines[scheme] = self._factories[scheme](
+                        self._env, self._loop, self._dispatcher)
+        return engine
 
-    def _lookup(self, name: str) -> tuple[CAClient, Channel]:
-        scheme, bare = scheme_of(name)
-        if scheme == "pva":
-            return self._pva, self._pva.channel(bare)  # type: ignore[return-value]
-        return self._ca, self._ca.channel(bare)
+    def _lookup(self, name: str) -> Route:
+        scheme, bare = scheme_of(name, self._factories)
+        engine = self._engine(scheme)
+        return engine, engine.channel(bare)
 
-    def _timeout(self, timeout: Any) -> float | None:
-        return self.timeout if timeout is DEFAULT else checked_timeout(timeout)
-
-    # --- starting requests (shared by the sync and async twins) --------------------------------
-    def _start_read(self, client: CAClient, channel: Channel, form: int, sink: Callable[[Any], None],
-                    as_string: bool, count: int | None) -> _Request:
-        request = _Request(client, channel)
-        # PVA reads everything a CTRL reading needs in one GET; CA joins a CTRL and a TIME read
-        split = form == Form.CTRL and client is self._ca
-        if not split and channel.connected:
-            try:  # the common case, straight from this thread
-                request.ioids.append(client.read_now(channel, form, sink, as_string, count))
-                return request
-            except DisconnectedError:
-                pass  # lost just now: wait for the reconnection like any unconnected channel
-        forms: tuple[tuple[int, Callable[[Any], None]], ...] = ((form, sink),)
-        if split:
-            join = _Join(sink)
-            forms = ((Form.CTRL, join.part), (Form.TIME, join.part))
-
-        def issue(ready: Channel, on_io_thread: bool) -> None:
-            try:
-                frames = []
-                for one_form, one_sink in forms:
-                    ioid, frame = client.read_frame(ready, one_form, one_sink,
-                                                    as_string=as_string, count=count)
-                    request.ioids.append(ioid)
-                    frames.append(frame)
-                client.send(ready, b"".join(frames), on_io_thread)
-            except (PVFlowError, ValueError) as exc:
-                sink(exc)
-
-        pending = client.when_connected(channel, issue)
-        if pending is not None:
-            request.actions.append(pending)
-        return request
-
-    def _start_connect(self, channels: list[tuple[CAClient, Channel]], batch: Batch) -> _Many:
-        many = _Many(len(channels))
-        for index, (client, channel) in enumerate(channels):
-            request = many.requests[index] = _Request(client, channel)
-            pending = client.when_connected(channel, self._io_setter(batch, index, True))
-            if pending is not None:
-                request.actions.append(pending)
-        return many
-
-    def _io_setter(self, batch: Batch, index: int, fixed: Any = None) -> Callable[..., None]:
-        """A sink (or on-connect action) filling ``batch[index]`` on the I/O thread, where
-        the batch's countdown lives without a lock."""
-        in_loop = self._loop.in_loop
-
-        def fill(result: Any, *_: Any) -> None:
-            result = fixed if fixed is not None else result
-            if in_loop():
-                batch.set(index, result)
-            else:
-                self._loop.call_soon(batch.set, index, result)
-
-        return fill
-
-    def _route(self, name: str) -> tuple[CAClient, Channel]:
+    def _route(self, name: str) -> Route:
         found = self._routes.get(name)
         if found is None:
             found = self._routes[name] = self._lookup(name)
         return found
 
-    def _route_many(self, names: list[str]) -> list[tuple[CAClient, Channel]]:
-        missing = {name: scheme_of(name) for name in names if name not in self._routes}
-        if missing:
-            pva = [name for name, (scheme, _) in missing.items() if scheme == "pva"]
-            if pva:
-                for name, pva_channel in zip(pva, self._pva.channels(missing[name][1]
-                                                                     for name in pva)):
-                    self._routes[name] = (self._pva, pva_channel)  # type: ignore[assignment]
-            ca = [name for name, (scheme, _) in missing.items() if scheme == "ca"]
-            bare = [missing[name][1] for name in ca]
-            for name, channel in zip(ca, self._ca.channels(bare)):
-                self._routes[name] = (self._ca, channel)
+    def _route_many(self, names: list[str]) -> list[Route]:
         routes = self._routes
+        missing = {name: scheme_of(name, self._factories) for name in names
+                   if name not in routes}
+        if missing:
+            by_scheme: dict[str, list[str]] = {}
+            for name, (scheme, _) in missing.items():
+                by_scheme.setdefault(scheme, []).append(name)
+            for scheme, scheme_names in by_scheme.items():
+                engine = self._engine(scheme)
+                channels = engine.channels([missing[name][1] for name in scheme_names])
+                for name, channel in zip(scheme_names, channels):
+                    routes[name] = (engine, channel)
         return [routes[name] for name in names]
 
-    def _start_many(self, names: list[str], form: int, as_string: bool, batch: Batch
-                    ) -> _Many:
-        """Reads go in blocks per engine and circuit (connected channels now, the others as
-        they connect), each block one write: a mixed ca/pva list is split, both halves
-        pipelined; CA's CTRL reads are a CTRL and a TIME block joined per slot, its string
-        reads go one by one."""
-        many = _Many(len(names))
+    def _seconds(self, timeout: Timeout) -> float | None:
+        return self.timeout if timeout is DEFAULT else checked_timeout(timeout)
+
+    # --- starting requests (shared by the sync and async twins) --------------------------------
+    def _start_many(self, names: list[str], form: Form, as_string: bool, batch: Batch
+                    ) -> list[BulkRequest]:
+        """Reads go in blocks per engine (each pipelines its own): the connected channels
+        now, the others as they connect. A list read again reuses its engine's plan."""
         key = (form, *names)
         plan = self._plans.get(key)
         if plan is not None and plan.valid:
             try:
-                many.plans.append((self._ca, plan.send(batch)))
-                return many
+                return [plan.send(batch)]
             except DisconnectedError:
                 pass  # lost just now: the general path below waits for the reconnection
-        routes = self._route_many(names)
-        groups: dict[Any, tuple[list[Channel], list[int]]] = {}
-        for index, (client, channel) in enumerate(routes):
-            if client is self._ca and as_string:
-                many.requests[index] = self._start_read(
-                    client, channel, form, self._io_setter(batch, index), as_string, None)
-            else:
-                group = groups.setdefault(client, ([], []))
-                group[0].append(channel)
-                group[1].append(index)
-        for client, (channels, slots) in groups.items():
-            if client is not self._ca:
-                many.deferred.append((client, client.read_when_connected(  # type: ignore
-                    channels, slots, form, batch, as_string)))
-                continue
-            if form == Form.CTRL:  # CA sends metadata and timestamp in two reads: join them
-                joined = _JoinedSlots(batch)
-                for part in (Form.CTRL, Form.TIME):
-                    many.deferred.append((client, client.read_when_connected(
-                        channels, slots, part, joined)))
-                continue
-            deferred = client.read_when_connected(channels, slots, form, batch)
-            many.deferred.append((client, deferred))
-            if deferred.plan is not None and len(groups) == 1:
+        groups: dict[Engine[Any], tuple[list[Any], list[int]]] = {}
+        for index, (engine, channel) in enumerate(self._route_many(names)):
+            group = groups.get(engine)
+            if group is None:
+                group = groups[engine] = ([], [])
+            group[0].append(channel)
+            group[1].append(index)
+        bulks = [engine.read_many(channels, slots, form, as_string, batch)
+                 for engine, (channels, slots) in groups.items()]
+        if len(bulks) == 1:
+            plan = bulks[0].plan
+            if plan is not None:
                 if len(self._plans) >= MAX_PLANS:
                     self._plans.pop(next(iter(self._plans)))
-                self._plans[key] = deferred.plan
-        return many
+                self._plans[key] = plan
+        return bulks
 
-    @staticmethod
-    def _needs_enum_strings(channel: Channel, value: Any) -> bool:
-        # (a PVA put operation fetches an enum's choices itself)
-        return isinstance(channel, Channel) and channel.native == Native.ENUM and \
-            isinstance(value, str) and not channel.enum_strings
-
-    def _start_put(self, client: CAClient, channel: Channel, value: Any,
-                   sink: Callable[[Any], None] | None) -> _Request:
-        request = _Request(client, channel)
-        token = client.put(channel, value, sink)
-        if sink is not None:
-            request.ioids.append(token)
-        return request
+    def _start_connect(self, routes: list[Route], batch: Batch) -> list[BulkRequest]:
+        return [_Connects([engine.start_connect(channel, batch, index)
+                           for index, (engine, channel) in enumerate(routes)])]
 
     # --- waiting ---------------------------------------------------------------------------------
-    def _wait(self, completion: Completion, request: _Request, what: str, timeout: Any) -> Any:
-        seconds = self._timeout(timeout)
+    @staticmethod
+    def _wait(completion: Completion, request: Request, engine: Engine[Any], channel: Any,
+              what: str, seconds: float | None) -> Any:
         if not completion.wait(seconds):
             if request.withdraw() or not completion.wait(seconds):
-                raise request.client.timeout_error(request.channel, what, seconds)
+                raise engine.timeout_error(channel, what, seconds)
         return completion.result()
 
-    async def _wait_async(self, future: asyncio.Future[Any], request: _Request, what: str,
-                          timeout: Any) -> Any:
-        seconds = self._timeout(timeout)
+    @staticmethod
+    async def _wait_async(future: asyncio.Future[Any], request: Request, engine: Engine[Any],
+                          channel: Any, what: str, seconds: float | None) -> Any:
         try:
             done = await asyncio.wait_for(future, seconds)
         except asyncio.TimeoutError:
             request.withdraw()
-            raise request.client.timeout_error(request.channel, what, seconds) from None
+            raise engine.timeout_error(channel, what, seconds) from None
         return done.result()
 
-    def _finish_many(self, names: list[str], batch: Batch, many: _Many, what: str,
+    def _finish_many(self, names: list[str], batch: Batch, bulks: list[BulkRequest], what: str,
                      seconds: float | None) -> dict[str, Any]:
         if batch.remaining == 0:
             return dict(zip(names, batch.results))
-        results: dict[str, Any] = {}
         missing = [index for index in range(len(names)) if not batch.is_set(index)]
-        if missing:
-            many.withdraw(missing)
+        for bulk in bulks:
+            bulk.withdraw(missing)
+        routes = self._route_many(names)
+        results: dict[str, Any] = {}
         for index, name in enumerate(names):
             if batch.is_set(index):
                 results[name] = batch.results[index]
             else:
-                request = many.request(index)
-                results[name] = request.client.timeout_error(request.channel, what, seconds)
+                engine, channel = routes[index]
+                results[name] = engine.timeout_error(channel, what, seconds)
         return results
 
     @staticmethod
@@ -443,8 +274,15 @@ class Context:
                 else ""
             raise PVTimeoutError(f"{first}{more}", pv=failed[0])
 
+    def _remote_calls(self, name: str) -> tuple[RemoteCalls[Any], Engine[Any], Any]:
+        engine, channel = self._route(name)
+        calls = engine.remote_calls
+        if calls is None:
+            raise ValueError(f"{name}: RPC needs a pva:// name (its protocol has no RPC)")
+        return calls, engine, channel
+
     # --- public sync API --------------------------------------------------------------------------
-    def get(self, name: str, *, form: str = "value", timeout: Any = DEFAULT,
+    def get(self, name: str, *, form: str = "value", timeout: Timeout = DEFAULT,
             as_string: bool = False, count: int | None = None) -> Any:
         """The value of ``name`` (``form="value"``) or a :class:`Reading` (``"time"``, ``"ctrl"``).
 
@@ -452,15 +290,14 @@ class Context:
         string with ``as_string=True``).
         """
         count = checked_count(name, count)
-        self._timeout(timeout)
-        client, channel = self._route(name)
+        seconds = self._seconds(timeout)
+        engine, channel = self._route(name)
         completion = Completion()
-        request = self._start_read(client, channel, _form(form), completion.set, as_string,
-                                   count)
-        result = self._wait(completion, request, "get", timeout)
+        request = engine.start_read(channel, _form(form), completion.set, as_string, count)
+        result = self._wait(completion, request, engine, channel, "get", seconds)
         return result if form == "value" else _named(result, name)
 
-    def get_many(self, names: Iterable[str], *, form: str = "value", timeout: Any = DEFAULT,
+    def get_many(self, names: Iterable[str], *, form: str = "value", timeout: Timeout = DEFAULT,
                  as_string: bool = False) -> dict[str, Any]:
         """``{name: value}`` for every name, read in one round trip per server.
 
@@ -468,44 +305,46 @@ class Context:
         example) rather than raising, so one dead PV never costs the other readings.
         """
         names = list(dict.fromkeys(names))
-        seconds = self._timeout(timeout)
+        seconds = self._seconds(timeout)
         batch = Batch(len(names))
-        many = self._start_many(names, _form(form), as_string, batch)
+        bulks = self._start_many(names, _form(form), as_string, batch)
         batch.wait(seconds)
-        results = self._finish_many(names, batch, many, "get", seconds)
+        results = self._finish_many(names, batch, bulks, "get", seconds)
         return results if form == "value" else _named_all(results)
 
-    def put(self, name: str, value: Any, *, wait: bool = True, timeout: Any = DEFAULT,
+    def put(self, name: str, value: Any, *, wait: bool = True, timeout: Timeout = DEFAULT,
             callback: Callable[[BaseException | None], None] | None = None) -> None:
         """Write ``value``. ``wait=True`` returns when the server's put-callback completes.
 
         With ``callback`` the call returns at once and ``callback(None)`` (or
         ``callback(error)``) runs on a callback worker when the server confirms.
         """
-        self._timeout(timeout)
-        client, channel = self._route(name)
+        seconds = self._seconds(timeout)
+        engine, channel = self._route(name)
         if not channel.connected:
             self.connect([name], timeout=timeout)
-        if self._needs_enum_strings(channel, value):
-            channel.enum_strings = self.get(name, form="ctrl", timeout=timeout).enum_strings
         if callback is not None:
-            self._start_put(client, channel, value,
-                            lambda result: call_in_worker(self._dispatcher, callback, result))
+            engine.put(channel, value, self._in_worker(callback))
             return
         if not wait:
-            self._start_put(client, channel, value, None)
+            engine.put(channel, value, None)
             return
         completion = Completion()
-        request = self._start_put(client, channel, value, completion.set)
-        self._wait(completion, request, "put", timeout)
+        request = engine.put(channel, value, completion.set)
+        self._wait(completion, request, engine, channel, "put", seconds)
 
-    def connect(self, names: Iterable[str], *, timeout: Any = DEFAULT) -> None:
+    def _in_worker(self, callback: Callable[[BaseException | None], None]
+                   ) -> Callable[[Any], None]:
+        dispatcher = self._dispatcher
+        return lambda result: call_in_worker(dispatcher, callback, result)
+
+    def connect(self, names: Iterable[str], *, timeout: Timeout = DEFAULT) -> None:
         """Wait until every name is connected; ``PVTimeoutError`` lists those that are not."""
         names = list(dict.fromkeys(names))
-        seconds = self._timeout(timeout)
-        channels = self._route_many(names)
-        batch = Batch(len(channels))
-        requests = self._start_connect(channels, batch)
+        seconds = self._seconds(timeout)
+        routes = self._route_many(names)
+        batch = Batch(len(routes))
+        requests = self._start_connect(routes, batch)
         if not batch.wait(seconds):
             self._raise_unconnected(self._finish_many(names, batch, requests, "connect",
                                                       seconds))
@@ -528,7 +367,7 @@ class Context:
         ``"field(value)record[DBE=VALUE]"`` replacing the one ``form`` implies.
         ``as_string=True`` delivers enums as their choice and char arrays as text, as ``get``.
         """
-        client, channel = self._route(name)
+        engine, channel = self._route(name)
         schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
         if form != "value":
             user_callback = callback
@@ -536,9 +375,9 @@ class Context:
             def callback(reading: Any) -> None:
                 user_callback(_named(reading, name))
         mailbox = Mailbox(name, callback, connection_callback, schedule, queue_size)
-        inner = client.subscribe(channel, _form(form), mask, mailbox, server_queue_size, request,
+        inner = engine.subscribe(channel, _form(form), mask, mailbox, server_queue_size, request,
                                  as_string)
-        return Subscription(client, inner, mailbox)
+        return Subscription(engine, inner, mailbox)
 
     def watch(self, name: str, connection_callback: Callable[[bool], None], *,
               access_callback: Callable[[bool, bool], None] | None = None,
@@ -546,39 +385,23 @@ class Context:
         """Call ``connection_callback(connected)`` and ``access_callback(read, write)`` on
         every change, in order, starting with the current state; the channel starts
         connecting now (this is how ophyd's PV objects learn about their channel)."""
-        client, channel = self._route(name)
+        engine, channel = self._route(name)
         schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
         mailbox = Mailbox(name, lambda item: None, connection_callback, schedule, 1000,
                           access_callback)
-        client.watch(channel, mailbox)
-        return Watch(client, channel, mailbox)
+        engine.watch(channel, mailbox)
+        return Watch(engine, channel, mailbox)
 
-    def info(self, name: str, *, timeout: Any = DEFAULT) -> ChannelInfo:
+    def info(self, name: str, *, timeout: Timeout = DEFAULT) -> ChannelInfo:
         """Where ``name`` lives and what it holds (what ``pvflow info`` shows)."""
-        client, channel = self._route(name)
-        if not channel.connected:  # connected: answered from what the server said at connect
+        seconds = self._seconds(timeout)
+        engine, channel = self._route(name)
+        if not channel.connected:
             self.connect([name], timeout=timeout)
-        if client is self._ca:
-            return self._ca_info(name, channel)
         completion = Completion()
-        client.introspect(channel, completion.set)  # type: ignore[attr-defined]
-        shown = _shown_type(self._wait(completion, _Request(client, channel), "introspection",
-                                       timeout))
-        count = len(self.get(name, timeout=timeout)) if shown is not None and shown.is_array \
-            else 1
-        return self._pva_info(name, channel, shown, count)
-
-    @staticmethod
-    def _ca_info(name: str, channel: Channel) -> ChannelInfo:
-        return ChannelInfo(name, channel.address(), channel.native.name, channel.count,
-                           bool(channel.access & AccessRights.READ),
-                           bool(channel.access & AccessRights.WRITE), channel.state.value)
-
-    @staticmethod
-    def _pva_info(name: str, channel: Channel, shown: Any, count: int) -> ChannelInfo:
-        return ChannelInfo(name, channel.address(),
-                           shown.describe() if shown is not None else "none", count,
-                           True, True, channel.state.value)
+        request = engine.info(channel, completion.set)
+        found: ChannelInfo = self._wait(completion, request, engine, channel, "info", seconds)
+        return dataclasses.replace(found, name=name)
 
     def release(self, names: Iterable[str]) -> None:
         """Disconnect from ``names`` and forget them; monitors and watches on them end.
@@ -586,117 +409,108 @@ class Context:
         The next use of a released name searches for it afresh. Long-running programs that
         touch ever-changing PVs use this to keep their channel count bounded.
         """
-        by_engine: dict[CAClient, list[Channel]] = {}
+        by_engine: dict[Engine[Any], list[Any]] = {}
         for name in names:
-            client, channel = self._routes.pop(name) if name in self._routes else \
+            engine, channel = self._routes.pop(name) if name in self._routes else \
                 self._lookup(name)
-            by_engine.setdefault(client, []).append(channel)
-        for client, channels in by_engine.items():
-            client.release(channels)
+            by_engine.setdefault(engine, []).append(channel)
+        for engine, channels in by_engine.items():
+            engine.release(channels)
 
-    def rpc(self, name: str, argument: Any = None, *, timeout: Any = DEFAULT) -> Any:
+    def rpc(self, name: str, argument: Any = None, *, timeout: Timeout = DEFAULT) -> Any:
         """pvAccess RPC: send ``argument`` (a dict becomes a structure) to ``pva://NAME``
         and return the server's answer (a dict for a structure)."""
-        client, channel = self._route(name)
-        if client is self._ca:
-            raise ValueError(f"{name}: RPC needs a pva:// name")
+        seconds = self._seconds(timeout)
+        calls, engine, channel = self._remote_calls(name)
         completion = Completion()
-        client.rpc(channel, argument, completion.set)  # type: ignore[attr-defined]
-        return self._wait(completion, _Request(client, channel), "rpc", timeout)
-
-    async def rpc_async(self, name: str, argument: Any = None, *,
-                        timeout: Any = DEFAULT) -> Any:
-        client, channel = self._route(name)
-        if client is self._ca:
-            raise ValueError(f"{name}: RPC needs a pva:// name")
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        completion = Completion(asyncio_waiter(loop, future))
-        client.rpc(channel, argument, completion.set)  # type: ignore[attr-defined]
-        return await self._wait_async(future, _Request(client, channel), "rpc", timeout)
+        request = calls.rpc(channel, argument, completion.set)
+        return self._wait(completion, request, engine, channel, "rpc", seconds)
 
     # --- public async twins -------------------------------------------------------------------------
-    async def info_async(self, name: str, *, timeout: Any = DEFAULT) -> ChannelInfo:
-        client, channel = self._route(name)
-        if not channel.connected:
-            await self.connect_async([name], timeout=timeout)
-        if client is self._ca:
-            return self._ca_info(name, channel)
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        client.introspect(channel, Completion(asyncio_waiter(loop, future)).set)  # type: ignore
-        shown = _shown_type(await self._wait_async(future, _Request(client, channel),
-                                                   "introspection", timeout))
-        count = len(await self.get_async(name, timeout=timeout)) \
-            if shown is not None and shown.is_array else 1
-        return self._pva_info(name, channel, shown, count)
-
-    async def get_async(self, name: str, *, form: str = "value", timeout: Any = DEFAULT,
+    async def get_async(self, name: str, *, form: str = "value", timeout: Timeout = DEFAULT,
                         as_string: bool = False, count: int | None = None) -> Any:
         count = checked_count(name, count)
-        self._timeout(timeout)
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        client, channel = self._route(name)
-        completion = Completion(asyncio_waiter(loop, future))
-        request = self._start_read(client, channel, _form(form), completion.set, as_string,
-                                   count)
-        result = await self._wait_async(future, request, "get", timeout)
+        seconds = self._seconds(timeout)
+        future = asyncio.get_running_loop().create_future()
+        engine, channel = self._route(name)
+        completion = Completion(asyncio_waiter(future.get_loop(), future))
+        request = engine.start_read(channel, _form(form), completion.set, as_string, count)
+        result = await self._wait_async(future, request, engine, channel, "get", seconds)
         return result if form == "value" else _named(result, name)
 
     async def get_many_async(self, names: Iterable[str], *, form: str = "value",
-                             timeout: Any = DEFAULT, as_string: bool = False) -> dict[str, Any]:
+                             timeout: Timeout = DEFAULT, as_string: bool = False
+                             ) -> dict[str, Any]:
         names = list(dict.fromkeys(names))
-        seconds = self._timeout(timeout)
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        batch = Batch(len(names), asyncio_waiter(loop, future))
-        many = self._start_many(names, _form(form), as_string, batch)
+        seconds = self._seconds(timeout)
+        future = asyncio.get_running_loop().create_future()
+        batch = Batch(len(names), asyncio_waiter(future.get_loop(), future))
+        bulks = self._start_many(names, _form(form), as_string, batch)
         try:
             await asyncio.wait_for(asyncio.shield(future), seconds)
         except asyncio.TimeoutError:
             pass
-        results = self._finish_many(names, batch, many, "get", seconds)
+        results = self._finish_many(names, batch, bulks, "get", seconds)
         return results if form == "value" else _named_all(results)
 
     async def put_async(self, name: str, value: Any, *, wait: bool = True,
-                        timeout: Any = DEFAULT) -> None:
-        self._timeout(timeout)
-        client, channel = self._route(name)
+                        timeout: Timeout = DEFAULT,
+                        callback: Callable[[BaseException | None], None] | None = None
+                        ) -> None:
+        seconds = self._seconds(timeout)
+        engine, channel = self._route(name)
         if not channel.connected:
             await self.connect_async([name], timeout=timeout)
-        if self._needs_enum_strings(channel, value):
-            reading = await self.get_async(name, form="ctrl", timeout=timeout)
-            channel.enum_strings = reading.enum_strings
-        if not wait:
-            self._start_put(client, channel, value, None)
+        if callback is not None:
+            engine.put(channel, value, self._in_worker(callback))
             return
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        completion = Completion(asyncio_waiter(loop, future))
-        request = self._start_put(client, channel, value, completion.set)
-        await self._wait_async(future, request, "put", timeout)
+        if not wait:
+            engine.put(channel, value, None)
+            return
+        future = asyncio.get_running_loop().create_future()
+        completion = Completion(asyncio_waiter(future.get_loop(), future))
+        request = engine.put(channel, value, completion.set)
+        await self._wait_async(future, request, engine, channel, "put", seconds)
 
-    async def connect_async(self, names: Iterable[str], *, timeout: Any = DEFAULT) -> None:
+    async def connect_async(self, names: Iterable[str], *, timeout: Timeout = DEFAULT) -> None:
         names = list(dict.fromkeys(names))
-        seconds = self._timeout(timeout)
-        channels = self._route_many(names)
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        batch = Batch(len(channels), asyncio_waiter(loop, future))
-        requests = self._start_connect(channels, batch)
+        seconds = self._seconds(timeout)
+        routes = self._route_many(names)
+        future = asyncio.get_running_loop().create_future()
+        batch = Batch(len(routes), asyncio_waiter(future.get_loop(), future))
+        requests = self._start_connect(routes, batch)
         try:
             await asyncio.wait_for(asyncio.shield(future), seconds)
         except asyncio.TimeoutError:
             self._raise_unconnected(self._finish_many(names, batch, requests, "connect",
                                                       seconds))
 
+    async def info_async(self, name: str, *, timeout: Timeout = DEFAULT) -> ChannelInfo:
+        seconds = self._seconds(timeout)
+        engine, channel = self._route(name)
+        if not channel.connected:
+            await self.connect_async([name], timeout=timeout)
+        future = asyncio.get_running_loop().create_future()
+        completion = Completion(asyncio_waiter(future.get_loop(), future))
+        request = engine.info(channel, completion.set)
+        found: ChannelInfo = await self._wait_async(future, request, engine, channel, "info",
+                                                    seconds)
+        return dataclasses.replace(found, name=name)
+
+    async def rpc_async(self, name: str, argument: Any = None, *,
+                        timeout: Timeout = DEFAULT) -> Any:
+        seconds = self._seconds(timeout)
+        calls, engine, channel = self._remote_calls(name)
+        future = asyncio.get_running_loop().create_future()
+        completion = Completion(asyncio_waiter(future.get_loop(), future))
+        request = calls.rpc(channel, argument, completion.set)
+        return await self._wait_async(future, request, engine, channel, "rpc", seconds)
+
     # --- lifetime ------------------------------------------------------------------------------------
     def close(self) -> None:
         """Close every circuit and monitor of this Context (the I/O thread stays for others)."""
-        self._ca.close()
-        if self._pva_client is not None:
-            self._pva_client.close()
+        for engine in list(self._engines.values()):
+            engine.close()
 
     def __enter__(self) -> Context:
         return self
@@ -705,10 +519,13 @@ class Context:
         self.close()
 
     def stats(self) -> dict[str, int]:
-        stats = self._ca.stats()
-        if self._pva_client is not None:
-            stats.update({f"pva_{key}": value for key, value in self._pva_client.stats().items()})
+        """The engines' counts; those of engines other than CA's are prefixed by scheme."""
+        stats: dict[str, int] = {}
+        for scheme, engine in list(self._engines.items()):
+            prefix = "" if scheme == BARE_SCHEME else f"{scheme}_"
+            stats.update({f"{prefix}{key}": value for key, value in engine.stats().items()})
         return stats
 
 
-__all__ = ["DEFAULT", "ChannelInfo", "Context", "Reading", "Subscription", "Watch"]
+__all__ = ["DEFAULT", "ENGINES", "ChannelInfo", "Context", "Reading", "Subscription", "Timeout",
+           "Watch"]

@@ -79,7 +79,7 @@ def test_header_claiming_a_gigabyte_takes_no_gigabyte(softioc) -> None:
             peak, error = peak_allocation(lambda: ctx.get("EVIL:huge", timeout=0.5))
             assert isinstance(error, PVTimeoutError) and "EVIL:huge" in str(error)
             assert peak < 64 * 1024 * 1024, f"{peak} bytes taken on a header's word"
-            (connection,) = [c for c in ctx._ca._connections.values()
+            (connection,) = [c for c in ctx._engines["ca"]._connections.values()
                              if c.key[1] == evil.port]
             assert len(connection.circuit.receive_view()) < 64 * 1024 * 1024
             assert ctx.get("T:ai") == 1.5

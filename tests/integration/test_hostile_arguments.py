@@ -63,4 +63,4 @@ def test_unknown_scheme_is_refused_not_searched(context) -> None:
         context.get("xyz://T:ai")
     with pytest.raises(ValueError, match="xyz://"):
         context.get_many(["T:ai", "xyz://T:ai"])
-    assert "xyz://T:ai" not in context._ca.by_name
+    assert "xyz://T:ai" not in context._engines["ca"].by_name

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from pvflow.errors import RemoteProtocolError
 from pvflow.pva import protocol
-from pvflow.pva.channel import Channel, ChannelState
+from pvflow.io.channels import ChannelState
+from pvflow.pva.channel import Channel
 from pvflow.pva.circuit import Circuit
 from pvflow.pva.operations import FULL_REQUEST, GetOperation
 from pvflow.pva.pvdata import FieldType, structure, write_bitset, write_type, write_value

@@ -12,7 +12,8 @@ from pvflow import Context
 from pvflow.io.delivery import Mailbox
 from pvflow.io.loop import shared_loop
 from pvflow.pva import protocol
-from pvflow.pva.channel import Channel, ChannelState
+from pvflow.io.channels import ChannelState
+from pvflow.pva.channel import Channel
 from pvflow.pva.operations import FULL_REQUEST, MonitorOperation
 from pvflow.pva.protocol import Command, Sub
 from pvflow.pva.pvdata import write_bitset

@@ -7,11 +7,11 @@ subscription) is a request or a subscription object hanging off it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PutError, RemoteProtocolError
 from ..io.channel_failure import ChannelFailure
+from ..io.channels import ChannelBase, ChannelState
 from ..io.delivery import Mailbox
 from .dbr import Decoder, Native
 from .protocol import describe_status, pad_string
@@ -20,15 +20,7 @@ if TYPE_CHECKING:
     from .circuit import Circuit
 
 
-class ChannelState(Enum):
-    SEARCHING = "searching"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    FAILED = "failed"  # the server could not give us this channel; searched again when asked
-    CLOSED = "closed"
-
-
-class Channel:
+class Channel(ChannelBase):
     """One PV name on one server; survives reconnects (same cid, new sid)."""
 
     __slots__ = ("name", "wire_name", "cid", "state", "circuit", "sid", "native", "count", "access",
@@ -53,16 +45,6 @@ class Channel:
         self.search_attempt = 0
         self.search_due = 0.0
         self.failure: ChannelFailure | None = None  # set while the server refuses the channel
-
-    @property
-    def connected(self) -> bool:
-        return self.state is ChannelState.CONNECTED
-
-    def address(self) -> str | None:
-        return self.circuit.address_text if self.circuit is not None else None
-
-    def __repr__(self) -> str:
-        return f"<Channel {self.name!r} cid={self.cid} {self.state.value}>"
 
 
 class ReadRequest:
@@ -116,8 +98,18 @@ class BulkRead:
         self.batch = batch
         self.scalars = scalars  # per channel: a numeric scalar's struct, or None
 
+    plan = None  # (a plan sent it: the caller holds that plan already)
+
     def channel_of(self, ioid: int) -> Channel:
         return self.channels[ioid - self.base]
+
+    def withdraw(self, slots: list[int]) -> None:
+        """Forget the reads of ``slots`` still in flight."""
+        wanted = set(slots)
+        for position, slot in enumerate(self.slots):
+            circuit = self.channels[position].circuit
+            if slot in wanted and circuit is not None:
+                circuit.pending.pop(self.base + position, None)
 
     def complete(self, ioid: int, buffer: Any, start: int, stop: int, count: int,
                  owned: bool) -> None:

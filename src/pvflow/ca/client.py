@@ -11,28 +11,26 @@ action, which the I/O thread runs the moment CREATE_CHAN is answered: a fresh co
 
 from __future__ import annotations
 
-import getpass
-import itertools
 import logging
 import socket
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import (AccessDeniedError, DisconnectedError, PVFlowError, PVTimeoutError,
-                      RemoteProtocolError, naming_pv, no_answer)
-from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
-from ..io.deferred_reads import DeferredBlockReads
-from ..io.engine import Engine
+from ..errors import AccessDeniedError, DisconnectedError, PVFlowError
+from ..io.channels import ChannelState
 from ..io.connection import Connection as SocketConnection
-from ..io.loop import READ, IOLoop
+from ..io.contract import BulkRequest, ChannelInfo, Form, Sink, Slots
+from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
+from ..io.engine import EngineBase
+from ..io.loop import IOLoop
+from ..io.requests import ANSWERED, Answered, BulkRequests, PendingRequest
 from . import protocol
-from .channel import (BulkRead, Channel, ChannelState, ReadRequest, Subscription,
-                      WriteRequest)
+from .channel import Channel, ReadRequest, Subscription, WriteRequest
 from .circuit import Circuit
 from .config import CAConfig
-from .dbr import DECODERS, NATIVES, PLAIN_SCALARS, Form, Native, decoder, encode_put
+from .dbr import DECODERS, NATIVES, Native, decoder, encode_put
+from .dbr import Form as DbrForm
+from .reads import DBR_FORMS, BlockPlan, DeferredReads, JoinedReading, JoinedSlots
 from .search import NameSearch
 
 log = logging.getLogger("pvflow.ca")
@@ -51,165 +49,108 @@ class Connection(SocketConnection[Circuit]):
         return circuit
 
 
-class BlockPlan:
-    """All of a block read of fixed channels except its ioids, reusable while the client's
-    ``topology`` (bumped on every connect, disconnect and release) stays the same.
-
-    Bulk reads of the same list again and again are the common pattern (a flyer collecting
-    its waveforms, an optimiser reading its observables): with a plan, each repetition costs
-    one ioid allocation, one dict update and one numpy column write.
-    """
-
-    def __init__(self, client: CAClient, channels: list[Channel], form: int, slots: list[int]):
-        circuit = channels[0].circuit
-        if circuit is None:
-            raise DisconnectedError(f"{channels[0].name} is not connected", pv=channels[0].name)
-        self.client = client
-        self.topology = client.topology
-        self.circuit = circuit
-        self.channels = channels
-        self.slots = slots
-        self.reading = form != Form.PLAIN
-        types = [form + channel.native for channel in channels]
-        self.as_arrays = [channel.count != 1 for channel in channels]
-        self.decoders = [DECODERS[data_type] for data_type in types]
-        self.scalars = [None if array else PLAIN_SCALARS[data_type]
-                        for data_type, array in zip(types, self.as_arrays)]
-        # count 0 asks for the current length of an array (servers of protocol 4.13 and up)
-        self.frames = protocol.read_notify_frames(types, [not array for array in self.as_arrays],
-                                                  [channel.sid for channel in channels])
-
-    @property
-    def valid(self) -> bool:
-        return self.topology == self.client.topology and not self.circuit.closed
-
-    def register(self, batch: Any) -> tuple[BulkRead, bytes]:
-        """Put a fresh block of ioids in flight on the circuit; return it and its frames."""
-        count = len(self.channels)
-        base = self.client.allocate_ids(count)
-        request = BulkRead(base, self.channels, self.decoders, self.as_arrays, self.reading,
-                           self.slots, batch, self.scalars)
-        self.circuit.pending.update(zip(range(base, base + count), itertools.repeat(request)))
-        return request, protocol.with_ioids(self.frames, base)
-
-    def send(self, batch: Any) -> BulkRead:
-        request, frames = self.register(batch)
-        self.circuit.send_now(frames)
-        return request
-
-
-class DeferredReads(DeferredBlockReads):
-    """The reads of one bulk get, issued in ioid blocks per circuit (CA's ``read_group``)."""
-
-    def __init__(self, client: CAClient, form: int, batch: Any):
-        super().__init__(client.loop, form, batch)
-        self.client = client
-        self.plan: BlockPlan | None = None  # when all were connected on one circuit: reusable
-
-    def read_group(self, channels: list[Channel], slots: list[int], on_io_thread: bool) -> None:
-        client = self.client
-        connection = client.connection_of(channels[0])
-        try:
-            if connection is None:
-                raise DisconnectedError(f"{channels[0].name} lost its circuit",
-                                        pv=channels[0].name)
-            request, frames = client.bulk_read(channels, self.form, slots, self.batch)
-            self.reads.append(request)
-            if on_io_thread:
-                connection.circuit.queue(frames)
-                client.loop.at_end_of_iteration(connection, connection.flush)
-            else:
-                connection.send(frames)
-        except DisconnectedError as error:
-            for slot in slots:
-                client.loop.call_soon(self.batch.set, slot, error)
-
-
-class CAClient(Engine[Channel]):
+class CAClient(EngineBase[Channel]):
     """Channel Access for one Context."""
 
+    log = log
+
     def __init__(self, config: CAConfig, loop: IOLoop, dispatcher: Dispatcher):
-        super().__init__(loop, Channel, self._begin_search, 0xFFFFFFFF,
-                         config.connection_timeout)
+        super().__init__(loop, Channel, 0xFFFFFFFF, config.connection_timeout,
+                         config.addresses, config.name_servers)
         self.config = config
         self.dispatcher = dispatcher
-        self.user_name = _user_name()
-        self.topology = 0  # bumped whenever any channel connects, disconnects or is released
-        ready = threading.Event()
-        loop.call_soon(self._start, ready)
-        if not ready.wait(10):
-            raise PVFlowError("the pvflow I/O thread did not start")
+        self._start_on_io_thread()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None, loop: IOLoop,
+                 dispatcher: Dispatcher) -> CAClient:
+        """The engine a Context makes for its scheme (``env`` replaces ``os.environ``)."""
+        return cls(CAConfig.from_env(env), loop, dispatcher)
 
     # --- setup and teardown (I/O thread) ---------------------------------------------------------
-    def _start(self, ready: threading.Event) -> None:
-        try:
-            self._search = NameSearch(self.config.addresses, self.config.repeater_port,
-                                      self._on_search_response, self.loop.call_later)
-            self.loop.register(self._search.socket, READ, self._search.on_readable)
-            self._search.register_with_repeater()
-            for address in self.config.name_servers:
-                self._open_name_server(address)
-            self._schedule_liveness()
-        finally:
-            ready.set()
+    def _open_search(self) -> NameSearch:
+        search = NameSearch(self.config.addresses, self.config.repeater_port,
+                            self._on_search_response, self.loop.call_later)
+        search.register_with_repeater()
+        return search
 
-    def _open_name_server(self, address: tuple[str, int]) -> None:
-        """A TCP circuit to a name server (EPICS_CA_NAME_SERVERS), asked for every channel
-        still searching; reopened a second after it drops, as long as the Context lives."""
-        if self.closed:
-            return
-        try:
-            connection = Connection(self, *address)
-        except OSError as exc:
-            log.warning("name server %s:%s: %s", *address, exc)
-            self.loop.call_later(1.0, lambda: self._open_name_server(address))
-            return
-        self._name_server_connections.append(connection)
+    def _new_connection(self, host: str, port: int) -> Connection:
+        return Connection(self, host, port)
+
+    def _name_server_opened(self, connection: Connection) -> None:
         for channel in self.by_cid.values():
             if channel.state is ChannelState.SEARCHING:
                 connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
 
     # --- channels ---------------------------------------------------------------------------------
-    def _begin_search(self, channels: list[Channel]) -> None:
-        self._search_again([channel for channel in channels
-                            if channel.state is ChannelState.SEARCHING])
-
     def _search_again(self, channels: list[Channel]) -> None:
+        """Over UDP, and over TCP to the name servers (which have no back-off to follow)."""
+        super()._search_again(channels)
         if self._search is None or not channels:
             return
-        self._search.schedule.add_many(channels)
         for connection in self._name_server_connections:
             for channel in channels:
                 connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
             self.loop.at_end_of_iteration(connection, connection.flush)
 
-    def _clear_channels(self, channels: list[Channel]) -> None:
-        for channel in channels:
-            with self.lock:
-                circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
-                channel.state = ChannelState.CLOSED
-                channel.circuit = None
-                channel.on_connect.clear()
-                self.topology += 1
-            if self._search is not None:
-                self._search.schedule.remove(channel.cid)
-            if circuit is None:
-                continue
-            circuit.channels.pop(channel.cid, None)
-            for subscription_id in channel.subscriptions:
-                circuit.subscriptions.pop(subscription_id, None)
-            connection = self._connections.get((circuit.host, circuit.port))
-            if connected and connection is not None:
-                circuit.queue(protocol.clear_channel(channel.sid, channel.cid))
-                self.loop.at_end_of_iteration(connection, connection.flush)
-
-    def _resume_search(self, channel: Channel) -> None:
-        if channel.state is ChannelState.FAILED:
-            with self.lock:
-                channel.state = ChannelState.SEARCHING
-            self._search_again([channel])
+    def _clear_on_circuit(self, channel: Channel, circuit: Circuit, connected: bool) -> None:
+        circuit.channels.pop(channel.cid, None)
+        for subscription_id in channel.subscriptions:
+            circuit.subscriptions.pop(subscription_id, None)
+        connection = self._connections.get((circuit.host, circuit.port))
+        if connected and connection is not None:
+            circuit.queue(protocol.clear_channel(channel.sid, channel.cid))
+            self.loop.at_end_of_iteration(connection, connection.flush)
 
     # --- requests (any thread) --------------------------------------------------------------------
+    def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
+                   count: int | None) -> PendingRequest:
+        request = PendingRequest(self, channel)
+        if form is not Form.CONTROL and channel.state is ChannelState.CONNECTED:
+            try:  # the common case, straight from this thread
+                request.ids.append(self.read_now(channel, DBR_FORMS[form], sink, as_string,
+                                                 count))
+                return request
+            except DisconnectedError:
+                pass  # lost just now: wait for the reconnection like any unconnected channel
+        reads: tuple[tuple[int, Sink], ...] = ((DBR_FORMS[form], sink),)
+        if form is Form.CONTROL:  # metadata and timestamp come in two reads: join them
+            join = JoinedReading(sink)
+            reads = ((DbrForm.CTRL, join.part), (DbrForm.TIME, join.part))
+
+        def frames(ready: Channel) -> bytes:
+            made = []
+            for family, part_sink in reads:
+                ioid, frame = self.read_frame(ready, family, part_sink, as_string=as_string,
+                                              count=count)
+                request.ids.append(ioid)
+                made.append(frame)
+            return b"".join(made)
+
+        return self.issue_when_connected(request, channel, sink, frames)
+
+    def read_many(self, channels: list[Channel], slots: list[int], form: Form,
+                  as_string: bool, batch: Slots) -> BulkRequest:
+        if as_string:  # the block decoders read native types: strings go one by one
+            singles = BulkRequests()
+            for channel, slot in zip(channels, slots):
+                singles.singles[slot] = self.start_read(channel, form,
+                                                        self.slot_sink(batch, slot), True, None)
+            return singles
+        if form is Form.CONTROL:
+            joined = JoinedSlots(batch)
+            return BulkRequests([self.read_when_connected(channels, slots, family, joined)
+                                 for family in (DbrForm.CTRL, DbrForm.TIME)])
+        return self.read_when_connected(channels, slots, DBR_FORMS[form], batch)
+
+    def info(self, channel: Channel, sink: Sink) -> Answered:
+        """Answered from what the server said when the channel connected."""
+        sink(ChannelInfo(channel.name, channel.address(), channel.native.name, channel.count,
+                         bool(channel.access & protocol.AccessRights.READ),
+                         bool(channel.access & protocol.AccessRights.WRITE),
+                         channel.state.value))
+        return ANSWERED
+
     def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,
                    as_string: bool = False, count: int | None = None) -> tuple[int, bytes]:
         """Register a READ_NOTIFY on the channel's circuit; return its ioid and frame."""
@@ -228,17 +169,12 @@ class CAClient(Engine[Channel]):
         ioid = self.allocate_ids(1)
         text = as_string and native == Native.CHAR
         request = ReadRequest(channel, decoder(form + native, True) if text else
-                              DECODERS[form + native], as_array, form != Form.PLAIN, sink)
+                              DECODERS[form + native], as_array, form != DbrForm.PLAIN, sink)
         circuit.pending[ioid] = request
         return ioid, protocol.read_notify(form + native, count, channel.sid, ioid)
 
-    def bulk_read(self, channels: list[Channel], form: int, slots: list[int], batch: Any
-                  ) -> tuple[BulkRead, bytes]:
-        """Register reads of ``channels`` (connected, one circuit) as one block of ioids."""
-        return BlockPlan(self, channels, form, slots).register(batch)
-
     def read_when_connected(self, channels: list[Channel], slots: list[int], form: int,
-                            batch: Any) -> DeferredReads:
+                            batch: Slots) -> DeferredReads:
         """Read ``channels`` into ``slots`` of ``batch``: the connected ones now, from the
         caller's thread, the others as they connect; in ioid blocks per circuit either way."""
         deferred = DeferredReads(self, form, batch)
@@ -254,31 +190,14 @@ class CAClient(Engine[Channel]):
                 for slot in slots:
                     self.loop.call_soon(batch.set, slot, error)
             return deferred
-        ready: list[Channel] = []
-        ready_slots: list[int] = []
-        with self.lock:
-            for channel, slot in zip(channels, slots):
-                if channel.state is connected_state:
-                    ready.append(channel)
-                    ready_slots.append(slot)
-                else:
-                    deferred.slots[channel] = slot
-                    channel.on_connect.append(deferred.on_connect)
-                    self.wanted_again(channel)
-        groups: dict[Circuit | None, tuple[list[Channel], list[int]]] = {}
-        for channel, slot in zip(ready, ready_slots):
-            group = groups.setdefault(channel.circuit, ([], []))
-            group[0].append(channel)
-            group[1].append(slot)
-        for group_channels, group_slots in groups.values():
-            deferred.read_group(group_channels, group_slots, on_io_thread=False)
+        self.read_connected_now(channels, slots, deferred)
         return deferred
 
     def connection_of(self, channel: Channel) -> Connection | None:
         circuit = channel.circuit
         return self._connections.get((circuit.host, circuit.port)) if circuit else None
 
-    def read_now(self, channel: Channel, form: int, sink: Callable[[Any], None],
+    def read_now(self, channel: Channel, form: int, sink: Sink,
                  as_string: bool = False, count: int | None = None) -> int:
         """Read a connected channel from the caller's thread: no hand-over, one send."""
         circuit = channel.circuit
@@ -292,9 +211,22 @@ class CAClient(Engine[Channel]):
             raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
         return ioid
 
-    def put(self, channel: Channel, value: Any, sink: Callable[[Any], None] | None) -> int:
+    def put(self, channel: Channel, value: Any, sink: Sink | None) -> PendingRequest:
         """Send a put from the caller's thread: WRITE_NOTIFY when ``sink`` waits for the
-        server's completion (its ioid is returned), else a plain WRITE (0)."""
+        server's completion, else a plain WRITE. A string for an enum whose choices are not
+        known yet waits for a CTRL read of them (and then leaves from the I/O thread)."""
+        request = PendingRequest(self, channel)
+        if channel.native == Native.ENUM and isinstance(value, str) and \
+                not channel.enum_strings:
+            self._put_after_choices(request, channel, value, sink)
+            return request
+        ioid = self._put_now(channel, value, sink, False)
+        if sink is not None:
+            request.ids.append(ioid)
+        return request
+
+    def _put_now(self, channel: Channel, value: Any, sink: Sink | None,
+                 on_io_thread: bool) -> int:
         if not channel.access & protocol.AccessRights.WRITE:
             raise AccessDeniedError(f"put of {value!r} to {channel.name} refused: the server "
                                     f"{channel.address()} grants no write access",
@@ -305,8 +237,32 @@ class CAClient(Engine[Channel]):
         except ValueError as exc:
             raise ValueError(f"cannot put {value!r} to {channel.name}: {exc}") from None
         ioid, frame = self.write_frame(channel, value, data_type, count, payload, sink)
-        self.send(channel, frame, False)
+        self.send(channel, frame, on_io_thread)
         return ioid
+
+    def _put_after_choices(self, request: PendingRequest, channel: Channel, value: str,
+                           sink: Sink | None) -> None:
+        def failed(error: BaseException) -> None:
+            if sink is not None:
+                sink(error)
+            else:
+                self.log.warning("put of %r to %s failed: %s", value, channel.name, error)
+
+        def choices_known(reading: Any) -> None:
+            request.ids.clear()  # the read is answered: only the put may still be in flight
+            if isinstance(reading, BaseException):
+                failed(reading)
+                return
+            channel.enum_strings = reading.enum_strings
+            try:
+                ioid = self._put_now(channel, value, sink, True)
+            except (PVFlowError, ValueError) as exc:
+                failed(exc)
+                return
+            if sink is not None:
+                request.ids.append(ioid)
+
+        request.ids.append(self.read_now(channel, DbrForm.CTRL, choices_known))
 
     def write_frame(self, channel: Channel, value: Any, data_type: int, count: int,
                     payload: bytes, sink: Callable[[Any], None] | None) -> tuple[int, bytes]:
@@ -320,54 +276,21 @@ class CAClient(Engine[Channel]):
         circuit.pending[ioid] = WriteRequest(channel, value, sink)
         return ioid, protocol.write_notify(data_type, count, channel.sid, ioid, payload)
 
-    def send(self, channel: Channel, frame: bytes, on_io_thread: bool) -> None:
-        """Send now from a caller thread; queue for the end-of-iteration flush on the I/O one."""
-        circuit = channel.circuit
-        connection = self._connections.get((circuit.host, circuit.port)) if circuit else None
-        if connection is None or circuit is None or circuit.closed:
-            raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
-        if on_io_thread:
-            circuit.queue(frame)
-            self.loop.at_end_of_iteration(connection, connection.flush)
-        else:
-            try:
-                connection.send(frame)
-            except DisconnectedError as exc:
-                raise naming_pv(exc, channel.name) from None
-
     def cancel(self, channel: Channel, ioid: int) -> bool:
         """Forget a request; False when the I/O thread already took it (its answer is coming)."""
         circuit = channel.circuit
         return circuit is not None and circuit.pending.pop(ioid, None) is not None
 
-    def timeout_error(self, channel: Channel, what: str, timeout: float | None) -> PVTimeoutError:
-        if channel.state is ChannelState.CONNECTED:
-            return no_answer(what, channel.name, channel.name, channel.address(), timeout)
-        return PVTimeoutError(f"{channel.name} did not connect within {timeout} s "
-                              f"({self._search_hint(channel)})", pv=channel.name)
-
-    def _search_hint(self, channel: Channel) -> str:
-        failure = channel.failure
-        if channel.state is ChannelState.FAILED and failure is not None:
-            wait = max(0.0, failure.retry_at - time.monotonic())
-            return f"{failure.reason}; searched again when asked, {wait:.0f} s from now at " \
-                   f"the earliest"
-        if failure is not None:
-            return f"{channel.state.value} again after {failure.reason}"
-        if channel.state is ChannelState.SEARCHING:
-            targets = ", ".join(f"{h}:{p}" for h, p in self.config.addresses) or "no address"
-            return f"no server answered the search to {targets}"
-        return f"{channel.state.value} to {channel.address()}"
-
     # --- subscriptions ----------------------------------------------------------------------------
-    def subscribe(self, channel: Channel, form: int, mask: int, mailbox: Mailbox,
+    def subscribe(self, channel: Channel, form: Form, mask: int, mailbox: Mailbox,
                   server_queue_size: int = 0, request_text: str | None = None,
                   as_string: bool = False) -> Subscription:
         """Start a monitor. On a connected channel EVENT_ADD leaves from the caller's thread,
         so it reaches the server before any put the caller makes next (program order).
         ``server_queue_size`` and ``request_text`` are pvAccess's; CA has neither."""
-        subscription = Subscription(self.allocate_ids(1), channel, form, mask,
-                                    form != Form.PLAIN, mailbox, as_string)
+        family = DBR_FORMS[form]
+        subscription = Subscription(self.allocate_ids(1), channel, family, mask,
+                                    family != DbrForm.PLAIN, mailbox, as_string)
         with self.lock:
             channel.subscriptions[subscription.subscription_id] = subscription
             connected = channel.state is ChannelState.CONNECTED
@@ -378,11 +301,6 @@ class CAClient(Engine[Channel]):
             except DisconnectedError:
                 pass  # the I/O thread restarts it when the channel reconnects
         return subscription
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        subscription.mailbox.close()
-        subscription.closed = True
-        self.loop.call_soon(self._remove_subscription, subscription)
 
     def _start_subscription(self, subscription: Subscription, on_io_thread: bool = True) -> None:
         channel = subscription.channel
@@ -413,25 +331,11 @@ class CAClient(Engine[Channel]):
 
     # --- events from the search and the circuits (I/O thread) -------------------------------------
     def _on_search_response(self, response: protocol.SearchResponse) -> None:
-        channel = self.by_cid.get(response.cid)
-        if channel is None or channel.state is not ChannelState.SEARCHING:
-            return  # a second server answered, or an answer to a search we dropped
-        assert self._search is not None
-        self._search.schedule.answered(channel.cid)
-        key = (response.host, response.port)
-        connection = self._connections.get(key)
-        if connection is None:
-            try:
-                connection = self._connections[key] = Connection(self, *key)
-            except OSError as exc:
-                log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name, *key, exc)
-                self._search.schedule.add(channel)
-                return
-        channel.state = ChannelState.CONNECTING
-        channel.circuit = connection.circuit
-        connection.circuit.channels[channel.cid] = channel
-        connection.circuit.queue(protocol.create_channel(channel.wire_name, channel.cid))
-        self.loop.at_end_of_iteration(connection, connection.flush)
+        found = self._found(response.cid, response.host, response.port)
+        if found is not None:
+            channel, connection = found
+            connection.circuit.queue(protocol.create_channel(channel.wire_name, channel.cid))
+            self.loop.at_end_of_iteration(connection, connection.flush)
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
         self._on_search_response(response)
@@ -442,37 +346,22 @@ class CAClient(Engine[Channel]):
         channel.native = NATIVES[native]
         channel.count = count
         channel.sid = sid
-        channel.failure = None
         if enum_changed:
             channel.enum_strings = ()
-        with self.lock:
-            channel.state = ChannelState.CONNECTED
-            self.topology += 1
-            actions, channel.on_connect = channel.on_connect, []
-            self._post_connection(channel, True)
-        if channel.subscriptions:
-            for subscription in list(channel.subscriptions.values()):
-                self._start_subscription(subscription)
-        for action in actions:
-            try:
-                action(channel, True)
-            except PVFlowError as exc:
-                log.debug("%s: deferred request failed: %s", channel.name, exc)
+        self._created(channel)
+
+    def _restart_subscriptions(self, channel: Channel) -> None:
+        for subscription in list(channel.subscriptions.values()):
+            self._start_subscription(subscription)
+
+    def _circuit_gone(self, channel: Channel) -> None:
+        for subscription in channel.subscriptions.values():
+            subscription.decoder = None
 
     def access_changed(self, circuit: Circuit, channel: Channel) -> None:
         if channel.state is ChannelState.CONNECTED and channel.watchers:
             for watcher in channel.watchers:  # before connection, channel_created reports it
                 watcher.post(_access(channel))
-
-    @staticmethod
-    def _post_connection(channel: Channel, connected: bool) -> None:
-        """Tell the channel's watchers (if any: most channels have none)."""
-        if channel.watchers:
-            items = (ConnectionChange(True), _access(channel)) if connected else (
-                ConnectionChange(False),)
-            for watcher in channel.watchers:
-                for item in items:
-                    watcher.post(item)
 
     def _send_echo(self, connection: Any) -> None:
         connection.circuit.queue(protocol.echo())
@@ -481,58 +370,8 @@ class CAClient(Engine[Channel]):
     def access_of(self, channel: Channel) -> AccessChange:
         return _access(channel)
 
-    def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None:
-        """The server refused the channel (or gave one we cannot use): searching again at
-        once would ask the same server the same question in a loop, so the channel waits
-        until somebody asks for it and its back-off has passed."""
-        log.warning("%s: channel creation failed at %s: %s", channel.name, circuit.address_text,
-                    reason)
-        was_connected = channel.state is ChannelState.CONNECTED
-        with self.lock:
-            channel.state = ChannelState.FAILED
-            channel.circuit = None
-            self.topology += 1
-        if was_connected:
-            self._post_connection(channel, False)
-        self.record_failure(channel, f"{circuit.address_text}: {reason}")
-
     def channel_lost(self, circuit: Circuit, channel: Channel) -> None:
         self._disconnected(channel, research=True)
-
-    def close_connection(self, connection: Connection, error: BaseException,
-                         research: bool = True) -> None:
-        if connection.circuit.closed:
-            return
-        if isinstance(error, RemoteProtocolError):
-            log.error("closing circuit to %s: %s", connection.circuit.address_text, error)
-        elif research:
-            log.info("circuit to %s lost: %s", connection.circuit.address_text, error)
-        if self._connections.get(connection.key) is connection:
-            del self._connections[connection.key]
-        if connection in self._name_server_connections:
-            self._name_server_connections.remove(connection)
-            if research:
-                self.loop.call_later(1.0, lambda: self._open_name_server(connection.key))
-        lost = DisconnectedError(f"circuit to {connection.circuit.address_text} closed: {error}",
-                                 address=connection.circuit.address_text)
-        channels = connection.circuit.close(lost)
-        connection.close()
-        for channel in channels:
-            self._disconnected(channel, research)
-
-    def _disconnected(self, channel: Channel, research: bool) -> None:
-        was_connected = channel.state is ChannelState.CONNECTED
-        with self.lock:
-            channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
-            channel.circuit = None
-            self.topology += 1
-        if was_connected:
-            self._post_connection(channel, False)
-            for subscription in channel.subscriptions.values():
-                subscription.decoder = None
-                subscription.mailbox.post(ConnectionChange(False))
-        if research:
-            self._search_again([channel])
 
     # --- liveness (I/O thread) --------------------------------------------------------------------
 
@@ -540,10 +379,3 @@ class CAClient(Engine[Channel]):
 def _access(channel: Channel) -> AccessChange:
     return AccessChange(bool(channel.access & protocol.AccessRights.READ),
                         bool(channel.access & protocol.AccessRights.WRITE))
-
-
-def _user_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "pvflow"

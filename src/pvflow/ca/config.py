@@ -10,8 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..io.environment import broadcast_addresses, number, parse_addresses
-
+from ..io.environment import number, search_addresses
 from .protocol import DEFAULT_REPEATER_PORT, DEFAULT_SERVER_PORT
 
 DEFAULT_MAX_PAYLOAD = 1 << 30  # with no EPICS_CA_MAX_ARRAY_BYTES: still refuse absurd headers
@@ -29,16 +28,11 @@ class CAConfig:
         env = os.environ if env is None else env
         server_port = int(number(env, "EPICS_CA_SERVER_PORT", DEFAULT_SERVER_PORT))
         repeater_port = int(number(env, "EPICS_CA_REPEATER_PORT", DEFAULT_REPEATER_PORT))
-        addresses = parse_addresses(env.get("EPICS_CA_ADDR_LIST", ""), server_port,
-                                     "EPICS_CA_ADDR_LIST")
-        if env.get("EPICS_CA_AUTO_ADDR_LIST", "YES").strip().upper() != "NO":
-            addresses.extend((address, server_port) for address in broadcast_addresses())
-        name_servers = parse_addresses(env.get("EPICS_CA_NAME_SERVERS", ""), server_port,
-                                        "EPICS_CA_NAME_SERVERS")
+        addresses, name_servers = search_addresses(env, "CA", server_port, server_port)
         max_bytes = int(number(env, "EPICS_CA_MAX_ARRAY_BYTES", DEFAULT_MAX_PAYLOAD))
         return cls(
-            addresses=tuple(dict.fromkeys(addresses)),
-            name_servers=tuple(name_servers),
+            addresses=addresses,
+            name_servers=name_servers,
             server_port=server_port,
             repeater_port=repeater_port,
             connection_timeout=number(env, "EPICS_CA_CONN_TMO", 30.0),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from ..io.search_schedule import SearchSchedule, search_socket, send_to_all
+from ..io.name_search import NameSearchBase
+from ..io.search_schedule import send_to_all
 from .channel import Channel
 from .protocol import (HEADER_SIZE, Beacon, SearchResponse, decode_datagram, repeater_register,
                        search, version)
@@ -42,20 +43,18 @@ def _search_size(channel: Channel) -> int:
     return HEADER_SIZE + len(channel.wire_name)
 
 
-class NameSearch:
+class NameSearch(NameSearchBase[Channel]):
     """The UDP socket that asks for the channels still searching (their schedule is shared
     with pvAccess), and the beacons that restart it. I/O thread only."""
+
+    log = log
 
     def __init__(self, targets: Iterable[tuple[str, int]], repeater_port: int,
                  on_response: Callable[[SearchResponse], None],
                  call_later: Callable[[float, Callable[[], None]], object]):
-        self.targets = list(targets)
+        super().__init__(targets, call_later, _search_size, MAX_DATAGRAM - HEADER_SIZE)
         self.repeater_port = repeater_port
         self._on_response = on_response
-        self.schedule: SearchSchedule[Channel] = SearchSchedule(
-            self._send, call_later, _search_size, MAX_DATAGRAM - HEADER_SIZE)
-        self._known_servers: set[tuple[str, int]] = set()
-        self.socket = search_socket()
 
     def register_with_repeater(self) -> None:
         """Ask a CA repeater on this host to forward server beacons to us (if one runs)."""
@@ -67,27 +66,12 @@ class NameSearch:
     def _send(self, channels: list[Channel]) -> int:
         return send_to_all(self.socket, search_datagrams(channels), self.targets, log)
 
-    def on_readable(self, mask: int) -> None:
-        while True:
-            try:
-                data, (host, _port) = self.socket.recvfrom(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # ICMP port unreachable from a dead target, on some kernels
-                log.debug("search socket: %s", exc)
-                return
-            for message in decode_datagram(data, host):
-                if isinstance(message, SearchResponse):
-                    self._on_response(message)
-                elif isinstance(message, Beacon):
-                    self._on_beacon(message)
+    def _received(self, data: bytes, host: str) -> None:
+        for message in decode_datagram(data, host):
+            if isinstance(message, SearchResponse):
+                self._on_response(message)
+            elif isinstance(message, Beacon):
+                self._on_beacon(message)
 
     def _on_beacon(self, beacon: Beacon) -> None:
-        server = (beacon.host, beacon.port)
-        if server not in self._known_servers:
-            self._known_servers.add(server)
-            self.schedule.restart()
-
-    def close(self) -> None:
-        self.schedule.clear()
-        self.socket.close()
+        self._beacon_from((beacon.host, beacon.port))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import PVFlowError
+from .channel_failure import ChannelFailure
 from .delivery import AccessChange, ConnectionChange, Mailbox
 from .loop import IOLoop
 
@@ -19,17 +21,58 @@ Action = Callable[[Any, bool], None]  # (channel, on_io_thread)
 FULL_ACCESS = AccessChange(True, True)
 
 
+class ChannelState(Enum):
+    """Where a channel is in its life, the same for every protocol."""
+
+    SEARCHING = "searching"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    FAILED = "failed"  # the server could not give us this channel; searched again when asked
+    CLOSED = "closed"
+
+
 class NamedChannel(Protocol):
     name: str
     cid: int
+    state: ChannelState
+    circuit: Any  # the protocol's circuit while connecting or connected, else None
     on_connect: list[Any]  # actions run by the I/O thread the moment the channel connects
     watchers: list[Mailbox]
+    subscriptions: dict[int, Any]  # the channel's monitors by id; they survive reconnections
+    failure: ChannelFailure | None  # set while the server refuses the channel
+    search_attempt: int  # the search schedule's bookkeeping
+    search_due: float
 
     @property
     def connected(self) -> bool: ...
 
+    def address(self) -> str | None: ...  # host:port of its server while it has a circuit
+
 
 ChannelT = TypeVar("ChannelT", bound=NamedChannel)
+
+
+class ChannelBase:
+    """What every protocol's channel answers the same way; the protocol's class holds the
+    slots (``state``, ``circuit``, ``name``, ``cid``)."""
+
+    __slots__ = ()
+    kind = "Channel"  # how ``repr`` names it
+    state: ChannelState
+    circuit: Any
+    name: str
+    cid: int
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ChannelState.CONNECTED
+
+    def address(self) -> str | None:
+        circuit = self.circuit
+        return circuit.address_text if circuit is not None else None
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name!r} cid={self.cid} {self.state.value}>"
 
 
 class ChannelTable(Generic[ChannelT]):

@@ -7,19 +7,37 @@ engine's ``read_group`` (one block of requests and one write per circuit).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from .contract import ReadPlan, Slots
+from .loop import IOLoop
+from .requests import Cancels
+
+
+class BlockOfReads(Protocol):
+    """Reads of ``channels`` into ``slots`` under request ids ``base``, ``base + 1``, ..."""
+
+    base: int
+
+    @property
+    def channels(self) -> Sequence[Any]: ...
+
+    @property
+    def slots(self) -> Sequence[int]: ...
 
 
 class DeferredBlockReads:
     """Channels waiting to be read into ``slots`` of ``batch``; the engine reads a group."""
 
-    def __init__(self, loop: Any, form: int, batch: Any):
+    def __init__(self, loop: IOLoop, engine: Cancels, batch: Slots):
         self._loop = loop
-        self.form = form
+        self.engine = engine
         self.batch = batch
         self.slots: dict[Any, int] = {}  # the channels still waiting for a connection
         self.ready: list[Any] = []
-        self.reads: list[Any] = []  # the block requests issued, for withdrawing on timeout
+        self.reads: list[BlockOfReads] = []  # the block requests issued, for withdrawing
+        self.plan: ReadPlan | None = None  # set by an engine that can repeat these reads
 
     def on_connect(self, channel: Any, on_io_thread: bool) -> None:
         """I/O thread only (registered as an on-connect action)."""
@@ -36,3 +54,15 @@ class DeferredBlockReads:
 
     def read_group(self, channels: list[Any], slots: list[int], on_io_thread: bool) -> None:
         raise NotImplementedError
+
+    def withdraw(self, slots: list[int]) -> None:
+        """Cancel the reads of ``slots`` in flight and stop waiting for their channels."""
+        wanted = set(slots)
+        engine = self.engine
+        for read in list(self.reads):
+            for position, slot in enumerate(read.slots):
+                if slot in wanted:
+                    engine.cancel(read.channels[position], read.base + position)
+        for channel, slot in list(self.slots.items()):
+            if slot in wanted:
+                engine.forget_action(channel, self.on_connect)

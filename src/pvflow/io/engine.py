@@ -1,41 +1,209 @@
-"""What both protocol engines do the same way around their circuits (transport layer): shut
-down, probe silent circuits with echoes and close the ones that stay silent, report counts.
+"""The engine skeleton both protocols share (transport layer): a channel's life from search
+to connection, loss, failure and release; circuits opened on search answers, name servers
+kept open, requests sent from any thread, silent circuits probed with echoes and closed,
+shut-down and counts. The protocol supplies what goes on its wire (the hooks that raise
+``NotImplementedError``) and sets ``_search`` once its search socket exists.
 """
 
 from __future__ import annotations
 
+import getpass
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..errors import DisconnectedError
+from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
+                      naming_pv, no_answer)
 from .channel_failure import ChannelFailure
-from .channels import Action, ChannelT, ChannelTable
-from .loop import IOLoop
+from .channels import Action, ChannelState, ChannelT, ChannelTable
+from .contract import RemoteCalls, Sink, Slots
+from .deferred_reads import DeferredBlockReads
+from .delivery import ConnectionChange
+from .loop import READ, IOLoop
+from .name_search import NameSearchBase
+from .requests import PendingRequest
 
 ECHO_TIMEOUT = 5.0  # seconds an echo may go unanswered before its circuit is declared dead
+NAME_SERVER_RETRY = 1.0  # seconds before a lost name server is dialled again
 
 
-class Engine(ChannelTable[ChannelT]):
-    """A protocol engine's shared half; the protocol supplies ``close_connection`` and
-    ``_send_echo``, and sets ``_search`` once its socket exists."""
+class EngineBase(ChannelTable[ChannelT]):
+    """A protocol engine's shared half. ``log`` and ``shown_prefix`` (how errors name a
+    channel) are the protocol's."""
 
-    def __init__(self, loop: IOLoop, factory: Callable[[str, int], ChannelT],
-                 begin_search: Callable[[list[ChannelT]], None], id_limit: int,
-                 echo_after: float):
-        super().__init__(loop, factory, begin_search, id_limit)
+    log = logging.getLogger("pvflow.io")
+    shown_prefix = ""
+
+    def __init__(self, loop: IOLoop, factory: Callable[[str, int], ChannelT], id_limit: int,
+                 echo_after: float, search_targets: Iterable[tuple[str, int]],
+                 name_servers: Iterable[tuple[str, int]]):
+        super().__init__(loop, factory, self._begin_search, id_limit)
         self._connections: dict[tuple[str, int], Any] = {}
         self._name_server_connections: list[Any] = []
-        self._search: Any = None
+        self._search: NameSearchBase[ChannelT] | None = None
         self._echo_after = echo_after  # seconds of silence before an echo probes a circuit
+        self._search_targets = list(search_targets)
+        self._name_servers = list(name_servers)
+        self.topology = 0  # bumped whenever any channel connects, disconnects or is released
+        self.user_name = user_name()
 
-    def close_connection(self, connection: Any, error: BaseException,
-                         research: bool = True) -> None:
+    def _start_on_io_thread(self) -> None:
+        """Open the search socket and the name servers on the I/O thread; wait for it."""
+        ready = threading.Event()
+        self.loop.call_soon(self._run_start, ready)
+        if not ready.wait(10):
+            raise PVFlowError("the pvflow I/O thread did not start")
+
+    def _run_start(self, ready: threading.Event) -> None:
+        try:
+            search = self._search = self._open_search()
+            self.loop.register(search.socket, READ, search.on_readable)
+            for address in self._name_servers:
+                self._open_name_server(address)
+            self._schedule_liveness()
+        finally:
+            ready.set()
+
+    # --- the protocol's part ----------------------------------------------------------------------
+    def _open_search(self) -> NameSearchBase[ChannelT]:
+        """I/O thread: the protocol's search socket."""
         raise NotImplementedError
+
+    def _new_connection(self, host: str, port: int) -> Any:
+        """A connection (circuit plus socket) to a server; ``OSError`` if it cannot open."""
+        raise NotImplementedError
+
+    def _name_server_opened(self, connection: Any) -> None:
+        """I/O thread: a name server's circuit is (re)opened."""
 
     def _send_echo(self, connection: Any) -> None:
         raise NotImplementedError
+
+    def _restart_subscriptions(self, channel: ChannelT) -> None:
+        """I/O thread: ``channel`` (re)connected: start its monitors on its circuit."""
+        raise NotImplementedError
+
+    def _circuit_gone(self, channel: ChannelT) -> None:
+        """I/O thread, engine lock held: ``channel`` lost its circuit; drop what it held."""
+
+    def _clear_on_circuit(self, channel: ChannelT, circuit: Any, connected: bool) -> None:
+        """I/O thread: ``channel`` is released: tell its server, drop what its circuit holds."""
+        raise NotImplementedError
+
+    def cancel(self, channel: ChannelT, request_id: int) -> bool:
+        """Forget a request; False when the I/O thread already took it (its answer is coming)."""
+        raise NotImplementedError
+
+    @property
+    def remote_calls(self) -> RemoteCalls[ChannelT] | None:
+        """Neither RPC nor introspection, unless the protocol has them."""
+        return None
+
+    def send(self, channel: ChannelT, frame: bytes, on_io_thread: bool) -> None:
+        """Send now from a caller thread; queue for the end-of-iteration flush on the I/O one."""
+        if not frame:
+            return
+        circuit = channel.circuit
+        connection = self._connections.get((circuit.host, circuit.port)) if circuit else None
+        if connection is None or circuit is None or circuit.closed:
+            raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
+        if on_io_thread:
+            circuit.queue(frame)
+            self.loop.at_end_of_iteration(connection, connection.flush)
+        else:
+            try:
+                connection.send(frame)
+            except DisconnectedError as exc:
+                raise naming_pv(exc, channel.name) from None
+
+    def timeout_error(self, channel: ChannelT, what: str, timeout: float | None
+                      ) -> PVTimeoutError:
+        shown = self.shown_prefix + channel.name
+        if channel.state is ChannelState.CONNECTED:
+            return no_answer(what, shown, channel.name, channel.address(), timeout)
+        return PVTimeoutError(f"{shown} did not connect within {timeout} s "
+                              f"({self._search_hint(channel)})", pv=channel.name)
+
+    def _search_hint(self, channel: ChannelT) -> str:
+        failure = channel.failure
+        if channel.state is ChannelState.FAILED and failure is not None:
+            wait = max(0.0, failure.retry_at - time.monotonic())
+            return f"{failure.reason}; searched again when asked, {wait:.0f} s from now at " \
+                   f"the earliest"
+        if failure is not None:
+            return f"{channel.state.value} again after {failure.reason}"
+        if channel.state is ChannelState.SEARCHING:
+            targets = ", ".join(f"{h}:{p}" for h, p in self._search_targets) or "no address"
+            return f"no server answered the search to {targets}"
+        return f"{channel.state.value} to {channel.address()}"
+
+    def read_connected_now(self, channels: list[ChannelT], slots: list[int],
+                           deferred: DeferredBlockReads) -> None:
+        """Read the connected ``channels`` now, a block per circuit from the caller's thread;
+        the others join ``deferred`` as they connect."""
+        groups: dict[Any, tuple[list[ChannelT], list[int]]] = {}
+        connected = ChannelState.CONNECTED
+        with self.lock:
+            for channel, slot in zip(channels, slots):
+                if channel.state is connected:
+                    group = groups.setdefault(channel.circuit, ([], []))
+                    group[0].append(channel)
+                    group[1].append(slot)
+                else:
+                    deferred.slots[channel] = slot
+                    channel.on_connect.append(deferred.on_connect)
+                    self.wanted_again(channel)
+        for group_channels, group_slots in groups.values():
+            deferred.read_group(group_channels, group_slots, on_io_thread=False)
+
+    def unsubscribe(self, subscription: Any) -> None:
+        subscription.mailbox.close()
+        subscription.closed = True
+        self.loop.call_soon(self._remove_subscription, subscription)
+
+    def _remove_subscription(self, subscription: Any) -> None:
+        """I/O thread: stop a monitor at its server and forget it."""
+        raise NotImplementedError
+
+    def issue_when_connected(self, request: PendingRequest, channel: ChannelT, sink: Sink,
+                             frames: Callable[[ChannelT], bytes]) -> PendingRequest:
+        """Send what ``frames(channel)`` makes (registering its ids on ``request``) once
+        ``channel`` is connected; a failure goes to ``sink``."""
+        def issue(ready: ChannelT, on_io_thread: bool) -> None:
+            try:
+                self.send(ready, frames(ready), on_io_thread)
+            except (PVFlowError, ValueError) as exc:
+                sink(exc)
+
+        pending = self.when_connected(channel, issue)
+        if pending is not None:
+            request.actions.append(pending)
+        return request
+
+    # --- waiting for connections (part of the engine contract) --------------------------------
+    def start_connect(self, channel: ChannelT, batch: Slots, slot: int) -> PendingRequest:
+        request = PendingRequest(self, channel)
+        pending = self.when_connected(channel, self.slot_sink(batch, slot, True))
+        if pending is not None:
+            request.actions.append(pending)
+        return request
+
+    def slot_sink(self, batch: Slots, slot: int, fixed: Any = None) -> Callable[..., None]:
+        """A sink (or on-connect action) filling ``batch[slot]`` on the I/O thread, where
+        the batch's countdown lives without a lock."""
+        loop = self.loop
+        in_loop = loop.in_loop
+
+        def fill(result: Any, *_: Any) -> None:
+            result = fixed if fixed is not None else result
+            if in_loop():
+                batch.set(slot, result)
+            else:
+                loop.call_soon(batch.set, slot, result)
+
+        return fill
 
     # --- channels the server refused (see io/channel_failure.py) ------------------------------
     def when_connected(self, channel: ChannelT, action: Action) -> Action | None:
@@ -47,23 +215,23 @@ class Engine(ChannelTable[ChannelT]):
     def wanted_again(self, channel: ChannelT) -> None:
         """Any thread: somebody asks for ``channel``; if it failed, search once its back-off
         has passed."""
-        failure: ChannelFailure | None = getattr(channel, "failure", None)
+        failure = channel.failure
         if failure is not None and failure.active:
             self.loop.call_soon(self._ask_again, channel)
 
     def record_failure(self, channel: ChannelT, reason: str) -> None:
         """I/O thread, after the protocol marked ``channel`` failed: search again only when
         asked (requests already waiting count), after the back-off."""
-        failure = channel.failure = channel.failure or ChannelFailure()  # type: ignore
+        failure = channel.failure = channel.failure or ChannelFailure()
         failure.record(reason, time.monotonic())
         self._ask_again(channel)
 
     def _still_wanted(self, channel: ChannelT) -> bool:
-        return bool(channel.on_connect or channel.subscriptions  # type: ignore[attr-defined]
+        return bool(channel.on_connect or channel.subscriptions
                     or channel.watchers)
 
     def _ask_again(self, channel: ChannelT) -> None:
-        failure: ChannelFailure | None = getattr(channel, "failure", None)
+        failure = channel.failure
         if failure is None or not failure.active or failure.retry_scheduled or \
                 not self._still_wanted(channel):
             return
@@ -78,14 +246,141 @@ class Engine(ChannelTable[ChannelT]):
             self._resume_search(channel)
 
     def _resume_search(self, channel: ChannelT) -> None:
-        """Put a failed channel back to searching (the protocol's states and search)."""
-        raise NotImplementedError
+        """Put a failed channel back to searching."""
+        if channel.state is ChannelState.FAILED:
+            with self.lock:
+                channel.state = ChannelState.SEARCHING
+            self._search_again([channel])
+
+    # --- a channel's life (I/O thread) ----------------------------------------------------------
+    def _begin_search(self, channels: list[ChannelT]) -> None:
+        self._search_again([channel for channel in channels
+                            if channel.state is ChannelState.SEARCHING])
+
+    def _search_again(self, channels: list[ChannelT]) -> None:
+        if self._search is not None and channels:
+            self._search.schedule.add_many(channels)
+
+    def _found(self, cid: int, host: str, port: int) -> tuple[ChannelT, Any] | None:
+        """A server has channel ``cid``: the channel and the connection (opened if need be)
+        to create it on, or None when the answer is stale or no circuit opens."""
+        channel = self.by_cid.get(cid)
+        search = self._search
+        if channel is None or channel.state is not ChannelState.SEARCHING or search is None:
+            return None  # a second server answered, or an answer to a search we dropped
+        search.schedule.answered(cid)
+        key = (host, port)
+        connection = self._connections.get(key)
+        if connection is None:
+            try:
+                connection = self._connections[key] = self._new_connection(host, port)
+            except OSError as exc:
+                self.log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name, host,
+                                 port, exc)
+                search.schedule.add(channel)
+                return None
+        channel.state = ChannelState.CONNECTING
+        channel.circuit = connection.circuit
+        connection.circuit.channels[channel.cid] = channel
+        return channel, connection
+
+    def _created(self, channel: ChannelT) -> None:
+        """The server created ``channel``: tell its watchers, restart its monitors and run
+        the requests that waited for it."""
+        channel.failure = None
+        with self.lock:
+            channel.state = ChannelState.CONNECTED
+            self.topology += 1
+            actions, channel.on_connect = channel.on_connect, []
+            self._post_connection(channel, True)
+        if channel.subscriptions:
+            self._restart_subscriptions(channel)
+        for action in actions:
+            try:
+                action(channel, True)
+            except PVFlowError as exc:
+                self.log.debug("%s: deferred request failed: %s", channel.name, exc)
+
+    def _post_connection(self, channel: ChannelT, connected: bool) -> None:
+        """Tell the channel's watchers (if any: most channels have none)."""
+        if channel.watchers:
+            items = (ConnectionChange(True), self.access_of(channel)) if connected else (
+                ConnectionChange(False),)
+            for watcher in channel.watchers:
+                for item in items:
+                    watcher.post(item)
+
+    def channel_failed(self, circuit: Any, channel: ChannelT, reason: str) -> None:
+        """The server refused the channel (or gave one we cannot use): searching again at
+        once would ask the same server the same question in a loop, so the channel waits
+        until somebody asks for it and its back-off has passed."""
+        self.log.warning("%s: channel creation failed at %s: %s", channel.name,
+                         circuit.address_text, reason)
+        was_connected = channel.state is ChannelState.CONNECTED
+        with self.lock:
+            channel.state = ChannelState.FAILED
+            channel.circuit = None
+            self.topology += 1
+        if was_connected:
+            self._post_connection(channel, False)
+        self.record_failure(channel, f"{circuit.address_text}: {reason}")
+
+    def _disconnected(self, channel: ChannelT, research: bool) -> None:
+        was_connected = channel.state is ChannelState.CONNECTED
+        with self.lock:
+            channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
+            channel.circuit = None
+            self.topology += 1
+            self._circuit_gone(channel)
+        if was_connected:
+            self._post_connection(channel, False)
+            for subscription in channel.subscriptions.values():
+                subscription.mailbox.post(ConnectionChange(False))
+        if research:
+            self._search_again([channel])
+
+    def close_connection(self, connection: Any, error: BaseException,
+                         research: bool = True) -> None:
+        circuit = connection.circuit
+        if circuit.closed:
+            return
+        if isinstance(error, RemoteProtocolError):
+            self.log.error("closing circuit to %s: %s", circuit.address_text, error)
+        elif research:
+            self.log.info("circuit to %s lost: %s", circuit.address_text, error)
+        key: tuple[str, int] = connection.key
+        if self._connections.get(key) is connection:
+            del self._connections[key]
+        if connection in self._name_server_connections:
+            self._name_server_connections.remove(connection)
+            if research:
+                self.loop.call_later(NAME_SERVER_RETRY, lambda: self._open_name_server(key))
+        lost = DisconnectedError(f"circuit to {circuit.address_text} closed: {error}",
+                                 address=circuit.address_text)
+        channels = circuit.close(lost)
+        connection.close()
+        for channel in channels:
+            self._disconnected(channel, research)
+
+    def _open_name_server(self, address: tuple[str, int]) -> None:
+        """A TCP circuit to a name server (EPICS_*_NAME_SERVERS), asked for every channel
+        still searching; reopened a second after it drops, as long as the Context lives."""
+        if self.closed:
+            return
+        try:
+            connection = self._new_connection(*address)
+        except OSError as exc:
+            self.log.warning("name server %s:%s: %s", *address, exc)
+            self.loop.call_later(NAME_SERVER_RETRY, lambda: self._open_name_server(address))
+            return
+        self._name_server_connections.append(connection)
+        self._name_server_opened(connection)
 
     def release(self, channels: Iterable[ChannelT]) -> None:
         """Forget ``channels``: their subscriptions and watches end and the server frees them."""
         released = self.forget(channels)
         for channel in released:
-            for subscription in list(channel.subscriptions.values()):  # type: ignore[attr-defined]
+            for subscription in list(channel.subscriptions.values()):
                 subscription.closed = True
                 subscription.mailbox.close()
             for watcher in channel.watchers:
@@ -95,7 +390,17 @@ class Engine(ChannelTable[ChannelT]):
 
     def _clear_channels(self, channels: list[ChannelT]) -> None:
         """I/O thread: tell the servers, and drop what the circuits hold of ``channels``."""
-        raise NotImplementedError
+        for channel in channels:
+            with self.lock:
+                circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
+                channel.state = ChannelState.CLOSED
+                channel.circuit = None
+                channel.on_connect.clear()
+                self.topology += 1
+            if self._search is not None:
+                self._search.schedule.remove(channel.cid)
+            if circuit is not None:
+                self._clear_on_circuit(channel, circuit, connected)
 
     def _shutdown(self, done: threading.Event) -> None:
         try:
@@ -103,7 +408,7 @@ class Engine(ChannelTable[ChannelT]):
                 self.close_connection(connection, DisconnectedError("the Context was closed"),
                                       research=False)
             for channel in self.by_cid.values():
-                for subscription in channel.subscriptions.values():  # type: ignore[attr-defined]
+                for subscription in channel.subscriptions.values():
                     subscription.mailbox.close()
             if self._search is not None:
                 self.loop.unregister(self._search.socket)
@@ -139,3 +444,11 @@ class Engine(ChannelTable[ChannelT]):
                 "searching": schedule.waiting if schedule else 0,
                 "searches_sent": schedule.names_sent if schedule else 0,
                 "search_datagrams_sent": schedule.datagrams_sent if schedule else 0}
+
+
+def user_name() -> str:
+    """Who we tell servers we are (access security rules match on it)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "pvflow"

@@ -56,3 +56,18 @@ def number(env: Mapping[str, str], variable: str, default: float) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"{variable}={text!r} is not a number") from None
+
+
+def search_addresses(env: Mapping[str, str], protocol: str, search_port: int,
+                     server_port: int) -> tuple[tuple[tuple[str, int], ...],
+                                                tuple[tuple[str, int], ...]]:
+    """Where to search and which name servers to ask, for ``protocol`` ("CA" or "PVA"):
+    ``EPICS_<protocol>_ADDR_LIST`` plus the broadcast addresses (unless
+    ``EPICS_<protocol>_AUTO_ADDR_LIST=NO``), and ``EPICS_<protocol>_NAME_SERVERS``."""
+    variable = f"EPICS_{protocol}_ADDR_LIST"
+    addresses = parse_addresses(env.get(variable, ""), search_port, variable)
+    if env.get(f"EPICS_{protocol}_AUTO_ADDR_LIST", "YES").strip().upper() != "NO":
+        addresses.extend((address, search_port) for address in broadcast_addresses())
+    variable = f"EPICS_{protocol}_NAME_SERVERS"
+    name_servers = parse_addresses(env.get(variable, ""), server_port, variable)
+    return tuple(dict.fromkeys(addresses)), tuple(name_servers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DisconnectedError
+from ..io.contract import Form, Slots
 from ..io.deferred_reads import DeferredBlockReads
 from .channel import Channel
 from .operations import FULL_REQUEST, TIME_REQUEST, VALUE_REQUEST, GetOperation
@@ -18,9 +19,10 @@ from .operations import FULL_REQUEST, TIME_REQUEST, VALUE_REQUEST, GetOperation
 if TYPE_CHECKING:
     from .client import PVAClient
 
-# CA form numbers (PLAIN 0, STS 7, TIME 14, GR 21, CTRL 28) -> the GET's pvRequest
-REQUESTS = {0: VALUE_REQUEST, 7: TIME_REQUEST, 14: TIME_REQUEST, 21: FULL_REQUEST,
-            28: FULL_REQUEST}
+# the GET's pvRequest per form: a structure's alarm and timestamp come together, and its
+# display and control metadata with everything else
+REQUESTS = {Form.VALUE: VALUE_REQUEST, Form.STATUS: TIME_REQUEST, Form.TIME: TIME_REQUEST,
+            Form.GRAPHIC: FULL_REQUEST, Form.CONTROL: FULL_REQUEST}
 
 
 class BulkRead:
@@ -37,11 +39,11 @@ class BulkRead:
 class DeferredReads(DeferredBlockReads):
     """A bulk get: connected channels read at once, the others in groups as they connect."""
 
-    def __init__(self, client: PVAClient, form: int, batch: Any, as_string: bool = False):
-        super().__init__(client.loop, form, batch)
+    def __init__(self, client: PVAClient, form: Form, batch: Slots, as_string: bool = False):
+        super().__init__(client.loop, client, batch)  # no plan: PVA's GETs persist instead
         self.client = client
+        self.form = form
         self.as_string = as_string
-        self.plan = None  # (the CA engine caches block-read plans; PVA's GETs persist instead)
 
     def read_group(self, channels: list[Channel], slots: list[int], on_io_thread: bool) -> None:
         client = self.client
@@ -49,7 +51,7 @@ class DeferredReads(DeferredBlockReads):
         base = client.allocate_ids(len(channels))
         self.reads.append(BulkRead(base, channels, slots))
         text = REQUESTS[self.form]
-        reading = self.form != 0
+        reading = self.form is not Form.VALUE
         frames = []
         for position, (channel, slot) in enumerate(zip(channels, slots)):
             circuit = channel.circuit
@@ -75,7 +77,7 @@ class _Slot:
 
     __slots__ = ("batch", "slot")
 
-    def __init__(self, batch: Any, slot: int):
+    def __init__(self, batch: Slots, slot: int):
         self.batch = batch
         self.slot = slot
 

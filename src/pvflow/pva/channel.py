@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..io.channel_failure import ChannelFailure
+from ..io.channels import ChannelBase, ChannelState
 from ..io.delivery import Mailbox
 
 if TYPE_CHECKING:
@@ -20,16 +20,10 @@ if TYPE_CHECKING:
     from .operations import GetOperation, MonitorOperation, PutOperation
 
 
-class ChannelState(Enum):
-    SEARCHING = "searching"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    FAILED = "failed"  # the server refused the channel; searched again when asked
-    CLOSED = "closed"
-
-
-class Channel:
+class Channel(ChannelBase):
     """One PV name on one server; survives reconnects (same cid, new sid, new operations)."""
+
+    kind = "PVA Channel"
 
     __slots__ = ("name", "cid", "state", "circuit", "sid", "gets", "puts", "subscriptions",
                  "watchers", "on_connect", "search_attempt", "search_due", "lock", "field_type",
@@ -51,13 +45,3 @@ class Channel:
         self.lock = threading.Lock()  # guards the request queues of its operations
         self.field_type: Any = None  # from GET_FIELD or the first INIT: what `info` shows
         self.failure: ChannelFailure | None = None  # set while the server refuses the channel
-
-    @property
-    def connected(self) -> bool:
-        return self.state is ChannelState.CONNECTED
-
-    def address(self) -> str | None:
-        return self.circuit.address_text if self.circuit is not None else None
-
-    def __repr__(self) -> str:
-        return f"<PVA Channel {self.name!r} cid={self.cid} {self.state.value}>"

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..io.environment import broadcast_addresses, number, parse_addresses
+from ..io.environment import number, search_addresses
 from .protocol import DEFAULT_BROADCAST_PORT, DEFAULT_SERVER_PORT
 
 
@@ -26,15 +26,10 @@ class PVAConfig:
         env = os.environ if env is None else env
         server_port = int(number(env, "EPICS_PVA_SERVER_PORT", DEFAULT_SERVER_PORT))
         broadcast_port = int(number(env, "EPICS_PVA_BROADCAST_PORT", DEFAULT_BROADCAST_PORT))
-        addresses = parse_addresses(env.get("EPICS_PVA_ADDR_LIST", ""), broadcast_port,
-                                     "EPICS_PVA_ADDR_LIST")
-        if env.get("EPICS_PVA_AUTO_ADDR_LIST", "YES").strip().upper() != "NO":
-            addresses.extend((address, broadcast_port) for address in broadcast_addresses())
-        name_servers = parse_addresses(env.get("EPICS_PVA_NAME_SERVERS", ""), server_port,
-                                        "EPICS_PVA_NAME_SERVERS")
+        addresses, name_servers = search_addresses(env, "PVA", broadcast_port, server_port)
         return cls(
-            addresses=tuple(dict.fromkeys(addresses)),
-            name_servers=tuple(name_servers),
+            addresses=addresses,
+            name_servers=name_servers,
             server_port=server_port,
             broadcast_port=broadcast_port,
             # pvxs: EPICS_PVA_CONN_TMO, 30 s by default, echoes at a fraction of it

@@ -13,7 +13,8 @@ import struct
 from collections.abc import Callable, Iterable
 
 from ..errors import RemoteProtocolError
-from ..io.search_schedule import SearchSchedule, search_socket, send_to_all
+from ..io.name_search import NameSearchBase
+from ..io.search_schedule import send_to_all
 from .channel import Channel
 from .protocol import (SEARCH_OVERHEAD, Beacon, SearchResponse, decode_datagram, search,
                        search_payload_size)
@@ -44,22 +45,20 @@ def _search_size(channel: Channel) -> int:
     return search_payload_size(channel.name)
 
 
-class NameSearch:
+class NameSearch(NameSearchBase[Channel]):
     """The UDP socket that asks for the channels still searching (their schedule is shared
     with CA), and the beacons that restart it. I/O thread only."""
+
+    log = log
 
     def __init__(self, targets: Iterable[tuple[str, int]],
                  on_response: Callable[[SearchResponse], None],
                  call_later: Callable[[float, Callable[[], None]], object],
                  also_send: Callable[[list[Channel]], None] | None = None):
-        self.targets = list(targets)
+        super().__init__(targets, call_later, _search_size, MAX_DATAGRAM - SEARCH_OVERHEAD)
         self._on_response = on_response
         self._also_send = also_send  # name servers: the same searches over TCP
-        self.schedule: SearchSchedule[Channel] = SearchSchedule(
-            self._send, call_later, _search_size, MAX_DATAGRAM - SEARCH_OVERHEAD)
-        self._known_servers: set[bytes] = set()
         self._sequence = itertools.count(1)
-        self.socket = search_socket()
         self.port = self.socket.getsockname()[1]
 
     def _send(self, channels: list[Channel]) -> int:
@@ -68,32 +67,18 @@ class NameSearch:
             self._also_send(channels)
         return send_to_all(self.socket, datagrams, self.targets, log)
 
-    def on_readable(self, mask: int) -> None:
-        while True:
-            try:
-                data, (host, _port) = self.socket.recvfrom(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # ICMP port unreachable from a dead target, on some kernels
-                log.debug("search socket: %s", exc)
-                return
-            try:
-                messages = decode_datagram(data, host)
-            except (RemoteProtocolError, ValueError, IndexError, struct.error) as exc:
-                log.debug("bad datagram from %s: %s", host, exc)
-                continue
-            for message in messages:
-                if isinstance(message, SearchResponse):
-                    if message.found:
-                        self._on_response(message)
-                elif isinstance(message, Beacon):
-                    self.on_beacon(message)
+    def _received(self, data: bytes, host: str) -> None:
+        try:
+            messages = decode_datagram(data, host)
+        except (RemoteProtocolError, ValueError, IndexError, struct.error) as exc:
+            log.debug("bad datagram from %s: %s", host, exc)
+            return
+        for message in messages:
+            if isinstance(message, SearchResponse):
+                if message.found:
+                    self._on_response(message)
+            elif isinstance(message, Beacon):
+                self.on_beacon(message)
 
     def on_beacon(self, beacon: Beacon) -> None:
-        if beacon.guid not in self._known_servers:
-            self._known_servers.add(beacon.guid)
-            self.schedule.restart()
-
-    def close(self) -> None:
-        self.schedule.clear()
-        self.socket.close()
+        self._beacon_from(beacon.guid)
