@@ -6,12 +6,12 @@ subscription) is a request or a subscription object hanging off it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PutError, RemoteProtocolError
 from ..io.channel_failure import ChannelFailure
-from ..io.channels import ChannelBase, ChannelState
+from ..io.channels import NO_SUBSCRIPTIONS, NO_WATCHERS, ChannelBase, ChannelState
 from ..io.delivery import Mailbox
 from .dbr import Decoder, Native
 from .protocol import describe_status, pad_string
@@ -37,8 +37,8 @@ class Channel(ChannelBase):
         self.native = Native.DOUBLE
         self.count = 1
         self.access = 0
-        self.subscriptions: dict[int, Subscription] = {}
-        self.watchers: list[Mailbox] = []  # connection and access-rights listeners
+        self.subscriptions: Mapping[int, Subscription] = NO_SUBSCRIPTIONS
+        self.watchers: Sequence[Mailbox] = NO_WATCHERS  # connection and access-rights listeners
         # actions run on the I/O thread the moment the channel connects (pipelined connect+get)
         self.on_connect: list[Callable[[Channel, bool], None]] = []
         self.enum_strings: tuple[str, ...] = ()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import AccessDeniedError, DisconnectedError, PVFlowError
-from ..io.channels import ChannelState
+from ..io.channels import ChannelState, add_subscription, remove_subscription
 from ..io.connection import Connection as SocketConnection
 from ..io.contract import BulkRequest, ChannelInfo, Form, Sink, Slots
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
@@ -292,7 +292,7 @@ class CAClient(EngineBase[Channel]):
         subscription = Subscription(self.allocate_ids(1), channel, family, mask,
                                     family != DbrForm.PLAIN, mailbox, as_string)
         with self.lock:
-            channel.subscriptions[subscription.subscription_id] = subscription
+            add_subscription(channel, subscription.subscription_id, subscription)
             connected = channel.state is ChannelState.CONNECTED
         self.wanted_again(channel)
         if connected:
@@ -320,7 +320,8 @@ class CAClient(EngineBase[Channel]):
 
     def _remove_subscription(self, subscription: Subscription) -> None:
         channel = subscription.channel
-        channel.subscriptions.pop(subscription.subscription_id, None)
+        with self.lock:
+            remove_subscription(channel, subscription.subscription_id)
         circuit = channel.circuit
         if circuit is not None and circuit.subscriptions.pop(subscription.subscription_id,
                                                              None) is not None:

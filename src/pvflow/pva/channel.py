@@ -8,11 +8,11 @@ first use a get or a put is one round trip, not INIT + EXEC + DESTROY as in p4p.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..io.channel_failure import ChannelFailure
-from ..io.channels import ChannelBase, ChannelState
+from ..io.channels import NO_SUBSCRIPTIONS, NO_WATCHERS, ChannelBase, ChannelState
 from ..io.delivery import Mailbox
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ class Channel(ChannelBase):
         self.sid = 0
         self.gets: dict[str, GetOperation] = {}  # by pvRequest text
         self.puts: dict[bool, PutOperation] = {}  # by whether it waits for processing
-        self.subscriptions: dict[int, MonitorOperation] = {}
-        self.watchers: list[Mailbox] = []
+        self.subscriptions: Mapping[int, MonitorOperation] = NO_SUBSCRIPTIONS
+        self.watchers: Sequence[Mailbox] = NO_WATCHERS
         self.on_connect: list[Callable[[Channel, bool], None]] = []
         self.search_attempt = 0
         self.search_due = 0.0

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import DisconnectedError, PVFlowError, naming_pv
-from ..io.channels import ChannelState
+from ..io.channels import ChannelState, add_subscription, remove_subscription
 from ..io.connection import Connection as SocketConnection
 from ..io.contract import ChannelInfo, Form, RemoteCalls, Sink, Slots
 from ..io.delivery import Dispatcher, Mailbox
@@ -250,7 +250,7 @@ class PVAClient(EngineBase[Channel]):
         subscription = MonitorOperation(self.allocate_ids(1), channel, text,
                                         form is not Form.VALUE, mailbox, queue_size, as_string)
         with self.lock:
-            channel.subscriptions[subscription.token] = subscription
+            add_subscription(channel, subscription.token, subscription)
             connected = channel.state is ChannelState.CONNECTED
             circuit = channel.circuit
         self.wanted_again(channel)
@@ -263,7 +263,8 @@ class PVAClient(EngineBase[Channel]):
 
     def _remove_subscription(self, subscription: MonitorOperation) -> None:
         channel = subscription.channel
-        channel.subscriptions.pop(subscription.token, None)
+        with self.lock:
+            remove_subscription(channel, subscription.token)
         circuit = channel.circuit
         if circuit is not None and channel.state is ChannelState.CONNECTED and \
                 circuit.operations.get(subscription.ioid) is subscription:
