@@ -336,7 +336,16 @@ class Context:
     def _in_worker(self, callback: Callable[[BaseException | None], None]
                    ) -> Callable[[Any], None]:
         dispatcher = self._dispatcher
+        dispatcher.start()
         return lambda result: call_in_worker(dispatcher, callback, result)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop | None) -> Callable[[Mailbox], None]:
+        """Where a new mailbox's callbacks run: ``loop``'s thread, or the callback workers
+        (started here, on the caller's thread, if they are not running yet)."""
+        if loop is not None:
+            return asyncio_schedule(loop)
+        self._dispatcher.start()
+        return self._dispatcher.schedule
 
     def connect(self, names: Iterable[str], *, timeout: Timeout = DEFAULT) -> None:
         """Wait until every name is connected; ``PVTimeoutError`` lists those that are not."""
@@ -368,7 +377,7 @@ class Context:
         ``as_string=True`` delivers enums as their choice and char arrays as text, as ``get``.
         """
         engine, channel = self._route(name)
-        schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
+        schedule = self._schedule(loop)
         if form != "value":
             user_callback = callback
 
@@ -386,7 +395,7 @@ class Context:
         every change, in order, starting with the current state; the channel starts
         connecting now (this is how ophyd's PV objects learn about their channel)."""
         engine, channel = self._route(name)
-        schedule = asyncio_schedule(loop) if loop is not None else self._dispatcher.schedule
+        schedule = self._schedule(loop)
         mailbox = Mailbox(name, lambda item: None, connection_callback, schedule, 1000,
                           access_callback)
         engine.watch(channel, mailbox)

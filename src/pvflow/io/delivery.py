@@ -121,7 +121,9 @@ class Mailbox:
 class Dispatcher:
     """Worker threads running ready mailboxes; shared by all subscriptions of a process.
 
-    The workers start with the first callback, so a process that only gets and puts never
+    The workers start when the first callback is registered (``start``, from the caller's
+    thread: a thread start waits for the new thread to run, which must not hold up the I/O
+    thread in the middle of a burst of replies), so a process that only gets and puts never
     pays for them.
     """
 
@@ -136,10 +138,10 @@ class Dispatcher:
 
     def schedule(self, mailbox: Mailbox) -> None:
         if not self._started:
-            self._start()
+            self.start()
         self._ready.put(mailbox)
 
-    def _start(self) -> None:
+    def start(self) -> None:
         with self._start_lock:
             if not self._started:
                 for thread in self._threads:
