@@ -42,8 +42,9 @@ class SeriesCollector:
         dtype = np.dtype(config.dtype)
         self.series = Series(
             numid=int(start.numid), uuid=start.uuid, ssqcnt=ssqcnt,
-            images={c.label: np.zeros((count, width, height), dtype) for c in config.channels},
+            images={c.label: np.empty((count, width, height), dtype) for c in config.channels},
             start_ts=np.zeros(count), durations=np.zeros(count), meta=dict(start.meta))
+        # np.empty: finish() hands the arrays out only when every index was filled
         self._filled = np.zeros(count, dtype=bool)
         self.received = 0
 
