@@ -214,6 +214,7 @@ class SeriesWriter:
 
     def stop(self) -> None:
         self._stop.set()
+        self.source.interrupt()
         if self._thread.is_alive():
             self._thread.join(10)
         self.source.close()

@@ -33,6 +33,7 @@ SETTLE_SECONDS = 5.0
 MONITOR_QUEUE = 100_000
 # pvAccess: images the IOC may hold for us while we catch up (shared buffers, no copies)
 IMAGE_SERVER_QUEUE = 64
+INTERRUPT = "interrupt"  # an inbox key no PV update uses
 
 
 class DetectorSetupError(PVFlowError):
@@ -191,6 +192,11 @@ class DetectorSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def interrupt(self) -> None:
+        """Make :meth:`next_series`, waiting in another thread, return None now rather than
+        at its timeout: a writer told to stop need not sit out its poll."""
+        self._inbox.put((INTERRUPT, None))
+
     @property
     def idle(self) -> bool:
         """Nothing received is waiting to be assembled."""
@@ -216,11 +222,15 @@ class DetectorSource:
                 if fall_seen_at is not None and time.monotonic() - fall_seen_at >= self.settle:
                     self._decide(give_up=True)
                 continue
+            if key == INTERRUPT:
+                return None
             self._handle(key, item)
             self._decide()
         return self._series(self._ready.pop(0))
 
     def _handle(self, key: str, item: Any) -> None:
+        if key == INTERRUPT:
+            return
         if key == "lost":
             after = f"series {self.last_numid} ({self.last_uuid})" if self.last_numid is not None \
                 else "the start"
