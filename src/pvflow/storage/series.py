@@ -15,6 +15,20 @@ class SeriesError(RuntimeError):
     """The data path cannot vouch for the images: a series is missing, partial or late."""
 
 
+class IncompleteSeriesError(SeriesError):
+    """A series lacks the update of some PV (``numid``: the series id, when it came).
+
+    Over Channel Access this condemns the series before it too. For arrays and strings a CA
+    server (rsrv) keeps at most one pending update per subscription and reads the value only
+    when it sends it: an update it dropped because the previous one was still waiting means
+    that previous one went out with the newer value, under its own older timestamp.
+    """
+
+    def __init__(self, message: str, numid: int | None = None) -> None:
+        super().__init__(message)
+        self.numid = numid
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesData:
     """Images per channel, each of shape ``(num_images, width, height)``."""

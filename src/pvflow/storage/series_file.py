@@ -75,6 +75,7 @@ class SeriesFile:
         # locking=False: readers (Tiled, a viewer) may open the file while we append
         self.file = h5py.File(self.path, "a", locking=False)
         self._raw = False
+        self._last_start: int | None = None  # first row of the series appended last
         try:
             if "images" in self.file:
                 self._check_existing()
@@ -184,8 +185,20 @@ class SeriesFile:
                 name, np.nan)))
         f.attrs["complete_images"] = stop
         f.flush()
+        self._last_start = start
         self.images = stop
         self.series += 1
+
+    def retract_last(self) -> None:
+        """Take back the series appended last (found unreliable after it was written): the
+        file then ends, whole, with the series before it."""
+        if self._last_start is None:
+            raise ValueError(f"{self.path}: no series appended by this writer to take back")
+        self.file.attrs["complete_images"] = self._last_start
+        self._truncate()
+        self.file.flush()
+        self.images, self._last_start = self._last_start, None
+        self.series -= 1
 
     def _cast(self, series: SeriesData, channel: str, images: np.ndarray) -> np.ndarray:
         """Images as the file's pixel type; CA sends uint16 as LONG, so a cast must be exact."""
