@@ -146,6 +146,7 @@ class DetectorSource:
         self._ready: list[Window] = []
         self._fall_seen_at: float | None = None
         self.last_numid: int | None = None
+        self.image_dtype: np.dtype | None = None  # pixel type as received, from the first image
         self._cancelled_seen = 0
         self.last_uuid: str | None = None
 
@@ -240,6 +241,8 @@ class DetectorSource:
             _, channel, name = key.split(":", 2)
             self._params[channel, name] = item.value
             return
+        if self.image_dtype is None and key.startswith("image:"):
+            self.image_dtype = np.asarray(item.value).dtype
         before = self.assembler.pending_falls
         self.assembler.add(key, item.timestamp or 0.0, item.value)
         if self.assembler.pending_falls > before and self._fall_seen_at is None:
