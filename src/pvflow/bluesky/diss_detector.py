@@ -46,6 +46,8 @@ from ..storage.detector_source import DetectorLayout, DetectorSource, read_layou
 from ..storage.series_file import SeriesFile
 
 HDF5_MIMETYPE = "application/x-hdf5"
+# How long a written-off series waits for the next one to start before it is written anyway.
+WRITE_DELAY_SECONDS = 0.05
 
 
 class DetectorError(RuntimeError):
@@ -204,7 +206,10 @@ class SeriesWriter:
     def _run(self) -> None:
         # A series counts as written once it is whole and in this thread's hands, so the
         # RunEngine's next point overlaps the write; the thread writes it before it looks at
-        # the stop flag, so unstage returns with every counted series in the file.
+        # the stop flag, so unstage returns with every counted series in the file. h5py holds
+        # the GIL through a write, so the write waits until the next series has started
+        # (the RunEngine then waits for the exposure): written at once, it held up the
+        # RunEngine's loop, woken for the count, then its next point.
         assert self.file is not None, "start() first"
         try:
             written = self.file.series
@@ -213,7 +218,10 @@ class SeriesWriter:
                 if series is not None:
                     written += 1
                     self.loop.call_soon_threadsafe(self._set_written, written)
-                    self.file.append(series)
+                    try:
+                        self.source.wait_for_next_start(WRITE_DELAY_SECONDS)
+                    finally:  # a counted series is written, whatever the wait met
+                        self.file.append(series)
         except BaseException as exc:  # noqa: BLE001 - handed to the RunEngine's side
             self.failure = exc
 

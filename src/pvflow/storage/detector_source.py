@@ -193,6 +193,24 @@ class DetectorSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def wait_for_next_start(self, timeout: float) -> None:
+        """Return once the detector starts another series (``acquire`` rises), after
+        ``timeout``, or on :meth:`interrupt`: a writer sharing the GIL with a RunEngine writes
+        while the detector exposes, not while the RunEngine prepares the next point. What
+        arrives meanwhile is kept for the next series."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                key, item = self._inbox.get(timeout=left)
+            except queue.Empty:
+                return
+            if key == INTERRUPT:
+                return
+            self._handle(key, item)
+            self._decide()
+            if key == ACQUIRE and int(np.asarray(item.value).reshape(-1)[0]):
+                return
+
     def interrupt(self) -> None:
         """Make :meth:`next_series`, waiting in another thread, return None now rather than
         at its timeout: a writer told to stop need not sit out its poll."""
