@@ -9,13 +9,13 @@ Diss-compatible IOC over CA or pvAccess (``--pva``).
 Exit codes: 0 after ``--series`` series or Ctrl-C (the file is closed cleanly), 1 when a
 series is missing or the IOC goes away (what was saved stays readable), 2 for bad input.
 
-Prefer ``--pva`` at high rates. A CA server (rsrv) keeps at most one pending update per image
-subscription and reads the image when it sends it, with the timestamp of when it was posted:
-a reader that falls a series behind gets a later image under an earlier series' stamp. When
-that drops an update, the next series is incomplete and the one before it is taken back out
-of the file; the rarer case where nothing is dropped (the IOC republishes between the
-server's dequeue and its read) cannot be seen from the wire. pvAccess servers (qsrv) copy
-each update when it is posted and queue it.
+An IOC's database keeps at most one pending update per array or string subscription, and
+its servers (rsrv for CA, qsrv for pvAccess) read the value only when they take the update,
+under the timestamp of when it was posted: a server thread that falls a series behind sends
+a later image under an earlier series' stamp and drops the next update. The next series is
+then incomplete, and the one before it is taken back out of the file. The rarer case where
+nothing is dropped (the IOC republishes between the server's dequeue and its read) cannot be
+seen from the wire.
 """
 
 from __future__ import annotations
@@ -210,10 +210,10 @@ def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
         pass
     except IncompleteSeriesError as exc:
         dropped = ""
-        if not args.pva and saved and (exc.numid is None or exc.numid == source.last_numid + 1):
+        if saved and (exc.numid is None or exc.numid == source.last_numid + 1):
             file.retract_last()
-            dropped = (f" (and not series {source.last_numid}: over Channel Access its "
-                       "update of that PV may carry the next series' value)")
+            dropped = (f" (and not series {source.last_numid}: the IOC's server read its "
+                       "update of that PV after the next series had replaced it)")
         return _fail(f"{exc}; {file.path} holds the {file.series} series before it{dropped}",
                      EXIT_MISSING)
     except SeriesError as exc:

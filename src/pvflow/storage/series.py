@@ -18,10 +18,11 @@ class SeriesError(RuntimeError):
 class IncompleteSeriesError(SeriesError):
     """A series lacks the update of some PV (``numid``: the series id, when it came).
 
-    Over Channel Access this condemns the series before it too. For arrays and strings a CA
-    server (rsrv) keeps at most one pending update per subscription and reads the value only
-    when it sends it: an update it dropped because the previous one was still waiting means
-    that previous one went out with the newer value, under its own older timestamp.
+    This condemns the series before it too. For arrays and strings an IOC's database keeps
+    at most one pending update per subscription, and its CA and pvAccess servers (rsrv,
+    qsrv) read the value only when they take the update: an update dropped because the
+    previous one was still waiting means that previous one went out with the newer value,
+    under its own older timestamp.
     """
 
     def __init__(self, message: str, numid: int | None = None) -> None:
