@@ -198,6 +198,8 @@ class SeriesWriter:
         first image the monitor brought (no separate read of a whole image)."""
         self.source.wait_subscribed(timeout)
         dtype = self.dtype if self.dtype is not None else self.source.image_dtype
+        if dtype is None:  # wait_subscribed returns only once every image monitor spoke
+            raise DetectorError(f"{self.layout.prefix}: no image came to learn the pixel type")
         layout = self.layout
         self.file = SeriesFile(self.path, layout.channels, layout.image_shape, dtype,
                                compression=self.compression, params=layout.params,

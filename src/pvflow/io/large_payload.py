@@ -76,7 +76,7 @@ class LargePayload:
         self._buffer = recycler.take(length) if recycler is not None and length == size \
             else _empty(length)
         self._buffer[:self.filled] = np.frombuffer(first, dtype=np.uint8)
-        self._view = memoryview(self._buffer)
+        self._view = self._buffer.data
 
     def free(self) -> memoryview:
         """Where the next bytes go."""
@@ -91,7 +91,7 @@ class LargePayload:
             grown = _empty(min(self.size, 2 * self.filled))
             grown[:self.filled] = self._buffer
             self._view.release()
-            self._buffer, self._view = grown, memoryview(grown)
+            self._buffer, self._view = grown, grown.data
         return False
 
     def take(self) -> np.ndarray:
