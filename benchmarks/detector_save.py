@@ -155,9 +155,10 @@ def measure_writers(protocols: list[str], seconds: float) -> list[tuple[str, dic
     return rows
 
 
-def measure_run_engine(counts: int, exposures: list[float]) -> dict[float, dict[str, float]]:
+def measure_run_engine(counts: int, exposures: list[float], repeats: int = 3
+                       ) -> dict[float, dict[str, float]]:
     """Seconds of ``bp.count([det], counts)`` per exposure: saving to HDF5 + Tiled, and not
-    saving (best of two runs each)."""
+    saving (best of ``repeats`` runs each, alternating: the machine's load drifts)."""
     import bluesky.plans as bp
     from bluesky import RunEngine
     from ophyd_async.core import init_devices
@@ -187,7 +188,8 @@ def measure_run_engine(counts: int, exposures: list[float]) -> dict[float, dict[
         for exposure in exposures:
             context.put(ioc.pv("duration"), exposure)
             best = times.setdefault(exposure, {})
-            for label, detector in 2 * [("without saving", plain), ("with saving", saving)]:
+            for label, detector in repeats * [("without saving", plain),
+                                              ("with saving", saving)]:
                 started = time.perf_counter()
                 engine(bp.count([detector], counts))
                 best[label] = min(best.get(label, np.inf), time.perf_counter() - started)
@@ -203,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counts", type=int, default=40, help="points of the RunEngine rows")
     parser.add_argument("--re-exposures", default="0.005,0.05",
                         help="exposures (s) of the RunEngine rows")
+    parser.add_argument("--re-repeats", type=int, default=3,
+                        help="runs per RunEngine row (the best counts)")
     parser.add_argument("--naive", choices=["ca", "pva"], help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['cpu_per_s']:8.2f} {series_lost:>11} {r['lost_images']:11d} "
               f"{r['repeated_images']:8d}", flush=True)
     exposures = [float(e) for e in args.re_exposures.split(",")]
-    for exposure, times in measure_run_engine(args.counts, exposures).items():
+    for exposure, times in measure_run_engine(args.counts, exposures, args.re_repeats).items():
         ratio = times["with saving"] / times["without saving"]
         print(f"RunEngine bp.count of {args.counts} images, {exposure * 1e3:g} ms exposures "
               f"(PVA): {times['without saving']:.2f} s without saving, "

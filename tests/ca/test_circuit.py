@@ -108,6 +108,34 @@ def test_large_payload_is_handed_over_without_copy_and_in_native_order() -> None
     assert array.base is not None  # a view on the payload buffer, not a copy
 
 
+
+def test_a_payload_buffer_is_reused_only_once_its_array_is_gone() -> None:
+    """Images of one size reuse their buffers, but never under an array a consumer holds."""
+    circuit, _, _ = make_circuit()
+    channel = Channel("T:big", 1)
+    channel.count = 100_000
+    results: list[np.ndarray] = []
+
+    def read(ioid: int, first: float) -> np.ndarray:
+        circuit.pending[ioid] = ReadRequest(channel, decoder(Native.DOUBLE), True, False,
+                                            results.append)
+        values = np.arange(first, first + 100_000, dtype=">f8").tobytes()
+        feed(circuit, protocol.header(Command.READ_NOTIFY, len(values), 6, 100_000, 1, ioid)
+             + values, 65_000)
+        return results.pop()
+
+    held = [read(ioid, 1000.0 * ioid) for ioid in range(1, 4)]  # three images, all held
+    addresses = {array.__array_interface__["data"][0] for array in held}
+    assert len(addresses) == 3
+    again = read(4, 4000.0)
+    assert again.__array_interface__["data"][0] not in addresses
+    # nothing was written under the held arrays
+    assert [(a[0], a[-1]) for a in held] == [(1000.0 * i, 1000.0 * i + 99_999) for i in (1, 2, 3)]
+    freed = held.pop().__array_interface__["data"][0]
+    last = read(5, 5000.0)
+    assert last.__array_interface__["data"][0] == freed  # the one let go is filled again
+    assert last[0] == 5000.0 and again[0] == 4000.0
+
 @pytest.mark.parametrize("chunk", [7, 1000, 5000])
 def test_oversized_payload_fails_its_request_and_keeps_the_circuit(chunk: int) -> None:
     circuit, _, _ = make_circuit(max_payload=1000)

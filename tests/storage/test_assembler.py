@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pvflow.storage.assembler import SeriesAssembler
-from pvflow.storage.series import SeriesError
+from pvflow.storage.series import IncompleteSeriesError, SeriesError
 
 KEYS = ("numid", "image")
 
@@ -59,8 +59,9 @@ def test_a_partial_series_names_the_series_and_what_it_lacks():
     series(assembler, 2.0, {"numid": (2.6, 4)}, 3.0)
     assembler.add("numid", 4.6, 5)
     assert assembler.take() == []           # the image might still come ...
-    with pytest.raises(SeriesError, match=r"series 4 is incomplete: no P:ch0:image"):
+    with pytest.raises(SeriesError, match=r"series 4 is incomplete: no P:ch0:image") as info:
         assembler.take(give_up=True)        # ... until the caller stops waiting
+    assert isinstance(info.value, IncompleteSeriesError) and info.value.numid == 4
 
 
 def test_an_update_for_a_closed_series_is_an_error():

@@ -29,3 +29,18 @@ def test_a_full_disk_stops_before_the_series_and_the_file_stays_whole(tmp_path, 
             file.append(series(8))
     data = read_complete(path)
     assert list(data["numid"]) == [7, 7] and data["images/ch0"].shape == (2, 4, 3)
+
+
+def test_the_last_series_taken_back_leaves_the_file_whole_and_appendable(tmp_path):
+    path = tmp_path / "retract.h5"
+    with SeriesFile(path, ["ch0"], (4, 3), np.uint16, params={"ch0": ("enerj",)}) as file:
+        file.append(series(7))
+        file.append(series(8))
+        file.retract_last()
+        assert (file.series, file.images) == (1, 2)
+        with pytest.raises(ValueError, match="no series appended by this writer"):
+            file.retract_last()             # only the one written last can be doubted
+        file.append(series(9))
+    data = read_complete(path)
+    assert list(data["numid"]) == [7, 7, 9, 9] and list(data["index"]) == [0, 1, 0, 1]
+    assert [int(image[0, 0]) for image in data["images/ch0"]] == [7, 7, 9, 9]

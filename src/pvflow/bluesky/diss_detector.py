@@ -46,6 +46,8 @@ from ..storage.detector_source import DetectorLayout, DetectorSource, read_layou
 from ..storage.series_file import SeriesFile
 
 HDF5_MIMETYPE = "application/x-hdf5"
+# How long a counted series waits for the next one to start before it is written anyway.
+WRITE_DELAY_SECONDS = 0.05
 
 
 class DetectorError(RuntimeError):
@@ -139,13 +141,15 @@ class SeriesFileProvider(StreamableDataProvider):
                                 uid=None, validate=True)
                         for channel, key in self.keys.items()]
         self.shape = shape
+        assert writer.file is not None, "the writer opens its file when it starts"
+        self.dtype = writer.file.dtype
         self.emitted = 0
 
     async def make_datakeys(self, collections_per_event: int) -> dict[str, DataKey]:
         n, width, height = self.shape
         return {key: DataKey(source=self.writer.layout.pv(f"{channel}:image"),
                              shape=[collections_per_event * n, width, height], dtype="array",
-                             dtype_numpy=self.writer.file.dtype.str, external="STREAM:")
+                             dtype_numpy=self.dtype.str, external="STREAM:")
                 for channel, key in self.keys.items()}
 
     async def make_stream_docs(self, collections_written: int, collections_per_event: int
@@ -168,19 +172,20 @@ class SeriesWriter:
 
     A thread, not a process, by measurement: h5py holds the GIL while it writes, but running
     ``pvflow save`` beside the RunEngine made ``bp.count`` of 1 Mpixel images slower on two
-    cores (2.3-3.1x the time without saving at 5 ms exposures, against 1.3-1.8x here), as the
+    cores (2.3-3.1x the time without saving at 5 ms exposures, against 1.3-1.8x here then,
+    1.3-1.4x now that the write waits for the next exposure), as the
     extra process competes with the IOC and the Tiled server.
     """
 
-    def __init__(self, context: Context, layout: DetectorLayout, path: Path, dtype: np.dtype,
-                 loop: asyncio.AbstractEventLoop, compression: str | None,
-                 image_context: Context | None) -> None:
+    def __init__(self, context: Context, layout: DetectorLayout, path: Path,
+                 dtype: np.dtype | None, loop: asyncio.AbstractEventLoop,
+                 compression: str | None, image_context: Context | None) -> None:
         self.layout = layout
         self.path = path
         self.loop = loop
-        self.file = SeriesFile(path, layout.channels, layout.image_shape, dtype,
-                               compression=compression, params=layout.params,
-                               attrs={"detector_prefix": layout.prefix})
+        self.dtype = dtype
+        self.compression = compression
+        self.file: SeriesFile | None = None
         self.written_signal, self._set_written = soft_signal_r_and_setter(int, 0)
         self.source = DetectorSource(context, layout, image_context=image_context).start()
         self.failure: BaseException | None = None
@@ -189,13 +194,26 @@ class SeriesWriter:
                                         daemon=True)
 
     def start(self, timeout: float) -> None:
+        """Subscribe, then open the file: without a ``dtype``, the pixel type is that of the
+        first image the monitor brought (no separate read of a whole image)."""
         self.source.wait_subscribed(timeout)
+        dtype = self.dtype if self.dtype is not None else self.source.image_dtype
+        if dtype is None:  # wait_subscribed returns only once every image monitor spoke
+            raise DetectorError(f"{self.layout.prefix}: no image came to learn the pixel type")
+        layout = self.layout
+        self.file = SeriesFile(self.path, layout.channels, layout.image_shape, dtype,
+                               compression=self.compression, params=layout.params,
+                               attrs={"detector_prefix": layout.prefix})
         self._thread.start()
 
     def _run(self) -> None:
         # A series counts as written once it is whole and in this thread's hands, so the
         # RunEngine's next point overlaps the write; the thread writes it before it looks at
-        # the stop flag, so unstage returns with every counted series in the file.
+        # the stop flag, so unstage returns with every counted series in the file. h5py holds
+        # the GIL through a write, so the write waits until the next series has started
+        # (the RunEngine then waits for the exposure): written at once, it held up the
+        # RunEngine's loop, woken for the count, then its next point.
+        assert self.file is not None, "start() first"
         try:
             written = self.file.series
             while not self._stop.is_set():
@@ -203,7 +221,10 @@ class SeriesWriter:
                 if series is not None:
                     written += 1
                     self.loop.call_soon_threadsafe(self._set_written, written)
-                    self.file.append(series)
+                    try:
+                        self.source.wait_for_next_start(WRITE_DELAY_SECONDS)
+                    finally:  # a counted series is written, whatever the wait met
+                        self.file.append(series)
         except BaseException as exc:  # noqa: BLE001 - handed to the RunEngine's side
             self.failure = exc
 
@@ -214,10 +235,12 @@ class SeriesWriter:
 
     def stop(self) -> None:
         self._stop.set()
+        self.source.interrupt()
         if self._thread.is_alive():
             self._thread.join(10)
         self.source.close()
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
 
 class DissDataLogic(DetectorDataLogic):
@@ -239,9 +262,7 @@ class DissDataLogic(DetectorDataLogic):
         layout: DetectorLayout = self.layout_of()
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{datakey_name}-{uuid.uuid4()}.h5"
-        if self.dtype is None:
-            image = await self.context.get_async(layout.pv(f"{layout.channels[0]}:image"))
-        dtype = np.dtype(self.dtype) if self.dtype else np.asarray(image).dtype
+        dtype = np.dtype(self.dtype) if self.dtype else None
         writer = SeriesWriter(self.context, layout, path, dtype,
                               asyncio.get_running_loop(), self.compression,
                               self.image_context)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from ..errors import AccessDeniedError, PVFlowError, RemoteProtocolError, naming_pv
 from . import protocol
-from ..io.large_payload import LargePayload
+from ..io.large_payload import LargePayload, PayloadRecycler
 from .channel import BulkRead, Channel, ReadRequest, Subscription, WriteRequest
 from .protocol import (EXTENDED_HEADER_SIZE, EXTENDED_SIZES, HEADER, HEADER_SIZE, Command,
                        read_header)
@@ -73,6 +73,7 @@ class Circuit:
         self._view = memoryview(self._buffer)
         self._filled = 0
         self._large: LargePayload | None = None
+        self._recycler = PayloadRecycler()
         self._skip = 0  # bytes of a refused oversized payload still to read and drop
         self._handlers: dict[int, Callable[..., None]] = {
             Command.READ_NOTIFY: self._on_read_notify,
@@ -224,7 +225,7 @@ class Circuit:
     def _start_large(self, command: int, data_type: int, count: int, p1: int, p2: int,
                      start: int, end: int, size: int) -> None:
         self._large = LargePayload((command, data_type, count, p1, p2), size,
-                                   self._view[start:end])
+                                   self._view[start:end], self._recycler)
 
     def _finish_large(self) -> None:
         assert self._large is not None

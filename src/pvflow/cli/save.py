@@ -8,6 +8,14 @@ Diss-compatible IOC over CA or pvAccess (``--pva``).
 
 Exit codes: 0 after ``--series`` series or Ctrl-C (the file is closed cleanly), 1 when a
 series is missing or the IOC goes away (what was saved stays readable), 2 for bad input.
+
+An IOC's database keeps at most one pending update per array or string subscription, and
+its servers (rsrv for CA, qsrv for pvAccess) read the value only when they take the update,
+under the timestamp of when it was posted: a server thread that falls a series behind sends
+a later image under an earlier series' stamp and drops the next update. The next series is
+then incomplete, and the one before it is taken back out of the file. The rarer case where
+nothing is dropped (the IOC republishes between the server's dequeue and its read) cannot be
+seen from the wire.
 """
 
 from __future__ import annotations
@@ -175,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
-    from ..storage.series import SeriesError
+    from ..storage.series import IncompleteSeriesError, SeriesError
     from ..storage.series_file import DiskFullError
 
     progress = Progress(file.images)
@@ -200,6 +208,14 @@ def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
                         plot.show(series)
     except KeyboardInterrupt:
         pass
+    except IncompleteSeriesError as exc:
+        dropped = ""
+        if saved and (exc.numid is None or exc.numid == source.last_numid + 1):
+            file.retract_last()
+            dropped = (f" (and not series {source.last_numid}: the IOC's server read its "
+                       "update of that PV after the next series had replaced it)")
+        return _fail(f"{exc}; {file.path} holds the {file.series} series before it{dropped}",
+                     EXIT_MISSING)
     except SeriesError as exc:
         return _fail(f"{exc}; {file.path} holds the {file.series} series before it",
                      EXIT_MISSING)

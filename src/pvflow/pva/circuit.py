@@ -22,7 +22,7 @@ from typing import Protocol
 
 from ..errors import PVFlowError, RemoteProtocolError, naming_pv
 from . import protocol
-from ..io.large_payload import LargePayload
+from ..io.large_payload import LargePayload, PayloadRecycler
 from .channel import Channel
 from .operations import MonitorOperation, Operation
 from .protocol import HEADER, HEADER_SIZE, MAGIC, Command, Flag, read_status
@@ -79,6 +79,7 @@ class Circuit:
         self._view = memoryview(self._buffer)
         self._filled = 0
         self._large: LargePayload | None = None
+        self._recycler = PayloadRecycler()
         self._segments: list[bytes] = []
 
     # --- operations and output ------------------------------------------------------------------
@@ -174,7 +175,8 @@ class Circuit:
 
     def _start_large(self, command: int, flags: int, order: str, start: int, end: int,
                      size: int) -> None:
-        self._large = LargePayload((command, flags, order), size, self._view[start:end])
+        self._large = LargePayload((command, flags, order), size, self._view[start:end],
+                                   self._recycler)
 
     def _finish_large(self) -> None:
         assert self._large is not None

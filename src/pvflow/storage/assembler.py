@@ -25,7 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .series import SeriesError
+import numpy as np
+
+from .series import IncompleteSeriesError, SeriesError
 
 ACQUIRE = "acquire"
 
@@ -126,8 +128,10 @@ class SeriesAssembler:
                 numid = inside.get("numid")
                 which = f"series {numid[0]}" if numid else "the series ending at " \
                     f"{fall:.6f}"
-                raise SeriesError(f"{which} is incomplete: no "
-                                  f"{', '.join(self._name(k) for k in missing)} for it")
+                raise IncompleteSeriesError(
+                    f"{which} is incomplete: no "
+                    f"{', '.join(self._name(k) for k in missing)} for it",
+                    int(np.asarray(numid[0]).reshape(-1)[0]) if numid else None)
             windows.append(Window({k: values[0] for k, values in inside.items()}, fall))
         return windows
 

@@ -33,6 +33,7 @@ SETTLE_SECONDS = 5.0
 MONITOR_QUEUE = 100_000
 # pvAccess: images the IOC may hold for us while we catch up (shared buffers, no copies)
 IMAGE_SERVER_QUEUE = 64
+INTERRUPT = "interrupt"  # an inbox key no PV update uses
 
 
 class DetectorSetupError(PVFlowError):
@@ -145,6 +146,7 @@ class DetectorSource:
         self._ready: list[Window] = []
         self._fall_seen_at: float | None = None
         self.last_numid: int | None = None
+        self.image_dtype: np.dtype | None = None  # pixel type as received, from the first image
         self._cancelled_seen = 0
         self.last_uuid: str | None = None
 
@@ -191,6 +193,29 @@ class DetectorSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def wait_for_next_start(self, timeout: float) -> None:
+        """Return once the detector starts another series (``acquire`` rises), after
+        ``timeout``, or on :meth:`interrupt`: a writer sharing the GIL with a RunEngine writes
+        while the detector exposes, not while the RunEngine prepares the next point. What
+        arrives meanwhile is kept for the next series."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                key, item = self._inbox.get(timeout=left)
+            except queue.Empty:
+                return
+            if key == INTERRUPT:
+                return
+            self._handle(key, item)
+            self._decide()
+            if key == ACQUIRE and int(np.asarray(item.value).reshape(-1)[0]):
+                return
+
+    def interrupt(self) -> None:
+        """Make :meth:`next_series`, waiting in another thread, return None now rather than
+        at its timeout: a writer told to stop need not sit out its poll."""
+        self._inbox.put((INTERRUPT, None))
+
     @property
     def idle(self) -> bool:
         """Nothing received is waiting to be assembled."""
@@ -216,11 +241,15 @@ class DetectorSource:
                 if fall_seen_at is not None and time.monotonic() - fall_seen_at >= self.settle:
                     self._decide(give_up=True)
                 continue
+            if key == INTERRUPT:
+                return None
             self._handle(key, item)
             self._decide()
         return self._series(self._ready.pop(0))
 
     def _handle(self, key: str, item: Any) -> None:
+        if key == INTERRUPT:
+            return
         if key == "lost":
             after = f"series {self.last_numid} ({self.last_uuid})" if self.last_numid is not None \
                 else "the start"
@@ -230,6 +259,8 @@ class DetectorSource:
             _, channel, name = key.split(":", 2)
             self._params[channel, name] = item.value
             return
+        if self.image_dtype is None and key.startswith("image:"):
+            self.image_dtype = np.asarray(item.value).dtype
         before = self.assembler.pending_falls
         self.assembler.add(key, item.timestamp or 0.0, item.value)
         if self.assembler.pending_falls > before and self._fall_seen_at is None:

@@ -15,6 +15,21 @@ class SeriesError(RuntimeError):
     """The data path cannot vouch for the images: a series is missing, partial or late."""
 
 
+class IncompleteSeriesError(SeriesError):
+    """A series lacks the update of some PV (``numid``: the series id, when it came).
+
+    This condemns the series before it too. For arrays and strings an IOC's database keeps
+    at most one pending update per subscription, and its CA and pvAccess servers (rsrv,
+    qsrv) read the value only when they take the update: an update dropped because the
+    previous one was still waiting means that previous one went out with the newer value,
+    under its own older timestamp.
+    """
+
+    def __init__(self, message: str, numid: int | None = None) -> None:
+        super().__init__(message)
+        self.numid = numid
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesData:
     """Images per channel, each of shape ``(num_images, width, height)``."""

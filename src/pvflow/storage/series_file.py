@@ -75,6 +75,7 @@ class SeriesFile:
         # locking=False: readers (Tiled, a viewer) may open the file while we append
         self.file = h5py.File(self.path, "a", locking=False)
         self._raw = False
+        self._last_start: int | None = None  # first row of the series appended last
         try:
             if "images" in self.file:
                 self._check_existing()
@@ -168,24 +169,36 @@ class SeriesFile:
             dataset.resize(stop, axis=0)
             images = self._cast(series, channel, images)
             if self._raw:  # one chunk per image, stored as is: skip the selection machinery
-                for row, image in enumerate(images, start):
-                    dataset.id.write_direct_chunk((row, 0, 0), image.tobytes())
+                for row, image in enumerate(np.ascontiguousarray(images), start):
+                    dataset.id.write_direct_chunk((row, 0, 0), image)  # its buffer, no copy
             else:
                 dataset[start:stop] = images
+        uuids = self._rows["uuid"]
+        uuids.resize(stop, axis=0)
+        uuids[start:stop] = np.array([series.uuid] * n, dtype=object)
         rows = {"numid": np.full(n, series.numid), "index": np.arange(n),
-                "start_ts": series.start_ts, "exposure": series.exposures,
-                "uuid": np.array([series.uuid] * n, dtype=object)}
-        writes = [(self._rows[name], values) for name, values in rows.items()]
+                "start_ts": series.start_ts, "exposure": series.exposures}
+        for name, values in rows.items():
+            _append_rows(self._rows[name], start, values)
         for (channel, name), dataset in self._params.items():
-            value = series.params.get(channel, {}).get(name, np.nan)
-            writes.append((dataset, np.full(n, value, dtype=np.float64)))
-        for dataset, values in writes:
-            dataset.resize(stop, axis=0)
-            dataset[start:stop] = values
+            _append_rows(dataset, start, np.full(n, series.params.get(channel, {}).get(
+                name, np.nan)))
         f.attrs["complete_images"] = stop
         f.flush()
+        self._last_start = start
         self.images = stop
         self.series += 1
+
+    def retract_last(self) -> None:
+        """Take back the series appended last (found unreliable after it was written): the
+        file then ends, whole, with the series before it."""
+        if self._last_start is None:
+            raise ValueError(f"{self.path}: no series appended by this writer to take back")
+        self.file.attrs["complete_images"] = self._last_start
+        self._truncate()
+        self.file.flush()
+        self.images, self._last_start = self._last_start, None
+        self.series -= 1
 
     def _cast(self, series: SeriesData, channel: str, images: np.ndarray) -> np.ndarray:
         """Images as the file's pixel type; CA sends uint16 as LONG, so a cast must be exact."""
@@ -219,6 +232,18 @@ class SeriesFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _append_rows(dataset: Any, start: int, values: np.ndarray) -> None:
+    """Grow a numeric 1-d dataset by ``values`` at ``start`` through h5py's low-level calls:
+    its ``resize`` and ``__setitem__`` cost ~0.12 ms per dataset, more than the write."""
+    from h5py import h5s
+
+    values = np.ascontiguousarray(values, dtype=dataset.dtype)
+    dataset.id.set_extent((start + len(values),))
+    space = dataset.id.get_space()
+    space.select_hyperslab((start,), (len(values),))
+    dataset.id.write(h5s.create_simple((len(values),)), space, values)
 
 
 def read_complete(path: str | Path) -> dict[str, np.ndarray]:

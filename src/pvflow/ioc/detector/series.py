@@ -42,8 +42,9 @@ class SeriesCollector:
         dtype = np.dtype(config.dtype)
         self.series = Series(
             numid=int(start.numid), uuid=start.uuid, ssqcnt=ssqcnt,
-            images={c.label: np.zeros((count, width, height), dtype) for c in config.channels},
+            images={c.label: np.empty((count, width, height), dtype) for c in config.channels},
             start_ts=np.zeros(count), durations=np.zeros(count), meta=dict(start.meta))
+        # np.empty: finish() hands the arrays out only when every index was filled
         self._filled = np.zeros(count, dtype=bool)
         self.received = 0
 
@@ -68,11 +69,21 @@ class SeriesCollector:
             if tuple(np.shape(image)) != tuple(shape):
                 raise SeriesError(f"image {event.index} channel {label}: shape "
                                   f"{tuple(np.shape(image))}, expected {tuple(shape)}")
-            self.series.images[label][event.index] = image
+            self._store(label, event.index, image)
         self.series.start_ts[event.index] = event.start_ts
         self.series.durations[event.index] = event.duration
         self._filled[event.index] = True
         self.received += 1
+
+    def _store(self, label: str, index: int, image: np.ndarray) -> None:
+        """A series of one image takes the emitted array itself (events are never changed
+        once emitted); longer series, or another pixel type, are copied into place."""
+        images = self.series.images
+        if self.config.num_images == 1 and isinstance(image, np.ndarray) \
+                and image.dtype == images[label].dtype and image.flags.c_contiguous:
+            images[label] = image[np.newaxis]
+        else:
+            images[label][index] = image
 
     def finish(self) -> Series:
         expected = self.config.num_images

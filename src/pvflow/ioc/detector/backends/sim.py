@@ -167,6 +167,7 @@ class SimDetector(DetectorBackend):
         self._acquiring = False
         self._numid = -1
         self._image_counter = 0
+        self._stamp_modulo = 0  # pixel (0, 0) wraps at the integer pixel type's range
 
     @classmethod
     def check_environment(cls, environ: Mapping[str, str]) -> None:
@@ -189,6 +190,7 @@ class SimDetector(DetectorBackend):
         s = self.settings
         await asyncio.sleep(s.warmup)
         dtype = np.dtype(s.dtype)
+        self._stamp_modulo = int(np.iinfo(dtype).max) + 1 if dtype.kind in "iu" else 0
         names = s.channels.split(":")
         generator = np.random.default_rng(s.seed)
         frame_bytes = s.size[0] * s.size[1] * dtype.itemsize
@@ -215,11 +217,13 @@ class SimDetector(DetectorBackend):
             self.emit(start)
             for index in range(config.num_images):
                 began = time.time()
-                if await self._cancelled_within(duration):
+                # made while the exposure runs: the loop is idle then, and busy after it
+                images = self._images()
+                if await self._cancelled_within(duration - (time.time() - began)):
                     self.emit(CancelDataEvent(start.uuid))
                     return
                 self.emit(ImageDataEvent(index, start.uuid, began, time.time() - began,
-                                         self._images()))
+                                         images))
             self.emit(EndDataEvent(start.uuid))
         finally:
             self._acquiring = False
@@ -254,8 +258,7 @@ class SimDetector(DetectorBackend):
         self._image_counter += 1
         images = {}
         for name, bank in self._bank.items():
-            image = bank[counter % len(bank)].copy()
-            dtype = image.dtype
-            image[0, 0] = counter % (np.iinfo(dtype).max + 1) if dtype.kind in "iu" else counter
+            image = bank[counter % len(bank)].copy()  # the controller owns what is emitted
+            image[0, 0] = counter % self._stamp_modulo if self._stamp_modulo else counter
             images[name] = image
         return images
