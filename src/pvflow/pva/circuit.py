@@ -183,7 +183,7 @@ class Circuit:
         command, flags, order = self._large.header
         payload = self._large.take()
         self._large = None
-        self._message(command, flags, order, memoryview(payload), True)
+        self._message(command, flags, order, payload.data, True)
 
     def _message(self, command: int, flags: int, order: str, payload: memoryview,
                  owned: bool) -> None:
