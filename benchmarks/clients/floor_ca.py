@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import struct
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -163,15 +162,11 @@ class FloorCaAdapter(ClientAdapter):
                                         DBR_DOUBLE, count, sid, cid))
 
         def deliver() -> None:
-            try:
-                for command, _, count, _, _, payload in circuit.messages():
-                    if command == EVENT_ADD and len(payload):
-                        callback(first_element(numpy.frombuffer(payload, DOUBLES, count)))
-            except OSError:
-                pass  # closed
+            for command, _, count, _, _, payload in circuit.messages():
+                if command == EVENT_ADD and len(payload):
+                    callback(first_element(numpy.frombuffer(payload, DOUBLES, count)))
 
-        threading.Thread(target=deliver, daemon=True).start()
-        return circuit.socket.close
+        return circuit.read_in_thread(deliver)
 
 
 def _answers(data: bytes, host: str) -> Iterator[tuple[int, tuple[str, int]]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -254,23 +253,19 @@ class FloorPvaAdapter(ClientAdapter):
 
         def deliver() -> None:
             received = 0
-            try:
-                for command, payload in circuit.messages():
-                    if command != MONITOR or payload[4] != 0:
-                        continue
-                    changed, offset = _skip_bitset(payload, 5)
-                    received += 1
-                    if changed:  # the scalar value, then the overrun bitset
-                        callback(DOUBLE.unpack_from(payload, offset)[0])
-                    if circuit.offset == len(circuit.buffer):  # the read pass is done
-                        circuit.socket.sendall(_exec(MONITOR, sid, ioid, PIPELINE,
-                                                     struct.pack("<I", received)))
-                        received = 0
-            except OSError:
-                pass  # closed
+            for command, payload in circuit.messages():
+                if command != MONITOR or payload[4] != 0:
+                    continue
+                changed, offset = _skip_bitset(payload, 5)
+                received += 1
+                if changed:  # the scalar value, then the overrun bitset
+                    callback(DOUBLE.unpack_from(payload, offset)[0])
+                if circuit.offset == len(circuit.buffer):  # the read pass is done
+                    circuit.socket.sendall(_exec(MONITOR, sid, ioid, PIPELINE,
+                                                 struct.pack("<I", received)))
+                    received = 0
 
-        threading.Thread(target=deliver, daemon=True).start()
-        return circuit.socket.close
+        return circuit.read_in_thread(deliver)
 
 
 def _answers(data: bytes, sender: str) -> Iterator[tuple[int, tuple[str, int]]]:

@@ -6,6 +6,8 @@ its own, with no copy, as a client library does; a smaller one waits in the shar
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from socket import socket as Socket
 
 LARGE = 1 << 16
@@ -47,3 +49,15 @@ class ReceiveBuffer:
     def kept(self, payload: memoryview) -> memoryview | bytes:
         """``payload`` as a caller may keep it: a view of the shared buffer is copied."""
         return payload if payload.obj is not self.buffer else bytes(payload)
+
+    def read_in_thread(self, read: Callable[[], None]) -> Callable[[], None]:
+        """Run ``read`` (a monitor's delivery loop) on a thread of its own until the circuit
+        closes; returns what closes it."""
+        def run() -> None:
+            try:
+                read()
+            except OSError:
+                pass  # closed
+
+        threading.Thread(target=run, daemon=True).start()
+        return self.socket.close
