@@ -19,8 +19,9 @@ import numpy
 from ..rawca import (CA_MINOR_VERSION, DBR_DOUBLE, ECA_NORMAL, EXTENDED_SIZES, HEADER,
                      RawCircuit, _message, _padded)
 from . import floor_search
+from .floor_adapter import FloorAdapter, Server
 from .floor_receive import LARGE, ReceiveBuffer
-from .base import ClientAdapter, Closer, MonitorCallback, first_element
+from .base import Closer, MonitorCallback, first_element
 
 SEARCH, CREATE_CHANNEL, READ_NOTIFY, WRITE_NOTIFY, EVENT_ADD = 6, 18, 15, 19, 1
 DONT_REPLY = 5
@@ -69,20 +70,16 @@ class Circuit(RawCircuit, ReceiveBuffer):
         return found
 
 
-class FloorCaAdapter(ClientAdapter):
-    library = ""
+class FloorCaAdapter(FloorAdapter):
+    """Channels are ``(circuit, sid, element count)``."""
 
-    def open(self) -> None:
-        self.targets = [_address(entry) for entry in os.environ["EPICS_CA_ADDR_LIST"].split()]
-        self.circuits: dict[tuple[str, int], Circuit] = {}
-        self.channels: dict[str, tuple[Circuit, int, int]] = {}  # name: (circuit, sid, count)
-        self.next_id = 1
+    def _targets(self) -> list[Server]:
+        return [_address(entry) for entry in os.environ["EPICS_CA_ADDR_LIST"].split()]
 
-    def _ids(self, count: int) -> range:
-        first, self.next_id = self.next_id, self.next_id + count
-        return range(first, first + count)
+    def _circuit(self, server: Server) -> Circuit:
+        return Circuit(server)
 
-    def _search(self, names: Sequence[str]) -> dict[tuple[str, int], list[tuple[int, str]]]:
+    def _search(self, names: Sequence[str]) -> dict[Server, list[tuple[int, str]]]:
         """All names in as few datagrams as fit, paced by a fixed window; (cid, name) by
         server."""
         cids = dict(zip(self._ids(len(names)), names))
@@ -102,21 +99,13 @@ class FloorCaAdapter(ClientAdapter):
         return floor_search.by_server(found, cids)
 
     def connect(self, names: Sequence[str]) -> None:
-        names = [name for name in dict.fromkeys(names) if name not in self.channels]
-        if not names:
-            return
-        for server, pairs in self._search(names).items():
-            circuit = self.circuits.get(server) or self.circuits.setdefault(server,
-                                                                          Circuit(server))
+        for circuit, pairs in self._new_by_circuit(names):
             circuit.socket.sendall(b"".join(
                 _message(CREATE_CHANNEL, _padded(name), 0, 0, cid, CA_MINOR_VERSION)
                 for cid, name in pairs))
             names_by_cid = dict(pairs)
             for count, cid, sid, _ in circuit.replies(CREATE_CHANNEL, len(pairs)):
                 self.channels[names_by_cid[cid]] = (circuit, sid, count)
-
-    def get(self, name: str) -> Any:
-        return self.get_many([name])[0]
 
     def get_many(self, names: Sequence[str]) -> Sequence[Any]:
         """READ_NOTIFY for every name in one write per circuit; replies by ioid."""
@@ -133,10 +122,6 @@ class FloorCaAdapter(ClientAdapter):
                 values[ioid] = DOUBLE.unpack_from(payload)[0] if count == 1 else \
                     numpy.frombuffer(payload, DOUBLES, count)
         return [values[ioid] for ioid in ioids]
-
-    def connect_and_read(self, names: Sequence[str]) -> Sequence[Any]:
-        self.connect(names)
-        return self.get_many(names)
 
     def put(self, name: str, value: float) -> None:
         circuit, sid, _ = self.channels[name]

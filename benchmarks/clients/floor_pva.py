@@ -19,8 +19,9 @@ from typing import Any
 import numpy
 
 from . import floor_search
+from .floor_adapter import FloorAdapter, Server
 from .floor_receive import LARGE, ReceiveBuffer
-from .base import ClientAdapter, Closer, MonitorCallback
+from .base import Closer, MonitorCallback
 
 HEADER = struct.Struct("<BBBBI")
 MAGIC, VERSION = 0xCA, 2
@@ -142,26 +143,25 @@ def _checked(payload: Any, what: str) -> int:
     return 6
 
 
-class FloorPvaAdapter(ClientAdapter):
+class FloorPvaAdapter(FloorAdapter):
+    """Channels are ``(circuit, sid)``; each has a GET and a PUT operation once used."""
+
     protocol = "pva"
-    library = ""
     normative_types = False
 
     def open(self) -> None:
-        port = int(os.environ.get("EPICS_PVA_BROADCAST_PORT", "5076"))
-        self.targets = [_address(entry, port) for entry in
-                        os.environ["EPICS_PVA_ADDR_LIST"].split()]
-        self.circuits: dict[tuple[str, int], Circuit] = {}
-        self.channels: dict[str, tuple[Circuit, int]] = {}  # name: (circuit, sid)
+        super().open()
         self.gets: dict[str, int] = {}  # name: ioid of its GET operation
         self.puts: dict[str, int] = {}
-        self.next_id = 1
 
-    def _ids(self, count: int) -> range:
-        first, self.next_id = self.next_id, self.next_id + count
-        return range(first, first + count)
+    def _targets(self) -> list[Server]:
+        port = int(os.environ.get("EPICS_PVA_BROADCAST_PORT", "5076"))
+        return [_address(entry, port) for entry in os.environ["EPICS_PVA_ADDR_LIST"].split()]
 
-    def _search(self, names: Sequence[str]) -> dict[tuple[str, int], list[tuple[int, str]]]:
+    def _circuit(self, server: Server) -> Circuit:
+        return Circuit(server)
+
+    def _search(self, names: Sequence[str]) -> dict[Server, list[tuple[int, str]]]:
         """All names, 60 to a datagram, paced by a fixed window; (cid, name) by server."""
         udp = floor_search.open_socket()
         reply_port = udp.getsockname()[1]
@@ -178,12 +178,7 @@ class FloorPvaAdapter(ClientAdapter):
         return floor_search.by_server(found, cids)
 
     def connect(self, names: Sequence[str]) -> None:
-        names = [name for name in dict.fromkeys(names) if name not in self.channels]
-        if not names:
-            return
-        for server, pairs in self._search(names).items():
-            circuit = self.circuits.get(server) or self.circuits.setdefault(server,
-                                                                          Circuit(server))
+        for circuit, pairs in self._new_by_circuit(names):
             circuit.socket.sendall(b"".join(
                 _message(CREATE_CHANNEL, struct.pack("<HI", 1, cid) + _string(name))
                 for cid, name in pairs))
@@ -207,9 +202,6 @@ class FloorPvaAdapter(ClientAdapter):
             for payload in circuit.replies(command, len(frames)):
                 _checked(payload, "operation")
 
-    def get(self, name: str) -> Any:
-        return self.get_many([name])[0]
-
     def get_many(self, names: Sequence[str]) -> Sequence[Any]:
         """One GET exec for every name in one write per circuit; replies by ioid."""
         self._operations(names, GET, self.gets, VALUE_REQUEST)
@@ -224,10 +216,6 @@ class FloorPvaAdapter(ClientAdapter):
                 _, offset = _skip_bitset(payload, _checked(payload, "get"))
                 values[IDS.unpack_from(payload)[0]] = _double_or_array(payload, offset)
         return [values[self.gets[name]] for name in names]
-
-    def connect_and_read(self, names: Sequence[str]) -> Sequence[Any]:
-        self.connect(names)
-        return self.get_many(names)
 
     def put(self, name: str, value: float) -> None:
         self._operations([name], PUT, self.puts, PUT_REQUEST)
