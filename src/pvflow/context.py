@@ -410,7 +410,7 @@ class Context:
         completion = Completion()
         request = engine.info(channel, completion.set)
         found: ChannelInfo = self._wait(completion, request, engine, channel, "info", seconds)
-        return dataclasses.replace(found, name=name)
+        return found if found.name == name else dataclasses.replace(found, name=name)
 
     def release(self, names: Iterable[str]) -> None:
         """Disconnect from ``names`` and forget them; monitors and watches on them end.

@@ -24,7 +24,7 @@ def _name(names: tuple[str, ...], index: int) -> str:
     return names[index] if 0 <= index < len(names) else str(index)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, repr=False)
 class Reading:
     """A value and what the server said about it.
 
@@ -43,7 +43,7 @@ class Reading:
     alarm_limits: tuple[float, float] | None = None
     warning_limits: tuple[float, float] | None = None
     control_limits: tuple[float, float] | None = None
-    enum_strings: tuple[str, ...] = field(default_factory=tuple)
+    enum_strings: tuple[str, ...] = ()
     name: str | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
@@ -83,3 +83,19 @@ class Reading:
             missing = mine is None or (type(mine) is tuple and not mine)
             values[name] = getattr(other, name) if missing else mine
         return Reading(**values)
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def time_reading(value: Any, timestamp: float, severity: int, status: int) -> Reading:
+    """A reading of value, time and alarm (every monitor update, every TIME get).
+
+    Made without the dataclass ``__init__``, which sets all twelve fields of a frozen
+    instance one by one (2 µs, a tenth of what a monitor update costs): the fields a TIME
+    reading lacks are the class's defaults."""
+    reading = _new(Reading)
+    _set(reading, "__dict__", {"value": value, "timestamp": timestamp, "severity": severity,
+                               "status": status})
+    return reading

@@ -61,7 +61,10 @@ NO_SUBSCRIPTIONS: Mapping[int, Any] = MappingProxyType({})
 
 
 def add_subscription(channel: NamedChannel, key: int, subscription: Any) -> None:
-    channel.subscriptions = {**channel.subscriptions, key: subscription}
+    current = channel.subscriptions
+    # ``**`` on the shared empty proxy walks the generic mapping protocol: most channels
+    # get their first subscription here, so that case is a plain dict
+    channel.subscriptions = {**current, key: subscription} if current else {key: subscription}
 
 
 def remove_subscription(channel: NamedChannel, key: int) -> None:
@@ -112,8 +115,27 @@ class ChannelTable(Generic[ChannelT]):
         self._unsearched: list[ChannelT] = []  # created, waiting for the I/O thread
 
     def channel(self, name: str) -> ChannelT:
+        """The channel of ``name``, made if new: the one-name twin of ``channels`` (scripts
+        make their PVs one at a time, thousands of them)."""
         found = self.by_name.get(name)
-        return found if found is not None else self.channels([name])[0]
+        if found is not None:
+            return found
+        if self.closed:
+            raise PVFlowError("the Context is closed")
+        _check_name(name)
+        with self.lock:
+            found = self.by_name.get(name)
+            if found is not None:
+                return found
+            with self._id_lock:
+                cid = self._next_ids(1)
+            found = self.by_name[name] = self._factory(name, cid)
+            self.by_cid[cid] = found
+            first = not self._unsearched
+            self._unsearched.append(found)
+        if first:
+            self.loop.call_soon(self._search_new)
+        return found
 
     def channels(self, names: Iterable[str]) -> list[ChannelT]:
         """The channels of ``names``, creating the missing ones (which then start searching):
@@ -125,8 +147,7 @@ class ChannelTable(Generic[ChannelT]):
             by_name = self.by_name
             missing = [name for name in dict.fromkeys(names) if name not in by_name]
             for name in missing:
-                if not name or len(name) > 4000 or "\0" in name:
-                    raise ValueError(f"{name!r} is not a valid PV name")
+                _check_name(name)
             first = bool(missing) and not self._unsearched
             if missing:
                 new = [self._factory(name, cid)
@@ -203,8 +224,16 @@ class ChannelTable(Generic[ChannelT]):
     def allocate_ids(self, count: int) -> int:
         """The first of ``count`` consecutive ids (cids, request ids, subscription ids)."""
         with self._id_lock:
-            first = self._next_id
-            if first + count >= self._id_limit:
-                first = 1
-            self._next_id = first + count
+            return self._next_ids(count)
+
+    def _next_ids(self, count: int) -> int:
+        first = self._next_id
+        if first + count >= self._id_limit:
+            first = 1
+        self._next_id = first + count
         return first
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > 4000 or "\0" in name:
+        raise ValueError(f"{name!r} is not a valid PV name")

@@ -142,13 +142,20 @@ class Dispatcher:
         self._ready.put(mailbox)
 
     def start(self) -> None:
+        """Start the workers. The caller waits for the first only, which starts the others:
+        each start waits for its thread to run, a GIL hand-over the caller (making its first
+        PV) need not sit through four times."""
+        if self._started:
+            return
         with self._start_lock:
             if not self._started:
-                for thread in self._threads:
-                    thread.start()
+                self._threads[0].start()
                 self._started = True
 
     def _work(self) -> None:
+        if threading.current_thread() is self._threads[0]:
+            for thread in self._threads[1:]:
+                thread.start()
         ready = self._ready
         while True:
             mailbox = ready.get()
