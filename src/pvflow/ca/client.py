@@ -70,7 +70,7 @@ class CAClient(EngineBase[Channel]):
     # --- setup and teardown (I/O thread) ---------------------------------------------------------
     def _open_search(self) -> NameSearch:
         search = NameSearch(self.config.addresses, self.config.repeater_port,
-                            self._on_search_response, self.loop.call_later)
+                            self._on_search_responses, self.loop.call_later)
         search.register_with_repeater()
         return search
 
@@ -331,15 +331,21 @@ class CAClient(EngineBase[Channel]):
                                                          subscription.subscription_id), True)
 
     # --- events from the search and the circuits (I/O thread) -------------------------------------
-    def _on_search_response(self, response: protocol.SearchResponse) -> None:
-        found = self._found(response.cid, response.host, response.port)
-        if found is not None:
-            channel, connection = found
-            connection.circuit.queue(protocol.create_channel(channel.wire_name, channel.cid))
-            self.loop.at_end_of_iteration(connection, connection.flush)
+    def _on_search_responses(self, responses: list[protocol.SearchResponse]) -> None:
+        """Create the channels the servers have; each circuit sends its creates in one write
+        at the end of this pass."""
+        opened = None
+        for response in responses:
+            found = self._found(response.cid, response.host, response.port)
+            if found is not None:
+                channel, connection = found
+                connection.circuit.queue(protocol.create_channel(channel.wire_name, channel.cid))
+                if connection is not opened:
+                    opened = connection
+                    self.loop.at_end_of_iteration(connection, connection.flush)
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
-        self._on_search_response(response)
+        self._on_search_responses([response])
 
     def channel_created(self, circuit: Circuit, channel: Channel, native: int, count: int,
                         sid: int) -> None:

@@ -59,6 +59,11 @@ class Command(IntEnum):
     SERVER_DISCONN = 27
 
 
+# plain ints for the datagram loop: comparing with an IntEnum member goes through the enum
+_SEARCH, _BEACON, _REPEATER_CONFIRM = int(Command.SEARCH), int(Command.BEACON), \
+    int(Command.REPEATER_CONFIRM)
+
+
 class Monitor(IntEnum):
     """Event masks for EVENT_ADD (DBE_* in EPICS base)."""
 
@@ -317,22 +322,31 @@ def decode_datagram(data: bytes, sender_host: str
     """Decode one UDP datagram; anything not meant for a client (or malformed) is skipped.
 
     A truncated datagram yields the messages before the damage: UDP is best effort and a broken
-    datagram from one server must not cost the replies of the others.
+    datagram from one server must not cost the replies of the others. A server answers a
+    thousand names in a dozen datagrams, so the common header is read inline here.
     """
     messages: list[SearchResponse | Beacon | RepeaterConfirm] = []
     offset, end = 0, len(data)
-    while True:
-        parsed = read_header(data, offset, end)
-        if parsed is None or parsed[6] > end:
+    while end - offset >= HEADER_SIZE:
+        command, size, data_type, count, p1, p2 = _unpack_header(data, offset)
+        if size == 0xFFFF and count == 0:
+            parsed = read_header(data, offset, end)
+            if parsed is None:
+                return messages
+            command, data_type, count, p1, p2, start, stop = parsed
+        else:
+            start = offset + HEADER_SIZE
+            stop = start + size
+        if stop > end:
             return messages
-        command, data_type, count, p1, p2, start, stop = parsed
-        if command == Command.SEARCH and stop - start >= 2:
+        if command == _SEARCH and stop - start >= 2:
             host = sender_host if p1 in (0xFFFFFFFF, 0) else ip_from_int(p1)
-            server_version = _SEARCH_REPLY_PAYLOAD.unpack_from(data, start)[0]
-            messages.append(SearchResponse(p2, host, data_type, server_version))
-        elif command == Command.BEACON:
+            messages.append(SearchResponse(p2, host, data_type,
+                                           _SEARCH_REPLY_PAYLOAD.unpack_from(data, start)[0]))
+        elif command == _BEACON:
             host = sender_host if p2 == 0 else ip_from_int(p2)
             messages.append(Beacon(host, count, p1))
-        elif command == Command.REPEATER_CONFIRM:
+        elif command == _REPEATER_CONFIRM:
             messages.append(RepeaterConfirm())
         offset = stop
+    return messages

@@ -50,11 +50,11 @@ class NameSearch(NameSearchBase[Channel]):
     log = log
 
     def __init__(self, targets: Iterable[tuple[str, int]], repeater_port: int,
-                 on_response: Callable[[SearchResponse], None],
+                 on_responses: Callable[[list[SearchResponse]], None],
                  call_later: Callable[[float, Callable[[], None]], object]):
         super().__init__(targets, call_later, _search_size, MAX_DATAGRAM - HEADER_SIZE)
         self.repeater_port = repeater_port
-        self._on_response = on_response
+        self._on_responses = on_responses
 
     def register_with_repeater(self) -> None:
         """Ask a CA repeater on this host to forward server beacons to us (if one runs)."""
@@ -67,11 +67,16 @@ class NameSearch(NameSearchBase[Channel]):
         return send_to_all(self.socket, search_datagrams(channels), self.targets, log)
 
     def _received(self, data: bytes, host: str) -> None:
-        for message in decode_datagram(data, host):
-            if isinstance(message, SearchResponse):
-                self._on_response(message)
-            elif isinstance(message, Beacon):
-                self._on_beacon(message)
+        """The answers of a datagram go on together (each opens room for more names; one
+        flush of each circuit creates their channels)."""
+        messages = decode_datagram(data, host)
+        answers = [message for message in messages if type(message) is SearchResponse]
+        if answers:
+            self._on_responses(answers)
+        if len(answers) < len(messages):
+            for message in messages:
+                if isinstance(message, Beacon):
+                    self._on_beacon(message)
 
     def _on_beacon(self, beacon: Beacon) -> None:
         self._beacon_from((beacon.host, beacon.port))
