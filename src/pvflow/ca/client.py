@@ -34,6 +34,7 @@ from .reads import DBR_FORMS, BlockPlan, DeferredReads, JoinedReading, JoinedSlo
 from .search import NameSearch
 
 log = logging.getLogger("pvflow.ca")
+_READ, _WRITE = int(protocol.AccessRights.READ), int(protocol.AccessRights.WRITE)
 
 Action = Callable[[Channel, bool], None]  # (channel, on_io_thread)
 
@@ -145,10 +146,9 @@ class CAClient(EngineBase[Channel]):
 
     def info(self, channel: Channel, sink: Sink) -> Answered:
         """Answered from what the server said when the channel connected."""
-        sink(ChannelInfo(channel.name, channel.address(), channel.native.name, channel.count,
-                         bool(channel.access & protocol.AccessRights.READ),
-                         bool(channel.access & protocol.AccessRights.WRITE),
-                         channel.state.value))
+        access = channel.access
+        sink(ChannelInfo.of(channel.name, channel.address(), channel.native.name, channel.count,
+                            bool(access & _READ), bool(access & _WRITE), channel.state.value))
         return ANSWERED
 
     def read_frame(self, channel: Channel, form: int, sink: Callable[[Any], None], *,

@@ -65,12 +65,21 @@ def dbr_native(type_name: str, element_count: int) -> tuple[str, int]:
 
 def time_fields(reading: Reading) -> dict[str, Any]:
     """The keys a DBR_TIME read or monitor carries: alarm state and timestamp."""
-    fields: dict[str, Any] = {"status": reading.status, "severity": reading.severity}
-    if reading.timestamp is not None:
-        seconds = math.floor(reading.timestamp)
-        fields.update(timestamp=reading.timestamp, posixseconds=seconds,
-                      nanoseconds=int(round((reading.timestamp - seconds) * 1e9)))
+    fields: dict[str, Any] = {}
+    put_time_fields(fields, reading)
     return fields
+
+
+def put_time_fields(fields: dict[str, Any], reading: Reading) -> None:
+    """``time_fields`` written straight into ``fields`` (every monitor update does this)."""
+    fields["status"] = reading.status
+    fields["severity"] = reading.severity
+    timestamp = reading.timestamp
+    if timestamp is not None:
+        seconds = math.floor(timestamp)
+        fields["timestamp"] = timestamp
+        fields["posixseconds"] = seconds
+        fields["nanoseconds"] = int(round((timestamp - seconds) * 1e9))
 
 
 def control_fields(reading: Reading) -> dict[str, Any]:

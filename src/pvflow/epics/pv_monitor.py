@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..reading import Reading
 from . import dbr
-from .fields import is_array, time_fields
+from .fields import is_array, put_time_fields
 from .flag import Flag
 from .serial import SerialRunner
 from .session import Host
@@ -116,7 +116,7 @@ class MonitorState:
         fields = self._args
         if fields["monitor_delta"] is not None and self._below_monitor_delta(value):
             return
-        fields.update(time_fields(reading))
+        put_time_fields(fields, reading)
         fields["value"] = value
         fields["count"] = len(value) if array else 1
         # char_value is text formatting: done for the callbacks that receive it, otherwise
