@@ -50,21 +50,17 @@ class EngineBase(ChannelTable[ChannelT]):
         self.user_name = user_name()
 
     def _start_on_io_thread(self) -> None:
-        """Open the search socket and the name servers on the I/O thread; wait for it."""
-        ready = threading.Event()
-        self.loop.call_soon(self._run_start, ready)
-        if not ready.wait(10):
-            raise PVFlowError("the pvflow I/O thread did not start")
+        """Open the search socket and the name servers on the I/O thread. Not waited for:
+        the loop runs its calls in order, so the searches the caller starts next find the
+        socket open, and a fresh process saves a hand-over to the I/O thread and back."""
+        self.loop.call_soon(self._run_start)
 
-    def _run_start(self, ready: threading.Event) -> None:
-        try:
-            search = self._search = self._open_search()
-            self.loop.register(search.socket, READ, search.on_readable)
-            for address in self._name_servers:
-                self._open_name_server(address)
-            self._schedule_liveness()
-        finally:
-            ready.set()
+    def _run_start(self) -> None:
+        search = self._search = self._open_search()
+        self.loop.register(search.socket, READ, search.on_readable)
+        for address in self._name_servers:
+            self._open_name_server(address)
+        self._schedule_liveness()
 
     # --- the protocol's part ----------------------------------------------------------------------
     def _open_search(self) -> NameSearchBase[ChannelT]:
