@@ -29,7 +29,7 @@ class Channel(ChannelBase):
                  "watchers", "on_connect", "search_attempt", "search_due", "lock", "field_type",
                  "failure")
 
-    def __init__(self, name: str, cid: int):
+    def __init__(self, name: str, cid: int, lock: threading.Lock | None = None):
         self.name = name
         self.cid = cid
         self.state = ChannelState.SEARCHING
@@ -42,6 +42,21 @@ class Channel(ChannelBase):
         self.on_connect: list[Callable[[Channel, bool], None]] = []
         self.search_attempt = 0
         self.search_due = 0.0
-        self.lock = threading.Lock()  # guards the request queues of its operations
+        # guards the request queues of its operations; an engine's channels share a few
+        # (see ChannelLocks)
+        self.lock = lock if lock is not None else threading.Lock()
         self.field_type: Any = None  # from GET_FIELD or the first INIT: what `info` shows
         self.failure: ChannelFailure | None = None  # set while the server refuses the channel
+
+
+class ChannelLocks:
+    """The locks an engine's channels share, one picked by cid. Each guards a few appends and
+    swaps of a request queue and is never held with another channel's; one lock per channel
+    would be, at a hundred thousand channels, as many more objects for every full garbage
+    collection to walk."""
+
+    def __init__(self, count: int = 64):
+        self._locks = tuple(threading.Lock() for _ in range(count))
+
+    def new_channel(self, name: str, cid: int) -> Channel:
+        return Channel(name, cid, self._locks[cid % len(self._locks)])

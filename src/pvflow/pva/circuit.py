@@ -32,6 +32,11 @@ log = logging.getLogger("pvflow.pva")
 
 RECEIVE_BUFFER_SIZE = 256 * 1024
 LARGE_PAYLOAD = 64 * 1024
+# At most this much is read and handled per loop iteration: the requests the replies call for
+# (a GET's INIT after its channel is created, its EXEC after the INIT) leave at the end of each
+# iteration, so a server that has answered a burst gets work back after a few thousand replies
+# rather than after all of them.
+RECEIVE_CHUNK = 32 * 1024
 MAX_PAYLOAD = 1 << 31
 _unpack_header = HEADER.unpack_from
 _IOID_SUB = {"<": struct.Struct("<IB"), ">": struct.Struct(">IB")}
@@ -109,7 +114,7 @@ class Circuit:
             self._view.release()
             self._buffer.extend(bytes(len(self._buffer)))
             self._view = memoryview(self._buffer)
-        return self._view[self._filled:]
+        return self._view[self._filled:self._filled + RECEIVE_CHUNK]
 
     def received(self, count: int) -> None:
         self.last_received = time.monotonic()

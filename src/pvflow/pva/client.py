@@ -25,7 +25,7 @@ from ..io.engine import EngineBase
 from ..io.loop import IOLoop
 from ..io.requests import PendingRequest
 from . import protocol
-from .channel import Channel
+from .channel import Channel, ChannelLocks
 from .circuit import Circuit
 from .config import PVAConfig
 from .operations import FULL_REQUEST, GetOperation, MonitorOperation, OneShot, PutOperation
@@ -62,7 +62,8 @@ class PVAClient(EngineBase[Channel]):
 
     def __init__(self, config: PVAConfig, loop: IOLoop, dispatcher: Dispatcher):
         # pvxs echoes at half its connection timeout
-        super().__init__(loop, Channel, 0x7FFFFFFF, config.connection_timeout / 2,
+        super().__init__(loop, ChannelLocks().new_channel, 0x7FFFFFFF,
+                         config.connection_timeout / 2,
                          config.addresses, config.name_servers)
         self.config = config
         self.dispatcher = dispatcher
@@ -272,12 +273,20 @@ class PVAClient(EngineBase[Channel]):
 
     # --- events from the search and the circuits (I/O thread) -------------------------------------
     def _on_search_response(self, response: protocol.SearchResponse) -> None:
+        """Create the channels a server has; one frame for all the names of one answer."""
+        creates = []
+        circuit = None
         for cid in response.cids:
             found = self._found(cid, response.host, response.port)
             if found is not None:
                 channel, connection = found
-                if connection.circuit.ready:
-                    connection.circuit.queue(protocol.create_channel([(cid, channel.name)]))
+                circuit = connection.circuit
+                if circuit.ready:
+                    creates.append((cid, channel.name))
+        if creates and circuit is not None:
+            circuit.queue(protocol.create_channel(creates))
+        elif circuit is not None and not circuit.ready and self._search is not None:
+            self._search.yield_to_circuits = True  # its channels are created once it is ready
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
         if response.found:
