@@ -33,3 +33,10 @@ def test_create_channel_is_one_message_per_name(channels: list[tuple[int, str]])
         decoded.append((cid, name))
         offset += protocol.HEADER_SIZE + size
     assert decoded == channels
+
+
+@given(st.ip_addresses(v=4))
+def test_ipv4_address_round_trip(address) -> None:
+    host = str(address)
+    expected = None if host == "0.0.0.0" else host
+    assert protocol.read_address(protocol.write_address(host), 0) == (expected, 16)

@@ -40,6 +40,7 @@ RECEIVE_CHUNK = 32 * 1024
 MAX_PAYLOAD = 1 << 31
 _unpack_header = HEADER.unpack_from
 _IOID_SUB = {"<": struct.Struct("<IB"), ">": struct.Struct(">IB")}
+_IDS = {"<": struct.Struct("<II"), ">": struct.Struct(">II")}
 _OPERATION_COMMANDS = frozenset((Command.GET, Command.PUT, Command.MONITOR, Command.RPC,
                                  Command.GET_FIELD))
 
@@ -248,8 +249,8 @@ class Circuit:
         self.listener.circuit_ready(self)
 
     def _on_create_channel(self, payload: memoryview, order: str) -> None:
-        cid, sid = protocol.packer(order, "II").unpack_from(payload, 0)
-        status, _ = read_status(payload, 8, order)
+        cid, sid = _IDS[order].unpack_from(payload, 0)
+        status = None if payload[8] == 0xFF else read_status(payload, 8, order)[0]
         channel = self.channels.get(cid)
         if channel is None:
             return
@@ -261,7 +262,7 @@ class Circuit:
         self.listener.channel_created(self, channel, sid)
 
     def _on_destroy_channel(self, payload: memoryview, order: str) -> None:
-        sid, cid = protocol.packer(order, "II").unpack_from(payload, 0)
+        sid, cid = _IDS[order].unpack_from(payload, 0)
         channel = self.by_sid.pop(sid, None)
         if channel is not None:
             self.channels.pop(channel.cid, None)

@@ -187,13 +187,16 @@ def write_status(status: Status | None) -> bytes:
 
 
 # --- addresses ------------------------------------------------------------------------------------
+_IPV4_MAPPED = b"\0" * 10 + b"\xff\xff"
+
+
 def read_address(buffer: Any, offset: int) -> tuple[str | None, int]:
     """A 16-byte IPv6 address as IPv4 text (``None`` for the wildcard: "use the sender")."""
     raw = bytes(buffer[offset:offset + 16])
     if len(raw) != 16:
         raise RemoteProtocolError("truncated address")
-    if raw[:12] == b"\0" * 10 + b"\xff\xff":
-        host = str(ipaddress.IPv4Address(raw[12:]))
+    if raw[:12] == _IPV4_MAPPED:  # in every search answer: formatted without ipaddress
+        host = f"{raw[12]}.{raw[13]}.{raw[14]}.{raw[15]}"
         return (None if host == "0.0.0.0" else host), offset + 16
     if raw == b"\0" * 16:
         return None, offset + 16
