@@ -1,11 +1,12 @@
 """One pvAccess circuit (TCP connection to one server), without the socket (transport layer).
 
 Same shape as the CA circuit: :meth:`Circuit.receive_view` hands out the free part of the one
-receive buffer for ``recv_into``, :meth:`Circuit.received` parses every complete message in one
-pass and compacts once; payloads of 64 KiB and more are read into an exact-size buffer of their
-own, so an image reaches numpy without a copy. Segmented messages (pvAccessCPP servers split
-large ones) are joined first. Each handler gets a memoryview of exactly its payload, so no
-decoder can read into the next message.
+receive buffer for ``recv_into`` (up to :data:`RECEIVE_CHUNK` at a time),
+:meth:`Circuit.received` parses every complete message in one pass and compacts once; payloads
+of 64 KiB and more are read into an exact-size buffer of their own, so an image reaches numpy
+without a copy. Segmented messages (pvAccessCPP servers split large ones) are joined first.
+Each handler gets a memoryview of exactly its payload, so no decoder can read into the next
+message.
 
 The circuit also owns the per-connection type cache (0xFD/0xFE entries of type descriptions)
 and the operations in flight by ioid. Any malformed input raises :class:`RemoteProtocolError`;
