@@ -124,10 +124,7 @@ class PVAClient(EngineBase[Channel]):
         text = REQUESTS[form]
         token = self.allocate_ids(1)
         with channel.lock:
-            operation = channel.gets.get(text)
-            if operation is None:
-                operation = channel.gets[text] = GetOperation(channel, text,
-                                                              form is not Form.VALUE)
+            operation = channel.get_operation(text, form is not Form.VALUE)
             frame = operation.request(circuit, (token, sink, as_string))
         return token, frame
 
@@ -226,7 +223,7 @@ class PVAClient(EngineBase[Channel]):
     def cancel(self, channel: Channel, token: int) -> bool:
         """Forget a request; False when its answer is already being delivered."""
         with channel.lock:
-            operations: list[Any] = [*channel.gets.values(), *channel.puts.values()]
+            operations: list[Any] = [*channel.get_operations(), *channel.puts.values()]
             return any(operation.cancel(token) for operation in operations)
 
     def _clear_on_circuit(self, channel: Channel, circuit: Circuit, connected: bool) -> None:
@@ -309,7 +306,7 @@ class PVAClient(EngineBase[Channel]):
                 circuit.queue(subscription.start(circuit))
 
     def _circuit_gone(self, channel: Channel) -> None:
-        operations: list[GetOperation | PutOperation] = [*channel.gets.values(),
+        operations: list[GetOperation | PutOperation] = [*channel.get_operations(),
                                                           *channel.puts.values()]
         for operation in operations:
             operation.state = 0
