@@ -26,6 +26,9 @@ class NameSearchBase(Generic[SearchableT]):
                                                                     cost, capacity)
         self._known_servers: set[Hashable] = set()
         self.socket = search_socket()
+        # set by the protocol while a circuit waits for its handshake: back to the loop after
+        # each answer, so the handshake does not wait behind a backlog of answers
+        self.yield_to_circuits = False
 
     def _send(self, channels: list[SearchableT]) -> int:
         """Send the searches of ``channels``; how many datagrams that took."""
@@ -45,6 +48,9 @@ class NameSearchBase(Generic[SearchableT]):
                 self.log.debug("search socket: %s", exc)
                 return
             self._received(data, host)
+            if self.yield_to_circuits:
+                self.yield_to_circuits = False
+                return  # still readable: the loop comes back
 
     def _beacon_from(self, server: Hashable) -> None:
         """A server not heard before may have the names nobody answered: ask again now."""

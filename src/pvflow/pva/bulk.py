@@ -14,7 +14,7 @@ from ..errors import DisconnectedError
 from ..io.contract import Form, Slots
 from ..io.deferred_reads import DeferredBlockReads
 from .channel import Channel
-from .operations import FULL_REQUEST, TIME_REQUEST, VALUE_REQUEST, GetOperation
+from .operations import FULL_REQUEST, TIME_REQUEST, VALUE_REQUEST
 
 if TYPE_CHECKING:
     from .client import PVAClient
@@ -60,9 +60,7 @@ class DeferredReads(DeferredBlockReads):
                     f"{channel.name} lost its circuit", pv=channel.name))
                 continue
             with channel.lock:
-                operation = channel.gets.get(text)
-                if operation is None:
-                    operation = channel.gets[text] = GetOperation(channel, text, reading)
+                operation = channel.get_operation(text, reading)
                 frames.append(operation.request(circuit, (base + position, _Slot(batch, slot),
                                                           self.as_string)))
         try:

@@ -1,11 +1,12 @@
 """One pvAccess circuit (TCP connection to one server), without the socket (transport layer).
 
 Same shape as the CA circuit: :meth:`Circuit.receive_view` hands out the free part of the one
-receive buffer for ``recv_into``, :meth:`Circuit.received` parses every complete message in one
-pass and compacts once; payloads of 64 KiB and more are read into an exact-size buffer of their
-own, so an image reaches numpy without a copy. Segmented messages (pvAccessCPP servers split
-large ones) are joined first. Each handler gets a memoryview of exactly its payload, so no
-decoder can read into the next message.
+receive buffer for ``recv_into`` (up to :data:`RECEIVE_CHUNK` at a time),
+:meth:`Circuit.received` parses every complete message in one pass and compacts once; payloads
+of 64 KiB and more are read into an exact-size buffer of their own, so an image reaches numpy
+without a copy. Segmented messages (pvAccessCPP servers split large ones) are joined first.
+Each handler gets a memoryview of exactly its payload, so no decoder can read into the next
+message.
 
 The circuit also owns the per-connection type cache (0xFD/0xFE entries of type descriptions)
 and the operations in flight by ioid. Any malformed input raises :class:`RemoteProtocolError`;
@@ -32,9 +33,15 @@ log = logging.getLogger("pvflow.pva")
 
 RECEIVE_BUFFER_SIZE = 256 * 1024
 LARGE_PAYLOAD = 64 * 1024
+# At most this much is read and handled per loop iteration: the requests the replies call for
+# (a GET's INIT after its channel is created, its EXEC after the INIT) leave at the end of each
+# iteration, so a server that has answered a burst gets work back after a few thousand replies
+# rather than after all of them.
+RECEIVE_CHUNK = 32 * 1024
 MAX_PAYLOAD = 1 << 31
 _unpack_header = HEADER.unpack_from
 _IOID_SUB = {"<": struct.Struct("<IB"), ">": struct.Struct(">IB")}
+_IDS = {"<": struct.Struct("<II"), ">": struct.Struct(">II")}
 _OPERATION_COMMANDS = frozenset((Command.GET, Command.PUT, Command.MONITOR, Command.RPC,
                                  Command.GET_FIELD))
 
@@ -109,7 +116,7 @@ class Circuit:
             self._view.release()
             self._buffer.extend(bytes(len(self._buffer)))
             self._view = memoryview(self._buffer)
-        return self._view[self._filled:]
+        return self._view[self._filled:self._filled + RECEIVE_CHUNK]
 
     def received(self, count: int) -> None:
         self.last_received = time.monotonic()
@@ -243,8 +250,8 @@ class Circuit:
         self.listener.circuit_ready(self)
 
     def _on_create_channel(self, payload: memoryview, order: str) -> None:
-        cid, sid = protocol.packer(order, "II").unpack_from(payload, 0)
-        status, _ = read_status(payload, 8, order)
+        cid, sid = _IDS[order].unpack_from(payload, 0)
+        status = None if payload[8] == 0xFF else read_status(payload, 8, order)[0]
         channel = self.channels.get(cid)
         if channel is None:
             return
@@ -256,7 +263,7 @@ class Circuit:
         self.listener.channel_created(self, channel, sid)
 
     def _on_destroy_channel(self, payload: memoryview, order: str) -> None:
-        sid, cid = protocol.packer(order, "II").unpack_from(payload, 0)
+        sid, cid = _IDS[order].unpack_from(payload, 0)
         channel = self.by_sid.pop(sid, None)
         if channel is not None:
             self.channels.pop(channel.cid, None)

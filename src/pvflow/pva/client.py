@@ -25,7 +25,7 @@ from ..io.engine import EngineBase
 from ..io.loop import IOLoop
 from ..io.requests import PendingRequest
 from . import protocol
-from .channel import Channel
+from .channel import Channel, ChannelLocks
 from .circuit import Circuit
 from .config import PVAConfig
 from .operations import FULL_REQUEST, GetOperation, MonitorOperation, OneShot, PutOperation
@@ -62,7 +62,8 @@ class PVAClient(EngineBase[Channel]):
 
     def __init__(self, config: PVAConfig, loop: IOLoop, dispatcher: Dispatcher):
         # pvxs echoes at half its connection timeout
-        super().__init__(loop, Channel, 0x7FFFFFFF, config.connection_timeout / 2,
+        super().__init__(loop, ChannelLocks().new_channel, 0x7FFFFFFF,
+                         config.connection_timeout / 2,
                          config.addresses, config.name_servers)
         self.config = config
         self.dispatcher = dispatcher
@@ -123,10 +124,7 @@ class PVAClient(EngineBase[Channel]):
         text = REQUESTS[form]
         token = self.allocate_ids(1)
         with channel.lock:
-            operation = channel.gets.get(text)
-            if operation is None:
-                operation = channel.gets[text] = GetOperation(channel, text,
-                                                              form is not Form.VALUE)
+            operation = channel.get_operation(text, form is not Form.VALUE)
             frame = operation.request(circuit, (token, sink, as_string))
         return token, frame
 
@@ -225,7 +223,7 @@ class PVAClient(EngineBase[Channel]):
     def cancel(self, channel: Channel, token: int) -> bool:
         """Forget a request; False when its answer is already being delivered."""
         with channel.lock:
-            operations: list[Any] = [*channel.gets.values(), *channel.puts.values()]
+            operations: list[Any] = [*channel.get_operations(), *channel.puts.values()]
             return any(operation.cancel(token) for operation in operations)
 
     def _clear_on_circuit(self, channel: Channel, circuit: Circuit, connected: bool) -> None:
@@ -272,12 +270,20 @@ class PVAClient(EngineBase[Channel]):
 
     # --- events from the search and the circuits (I/O thread) -------------------------------------
     def _on_search_response(self, response: protocol.SearchResponse) -> None:
+        """Create the channels a server has; one frame for all the names of one answer."""
+        creates = []
+        circuit = None
         for cid in response.cids:
             found = self._found(cid, response.host, response.port)
             if found is not None:
                 channel, connection = found
-                if connection.circuit.ready:
-                    connection.circuit.queue(protocol.create_channel([(cid, channel.name)]))
+                circuit = connection.circuit
+                if circuit.ready:
+                    creates.append((cid, channel.name))
+        if creates and circuit is not None:
+            circuit.queue(protocol.create_channel(creates))
+        elif circuit is not None and not circuit.ready and self._search is not None:
+            self._search.yield_to_circuits = True  # its channels are created once it is ready
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
         if response.found:
@@ -300,7 +306,7 @@ class PVAClient(EngineBase[Channel]):
                 circuit.queue(subscription.start(circuit))
 
     def _circuit_gone(self, channel: Channel) -> None:
-        operations: list[GetOperation | PutOperation] = [*channel.gets.values(),
+        operations: list[GetOperation | PutOperation] = [*channel.get_operations(),
                                                           *channel.puts.values()]
         for operation in operations:
             operation.state = 0

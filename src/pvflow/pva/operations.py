@@ -29,6 +29,7 @@ log = logging.getLogger("pvflow.pva")
 
 NEW, CREATING, READY = 0, 1, 2
 Sink = Callable[[Any], None]
+Pending = tuple[int, Sink, bool]  # a get's token, where its value goes, and as_string
 # the pvRequest of a GET, by what the caller wants
 VALUE_REQUEST = "field(value)"
 TIME_REQUEST = "field(value,alarm,timeStamp)"
@@ -45,6 +46,7 @@ def remote_error(channel: Channel, what: str, status: protocol.Status) -> PVFlow
 class Operation:
     """What the circuit needs of every operation: its ioid and a reply handler."""
 
+    __slots__ = ()
     command = 0
     ioid = 0
 
@@ -57,8 +59,13 @@ class Operation:
 
 
 class GetOperation(Operation):
-    """A persistent GET with one pvRequest; ``pending`` holds ``(token, sink, as_string)``."""
+    """A persistent GET with one pvRequest; ``pending`` holds ``(token, sink, as_string)``.
 
+    An idle operation holds no request lists (``()`` for none): at a hundred thousand
+    channels every long-lived container is work for each full garbage collection."""
+
+    __slots__ = ("channel", "request_text", "reading", "state", "ioid", "ftype", "view",
+                 "leaves", "waiting", "in_flight")
     command = Command.GET
 
     def __init__(self, channel: Channel, request_text: str, reading: bool):
@@ -66,21 +73,22 @@ class GetOperation(Operation):
         self.request_text = request_text
         self.reading = reading
         self.state = NEW
+        self.ioid = 0
         self.ftype: FieldType | None = None
         self.view: View | None = None
         self.leaves: list[Any] = []
-        self.waiting: list[tuple[int, Sink, bool]] = []
-        self.in_flight: list[tuple[int, Sink, bool]] = []
+        self.waiting: list[Pending] | tuple[()] = ()  # for the next EXEC
+        self.in_flight: list[Pending] | tuple[()] = ()  # answered by the EXEC in flight
 
-    def request(self, circuit: Circuit, pending: tuple[int, Sink, bool]) -> bytes:
+    def request(self, circuit: Circuit, pending: Pending) -> bytes:
         """Queue a read; the frame to send now (EXEC, INIT, or nothing). Channel lock held."""
-        if self.state == READY:
-            if self.in_flight:
-                self.waiting.append(pending)
-                return b""
-            self.in_flight.append(pending)
+        if self.state == READY and not self.in_flight:
+            self.in_flight = [pending]
             return protocol.operation_exec(Command.GET, self.channel.sid, self.ioid)
-        self.waiting.append(pending)
+        if self.waiting:
+            self.waiting.append(pending)
+        else:
+            self.waiting = [pending]
         if self.state == NEW:
             return self._init(circuit)
         return b""
@@ -95,20 +103,22 @@ class GetOperation(Operation):
         for queue in (self.waiting, self.in_flight):
             for index, pending in enumerate(queue):
                 if pending[0] == token:
-                    del queue[index]
+                    del queue[index]  # type: ignore[union-attr]
                     return True
         return False
 
     def on_reply(self, circuit: Circuit, sub: int, buffer: Any, offset: int, order: str,
                  owned: bool) -> None:
-        status, offset = read_status(buffer, offset, order)
+        if buffer[offset] == 0xFF:  # the usual OK status, one byte
+            status, offset = None, offset + 1
+        else:
+            status, offset = read_status(buffer, offset, order)
         channel = self.channel
         if sub & Sub.INIT:
             self._initialised(circuit, status, buffer, offset, order)
             return
         with channel.lock:
-            done, self.in_flight = self.in_flight, self.waiting
-            self.waiting = []
+            done, self.in_flight, self.waiting = self.in_flight, self.waiting, ()
             if self.in_flight:
                 circuit.queue(protocol.operation_exec(Command.GET, channel.sid, self.ioid))
         if status is not None and not status.success:
@@ -141,7 +151,7 @@ class GetOperation(Operation):
             circuit.unregister(self.ioid)
             with channel.lock:
                 self.state = NEW
-                failed, self.waiting = self.waiting, []
+                failed, self.waiting = self.waiting, ()
             error = remote_error(channel, "get", status)
             for _, sink, _ in failed:
                 sink(error)
@@ -165,14 +175,14 @@ class GetOperation(Operation):
             self.ftype, self.view, self.leaves = ftype, view, empty_leaves(ftype)
             self.state = READY
             if self.waiting:
-                self.in_flight, self.waiting = self.waiting, []
+                self.in_flight, self.waiting = self.waiting, ()
                 circuit.queue(protocol.operation_exec(Command.GET, channel.sid, self.ioid))
 
     def lost(self, error: BaseException) -> None:
         with self.channel.lock:
             self.state = NEW
-            failed = self.in_flight + self.waiting
-            self.in_flight, self.waiting = [], []
+            failed = [*self.in_flight, *self.waiting]
+            self.in_flight, self.waiting = (), ()
         for _, sink, _ in failed:
             sink(error)
 

@@ -152,7 +152,10 @@ def read_string(buffer: Any, offset: int, order: str) -> tuple[str, int]:
 
 def write_string(text: str) -> bytes:
     data = text.encode()
-    return write_size(len(data)) + data
+    size = len(data)
+    if size < 254:
+        return bytes((size,)) + data
+    return b"\xfe" + _U32["<"].pack(size) + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,13 +187,16 @@ def write_status(status: Status | None) -> bytes:
 
 
 # --- addresses ------------------------------------------------------------------------------------
+_IPV4_MAPPED = b"\0" * 10 + b"\xff\xff"
+
+
 def read_address(buffer: Any, offset: int) -> tuple[str | None, int]:
     """A 16-byte IPv6 address as IPv4 text (``None`` for the wildcard: "use the sender")."""
     raw = bytes(buffer[offset:offset + 16])
     if len(raw) != 16:
         raise RemoteProtocolError("truncated address")
-    if raw[:12] == b"\0" * 10 + b"\xff\xff":
-        host = str(ipaddress.IPv4Address(raw[12:]))
+    if raw[:12] == _IPV4_MAPPED:  # in every search answer: formatted without ipaddress
+        host = f"{raw[12]}.{raw[13]}.{raw[14]}.{raw[15]}"
         return (None if host == "0.0.0.0" else host), offset + 16
     if raw == b"\0" * 16:
         return None, offset + 16
@@ -211,14 +217,18 @@ def search(sequence: int, reply_port: int, channels: list[tuple[int, str]],
     body = [struct.pack("<IB3x", sequence, 0x80 if unicast else 0x00),
             write_address(None), struct.pack("<H", reply_port), b"\x01\x03tcp",
             struct.pack("<H", len(channels))]
+    pack_cid = _U32["<"].pack
     for cid, name in channels:
-        body.append(struct.pack("<I", cid))
+        body.append(pack_cid(cid))
         body.append(write_string(name))
     return message(Command.SEARCH, b"".join(body))
 
 
 def search_payload_size(name: str) -> int:
-    return 4 + len(write_string(name))
+    """The bytes ``name`` takes in a SEARCH: its cid and its string (asked once per name per
+    send, so counted without encoding an ASCII name)."""
+    size = len(name) if name.isascii() else len(name.encode())
+    return (5 if size < 254 else 9) + size
 
 
 SEARCH_OVERHEAD = HEADER_SIZE + 8 + 16 + 2 + 5 + 2
@@ -235,11 +245,19 @@ def validation_reply(user: str, host: str, methods: list[str]) -> bytes:
     return message(Command.CONNECTION_VALIDATION, body + write_string("anonymous") + b"\xff")
 
 
+_CREATE_HEAD = struct.Struct("<BBBBIHI")
+
+
 def create_channel(channels: list[tuple[int, str]]) -> bytes:
     # One channel per message, as pvxs and pvAccessCPP clients send them: a server may answer
     # only the first of a multi-channel request.
-    return b"".join(message(Command.CREATE_CHANNEL, struct.pack("<HI", 1, cid)
-                            + write_string(name)) for cid, name in channels)
+    parts = []
+    for cid, name in channels:
+        text = write_string(name)
+        parts.append(_CREATE_HEAD.pack(MAGIC, VERSION, 0, Command.CREATE_CHANNEL, 6 + len(text),
+                                       1, cid))
+        parts.append(text)
+    return b"".join(parts)
 
 
 def destroy_channel(sid: int, cid: int) -> bytes:
