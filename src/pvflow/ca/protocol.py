@@ -62,6 +62,7 @@ class Command(IntEnum):
 # plain ints for the datagram loop: comparing with an IntEnum member goes through the enum
 _SEARCH, _BEACON, _REPEATER_CONFIRM = int(Command.SEARCH), int(Command.BEACON), \
     int(Command.REPEATER_CONFIRM)
+_CREATE_CHAN = int(Command.CREATE_CHAN)
 
 
 class Monitor(IntEnum):
@@ -217,8 +218,8 @@ def search(name: str | bytes, cid: int, reply: int = DONT_REPLY) -> bytes:
 
 
 def create_channel(name: str | bytes, cid: int) -> bytes:
-    payload = name if isinstance(name, bytes) else pad_string(name)
-    return header(Command.CREATE_CHAN, len(payload), 0, 0, cid, MINOR_VERSION) + payload
+    payload = name if isinstance(name, bytes) else pad_string(name)  # never past 16 bits
+    return _pack_header(_CREATE_CHAN, len(payload), 0, 0, cid, MINOR_VERSION) + payload
 
 
 def clear_channel(sid: int, cid: int) -> bytes:

@@ -143,12 +143,15 @@ class SearchSchedule(Generic[SearchableT]):
         sent_at = self._settle(channel)
         if sent_at is None:
             return
-        self.round_trip += (self._clock() - sent_at - self.round_trip) / 8.0
+        now = self._clock()
+        self.round_trip += (now - sent_at - self.round_trip) / 8.0
         grown = self._cost(channel) / self._capacity
         if self.window >= self.threshold:
             grown /= self.window
         self.window = min(self.window + grown, MAX_WINDOW)
-        if self._room() >= self._capacity and (self._fresh or self._queue):
+        # a tick already due now will send what the room allows: no need to arm one
+        if self._timer_due > now and (self._fresh or self._queue) and \
+                self._room() >= self._capacity:
             self._arm(0.0)
 
     def restart(self) -> None:
