@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Union
@@ -180,17 +181,22 @@ class Context:
 
     def _route_many(self, names: list[str]) -> list[Route]:
         routes = self._routes
-        missing = {name: scheme_of(name, self._factories) for name in names
-                   if name not in routes}
+        missing = [name for name in names if name not in routes]
         if missing:
-            by_scheme: dict[str, list[str]] = {}
-            for name, (scheme, _) in missing.items():
-                by_scheme.setdefault(scheme, []).append(name)
-            for scheme, scheme_names in by_scheme.items():
+            by_scheme: dict[str, tuple[list[str], list[str]]] = {}  # scheme: names, bare names
+            factories = self._factories
+            for name in missing:
+                scheme, bare = scheme_of(name, factories) if "://" in name else \
+                    (BARE_SCHEME, name)
+                found = by_scheme.get(scheme)
+                if found is None:
+                    found = by_scheme[scheme] = ([], [])
+                found[0].append(name)
+                found[1].append(bare)
+            for scheme, (scheme_names, bare_names) in by_scheme.items():
                 engine = self._engine(scheme)
-                channels = engine.channels([missing[name][1] for name in scheme_names])
-                for name, channel in zip(scheme_names, channels):
-                    routes[name] = (engine, channel)
+                routes.update(zip(scheme_names,
+                                  zip(itertools.repeat(engine), engine.channels(bare_names))))
         return [routes[name] for name in names]
 
     def _seconds(self, timeout: Timeout) -> float | None:

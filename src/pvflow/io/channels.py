@@ -150,10 +150,11 @@ class ChannelTable(Generic[ChannelT]):
                 _check_name(name)
             first = bool(missing) and not self._unsearched
             if missing:
-                new = [self._factory(name, cid)
-                       for cid, name in enumerate(missing, self.allocate_ids(len(missing)))]
+                start = self.allocate_ids(len(missing))
+                cids = range(start, start + len(missing))
+                new = list(map(self._factory, missing, cids))
                 by_name.update(zip(missing, new))
-                self.by_cid.update((channel.cid, channel) for channel in new)
+                self.by_cid.update(zip(cids, new))
                 self._unsearched.extend(new)
             found = [by_name[name] for name in names]
         if first:  # channels made one by one (ophyd's get_pv) search as one batch
