@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PutError, RemoteProtocolError
 from ..io.channel_failure import ChannelFailure
-from ..io.channels import NO_SUBSCRIPTIONS, NO_WATCHERS, ChannelBase, ChannelState
+from ..io.channels import (NO_ACTIONS, NO_SUBSCRIPTIONS, NO_WATCHERS, Actions, ChannelBase,
+                           ChannelState)
 from ..io.delivery import Mailbox
 from .dbr import Decoder, Native
 from .protocol import describe_status, pad_string
@@ -40,7 +41,7 @@ class Channel(ChannelBase):
         self.subscriptions: Mapping[int, Subscription] = NO_SUBSCRIPTIONS
         self.watchers: Sequence[Mailbox] = NO_WATCHERS  # connection and access-rights listeners
         # actions run on the I/O thread the moment the channel connects (pipelined connect+get)
-        self.on_connect: list[Callable[[Channel, bool], None]] = []
+        self.on_connect: Actions = NO_ACTIONS
         self.enum_strings: tuple[str, ...] = ()
         self.search_attempt = 0
         self.search_due = 0.0

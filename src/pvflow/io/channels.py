@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, Union
 
 from ..errors import PVFlowError
 from .channel_failure import ChannelFailure
@@ -37,7 +37,7 @@ class NamedChannel(Protocol):
     cid: int
     state: ChannelState
     circuit: Any  # the protocol's circuit while connecting or connected, else None
-    on_connect: list[Any]  # actions run by the I/O thread the moment the channel connects
+    on_connect: Actions  # run by the I/O thread the moment the channel connects
     watchers: Sequence[Mailbox]
     subscriptions: Mapping[int, Any]  # the channel's monitors by id; they survive reconnections
     failure: ChannelFailure | None  # set while the server refuses the channel
@@ -58,6 +58,18 @@ ChannelT = TypeVar("ChannelT", bound=NamedChannel)
 # collector to walk (it walks every one, in every full collection, at 100 000 channels).
 NO_WATCHERS: tuple[Mailbox, ...] = ()
 NO_SUBSCRIPTIONS: Mapping[int, Any] = MappingProxyType({})
+# The same for the actions waiting on a connection: none (the shared empty tuple) or a list of
+# the channel's own, changed in place under the lock; every connected channel has none.
+Actions = Union[list[Action], tuple[()]]
+NO_ACTIONS: tuple[()] = ()
+
+
+def add_action(channel: NamedChannel, action: Action) -> None:
+    actions = channel.on_connect
+    if isinstance(actions, list):
+        actions.append(action)
+    else:
+        channel.on_connect = [action]
 
 
 def add_subscription(channel: NamedChannel, key: int, subscription: Any) -> None:
@@ -181,15 +193,16 @@ class ChannelTable(Generic[ChannelT]):
         """Run ``action`` now if connected (returns None), else on connect (returns it)."""
         with self.lock:
             if not channel.connected:
-                channel.on_connect.append(action)
+                add_action(channel, action)
                 return action
         action(channel, False)
         return None
 
     def forget_action(self, channel: ChannelT, action: Action) -> None:
         with self.lock:
-            if action in channel.on_connect:
-                channel.on_connect.remove(action)
+            actions = channel.on_connect
+            if isinstance(actions, list) and action in actions:
+                actions.remove(action)
 
     def access_of(self, channel: ChannelT) -> AccessChange:
         """The rights to report to watchers (pvAccess has no access-rights message)."""

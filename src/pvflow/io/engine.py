@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
                       naming_pv, no_answer)
 from .channel_failure import ChannelFailure
-from .channels import Action, ChannelState, ChannelT, ChannelTable
+from .channels import NO_ACTIONS, Action, ChannelState, ChannelT, ChannelTable, add_action
 from .contract import RemoteCalls, Sink, Slots
 from .deferred_reads import DeferredBlockReads
 from .delivery import ConnectionChange
@@ -151,7 +151,7 @@ class EngineBase(ChannelTable[ChannelT]):
                     group[1].append(slot)
                 else:
                     waiting[channel] = slot
-                    channel.on_connect.append(on_connect)
+                    add_action(channel, on_connect)
                     if channel.failure is not None:
                         self.wanted_again(channel)
         for group_channels, group_slots in groups.values():
@@ -290,7 +290,7 @@ class EngineBase(ChannelTable[ChannelT]):
         with self.lock:
             channel.state = ChannelState.CONNECTED
             self.topology += 1
-            actions, channel.on_connect = channel.on_connect, []
+            actions, channel.on_connect = channel.on_connect, NO_ACTIONS
             self._post_connection(channel, True)
         if channel.subscriptions:
             self._restart_subscriptions(channel)
@@ -394,7 +394,7 @@ class EngineBase(ChannelTable[ChannelT]):
                 circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
                 channel.state = ChannelState.CLOSED
                 channel.circuit = None
-                channel.on_connect.clear()
+                channel.on_connect = NO_ACTIONS
                 self.topology += 1
             if self._search is not None:
                 self._search.schedule.remove(channel.cid)

@@ -8,11 +8,12 @@ first use a get or a put is one round trip, not INIT + EXEC + DESTROY as in p4p.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..io.channel_failure import ChannelFailure
-from ..io.channels import NO_SUBSCRIPTIONS, NO_WATCHERS, ChannelBase, ChannelState
+from ..io.channels import (NO_ACTIONS, NO_SUBSCRIPTIONS, NO_WATCHERS, Actions, ChannelBase,
+                           ChannelState)
 from ..io.delivery import Mailbox
 
 from .operations import GetOperation
@@ -45,7 +46,7 @@ class Channel(ChannelBase):
         self.puts: dict[bool, PutOperation] = {}  # by whether it waits for processing
         self.subscriptions: Mapping[int, MonitorOperation] = NO_SUBSCRIPTIONS
         self.watchers: Sequence[Mailbox] = NO_WATCHERS
-        self.on_connect: list[Callable[[Channel, bool], None]] = []
+        self.on_connect: Actions = NO_ACTIONS
         self.search_attempt = 0
         self.search_due = 0.0
         # guards the request queues of its operations; an engine's channels share a few
