@@ -41,8 +41,9 @@ class DeferredBlockReads:
 
     def on_connect(self, channel: Any, on_io_thread: bool) -> None:
         """I/O thread only (registered as an on-connect action)."""
+        if not self.ready:
+            self._loop.at_end_of_iteration(self, self._flush)
         self.ready.append(channel)
-        self._loop.at_end_of_iteration(self, self._flush)
 
     def _flush(self) -> None:
         ready, self.ready = self.ready, []

@@ -291,7 +291,8 @@ class EngineBase(ChannelTable[ChannelT]):
             channel.state = ChannelState.CONNECTED
             self.topology += 1
             actions, channel.on_connect = channel.on_connect, NO_ACTIONS
-            self._post_connection(channel, True)
+            if channel.watchers:
+                self._post_connection(channel, True)
         if channel.subscriptions:
             self._restart_subscriptions(channel)
         for action in actions:
