@@ -201,7 +201,8 @@ class SeriesFile:
         self.series -= 1
 
     def _cast(self, series: SeriesData, channel: str, images: np.ndarray) -> np.ndarray:
-        """Images as the file's pixel type; CA sends uint16 as LONG, so a cast must be exact."""
+        """Images as the file's pixel type (``--dtype``, or a wider type than the IOC's): a
+        cast must be exact."""
         if images.dtype == self.dtype:
             return images
         if self.dtype.kind in "iu":
