@@ -132,7 +132,7 @@ def measure_writers(protocols: list[str], seconds: float) -> list[tuple[str, dic
                                      "-q"], env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
         for protocol in protocols:
-            flags = ["--pva"] if protocol == "pva" else ["--dtype", "uint16"]
+            flags = ["--pva"] if protocol == "pva" else []  # CA: uint16 from the FTVL
             path = folder / f"pvflow-{protocol}.h5"
             cpu = run_writer([sys.executable, "-m", "pvflow", "save", ioc.prefix, "--to",
                               str(path), *flags], env, seconds)

@@ -170,7 +170,8 @@ class MemoryEngine:
         return MemoryRequest(self, self._issue(channel, lambda _: sink and sink(None), stored))
 
     def subscribe(self, channel: MemoryChannel, form: Form, mask: int, mailbox: Mailbox,
-                  server_queue_size: int, request_text: str | None, as_string: bool) -> int:
+                  server_queue_size: int, request_text: str | None, as_string: bool,
+                  dtype: Any = None) -> int:
         with self._lock:
             self._next_id += 1
             self.subscriptions[self._next_id] = (channel, mailbox)

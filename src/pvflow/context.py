@@ -370,7 +370,7 @@ class Context:
                   queue_size: int = 10_000,
                   loop: asyncio.AbstractEventLoop | None = None,
                   server_queue_size: int = 100, request: str | None = None,
-                  as_string: bool = False) -> Subscription:
+                  as_string: bool = False, dtype: str | None = None) -> Subscription:
         """Call ``callback`` with every update of ``name``, in order, off the I/O thread.
 
         ``form="time"`` gives :class:`Reading` objects, ``"value"`` bare values. Connection
@@ -381,6 +381,10 @@ class Context:
         what our side holds without loss) and ``request`` a pvRequest such as
         ``"field(value)record[DBE=VALUE]"`` replacing the one ``form`` implies.
         ``as_string=True`` delivers enums as their choice and char arrays as text, as ``get``.
+        CA only: ``dtype`` (``"uint16"``, ``"uint32"``) says the field is unsigned (a
+        waveform's FTVL tells): CA has no unsigned types, so a server sends an unsigned short
+        array as LONG, twice its bytes; the monitor then asks for SHORT (LONG) and delivers
+        the bits as ``uint16`` (``uint32``).
         """
         engine, channel = self._route(name)
         schedule = self._schedule(loop)
@@ -391,7 +395,7 @@ class Context:
                 user_callback(_named(reading, name))
         mailbox = Mailbox(name, callback, connection_callback, schedule, queue_size)
         inner = engine.subscribe(channel, _form(form), mask, mailbox, server_queue_size, request,
-                                 as_string)
+                                 as_string, dtype)
         return Subscription(engine, inner, mailbox)
 
     def watch(self, name: str, connection_callback: Callable[[bool], None], *,

@@ -56,6 +56,22 @@ def test_long_arrays_in_native_byte_order(values: list[int]) -> None:
         assert array.tolist() == values
 
 
+@pytest.mark.parametrize("native, code, dtype", [(Native.SHORT, "H", np.uint16),
+                                                 (Native.LONG, "I", np.uint32)])
+def test_unsigned_reading_keeps_the_high_bit(native: Native, code: str, dtype: type) -> None:
+    top = np.iinfo(dtype).max
+    values = [0, 1, top // 2, top // 2 + 1, top]
+    prefix = bytes(14 if native == Native.SHORT else 12)  # TIME_SHORT has 2 bytes of padding
+    payload = prefix + struct.pack(f">{len(values)}{code}", *values)
+    for owned in (False, True):
+        array = decoder(Form.TIME + native, unsigned=True).value(
+            bytearray(payload), 0, len(payload), len(values), as_array=True, owned=owned)
+        assert array.dtype == np.dtype(dtype) and array.tolist() == values
+    scalar = prefix + struct.pack(f">{code}", top)
+    assert decoder(Form.TIME + native, unsigned=True).value(scalar, 0, len(scalar), 1,
+                                                            as_array=False) == top
+
+
 def test_ctrl_double_metadata() -> None:
     meta = caproto_dbr.DBR_CTRL_DOUBLE()
     meta.status, meta.severity, meta.precision = 3, 1, 4

@@ -16,6 +16,12 @@ file (:class:`pvflow.storage.series_file.SeriesFile`) as the IOC publishes them,
 monitors (:class:`pvflow.storage.detector_source.DetectorSource`); events carry only the
 references, so ``TiledWriter`` registers the file and a Tiled client reads the images back
 as arrays. A missing or partial series stops the writer and fails the scan, naming it.
+
+A series is counted (its ``StreamDatum`` may go out) as soon as it is whole, so the next point
+need not wait; the next series can still condemn it (an incomplete series means the IOC's
+server sent the one before it with newer arrays, see :class:`IncompleteSeriesError`). The
+writer then takes that series back out of the file and fails the scan naming it: no document
+is left pointing at images that are not that series'.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from ophyd_async.core import (
 
 from ..context import Context
 from ..storage.detector_source import DetectorLayout, DetectorSource, read_layout
+from ..storage.series import IncompleteSeriesError, SeriesData
 from ..storage.series_file import SeriesFile
 
 HDF5_MIMETYPE = "application/x-hdf5"
@@ -166,6 +173,12 @@ class SeriesFileProvider(StreamableDataProvider):
                 yield "stream_datum", bundle.compose_stream_datum(span)  # type: ignore[arg-type]
 
 
+def _condemns(error: IncompleteSeriesError, numid: int) -> bool:
+    """An incomplete series condemns the one before it (see :class:`IncompleteSeriesError`);
+    one without its ``numid`` is taken to be the next."""
+    return error.numid is None or error.numid == numid + 1
+
+
 class SeriesWriter:
     """A thread appending every series of the IOC to one HDF5 file, counting them in a
     signal on the RunEngine's loop.
@@ -217,16 +230,46 @@ class SeriesWriter:
         try:
             written = self.file.series
             while not self._stop.is_set():
-                series = self.source.next_series(timeout=0.2)
+                series = self._next_series()
                 if series is not None:
                     written += 1
                     self.loop.call_soon_threadsafe(self._set_written, written)
-                    try:
-                        self.source.wait_for_next_start(WRITE_DELAY_SECONDS)
-                    finally:  # a counted series is written, whatever the wait met
-                        self.file.append(series)
+                    self._write_after_next_start(series)
         except BaseException as exc:  # noqa: BLE001 - handed to the RunEngine's side
             self.failure = exc
+
+    def _next_series(self) -> SeriesData | None:
+        try:
+            return self.source.next_series(timeout=0.2)
+        except IncompleteSeriesError as exc:
+            counted = self.source.last_numid
+            if counted is not None and _condemns(exc, counted):
+                assert self.file is not None
+                self.file.retract_last()
+                raise self._unreliable(counted, exc) from exc
+            raise
+
+    def _write_after_next_start(self, series: SeriesData) -> None:
+        """Append ``series`` once the next one has started (or after a short wait); a
+        counted series is written whatever the wait met, unless the next one condemns it."""
+        assert self.file is not None
+        try:
+            self.source.wait_for_next_start(WRITE_DELAY_SECONDS)
+        except IncompleteSeriesError as exc:
+            if _condemns(exc, series.numid):
+                raise self._unreliable(series.numid, exc) from exc
+            self.file.append(series)
+            raise
+        except BaseException:
+            self.file.append(series)
+            raise
+        self.file.append(series)
+
+    def _unreliable(self, numid: int, cause: IncompleteSeriesError) -> DetectorError:
+        return DetectorError(
+            f"series {numid} was counted, but its images cannot be vouched for: {cause}, "
+            f"so the IOC's server sent series {numid}'s array and string updates after the "
+            f"next series had replaced them; series {numid} is not in {self.path}")
 
     def raise_failure(self) -> None:
         if self.failure is not None:
@@ -282,9 +325,10 @@ class DissDetector(StandardDetector):
     acquire only, nothing saved).
 
     ``channels`` default to the IOC's ``channels`` PV (give them for Diss itself); ``pva``
-    reads over pvAccess. Over CA, ``uint16`` images arrive as LONG: ``dtype="uint16"`` stores
-    them as they were (a pixel that does not fit fails the scan). At high rates over CA, give
-    the images a circuit of their own (``image_context``, a second Context): CA servers
+    reads over pvAccess. The file's pixel type is the waveform's FTVL (over CA an unsigned
+    short image is asked for as SHORT and read back as ``uint16``, half the bytes of the LONG
+    CA would send); ``dtype`` stores another (a pixel that does not fit fails the scan). At
+    high rates over CA, give the images a circuit of their own (``image_context``, a second Context): CA servers
     sample arrays and strings when they send them, so the small PVs of a series must not
     queue behind a big image.
     """

@@ -164,12 +164,14 @@ class Subscription:
     """A monitor: survives reconnects; its updates go through a :class:`Mailbox`."""
 
     __slots__ = ("subscription_id", "channel", "form", "mask", "reading", "mailbox", "closed",
-                 "decoder", "as_string")
+                 "decoder", "as_string", "unsigned")
 
     def __init__(self, subscription_id: int, channel: Channel, form: int, mask: int,
-                 reading: bool, mailbox: Mailbox, as_string: bool = False):
+                 reading: bool, mailbox: Mailbox, as_string: bool = False,
+                 unsigned: Native | None = None):
         self.subscription_id = subscription_id
         self.as_string = as_string
+        self.unsigned = unsigned  # the signed type to ask for, its bits read as unsigned
         self.channel = channel
         self.form = form
         self.mask = mask

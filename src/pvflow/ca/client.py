@@ -16,6 +16,8 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from ..errors import AccessDeniedError, DisconnectedError, PVFlowError
 from ..io.channels import ChannelState, add_subscription, remove_subscription
 from ..io.connection import Connection as SocketConnection
@@ -28,7 +30,7 @@ from . import protocol
 from .channel import Channel, ReadRequest, Subscription, WriteRequest
 from .circuit import Circuit
 from .config import CAConfig
-from .dbr import DECODERS, NATIVES, Native, decoder, encode_put
+from .dbr import DECODERS, NATIVES, UNSIGNED_REQUEST, Native, decoder, encode_put
 from .dbr import Form as DbrForm
 from .reads import DBR_FORMS, BlockPlan, DeferredReads, JoinedReading, JoinedSlots
 from .search import NameSearch
@@ -37,6 +39,7 @@ log = logging.getLogger("pvflow.ca")
 _READ, _WRITE = int(protocol.AccessRights.READ), int(protocol.AccessRights.WRITE)
 
 Action = Callable[[Channel, bool], None]  # (channel, on_io_thread)
+NOT_NUMBERS = (Native.STRING, Native.ENUM)  # an unsigned reading would not apply
 
 
 class Connection(SocketConnection[Circuit]):
@@ -284,13 +287,21 @@ class CAClient(EngineBase[Channel]):
     # --- subscriptions ----------------------------------------------------------------------------
     def subscribe(self, channel: Channel, form: Form, mask: int, mailbox: Mailbox,
                   server_queue_size: int = 0, request_text: str | None = None,
-                  as_string: bool = False) -> Subscription:
+                  as_string: bool = False, dtype: str | None = None) -> Subscription:
         """Start a monitor. On a connected channel EVENT_ADD leaves from the caller's thread,
         so it reaches the server before any put the caller makes next (program order).
-        ``server_queue_size`` and ``request_text`` are pvAccess's; CA has neither."""
+        ``server_queue_size`` and ``request_text`` are pvAccess's; CA has neither. ``dtype``
+        (``uint8``, ``uint16``, ``uint32``) is what the caller knows the field holds: the
+        monitor asks for the CA type of that size and reads its bits as unsigned."""
         family = DBR_FORMS[form]
+        unsigned = None
+        if dtype is not None:
+            unsigned = UNSIGNED_REQUEST.get(np.dtype(dtype))
+            if unsigned is None:
+                raise ValueError(f"{channel.name}: dtype {dtype} is not an unsigned type CA "
+                                 f"can carry ({', '.join(map(str, UNSIGNED_REQUEST))})")
         subscription = Subscription(self.allocate_ids(1), channel, family, mask,
-                                    family != DbrForm.PLAIN, mailbox, as_string)
+                                    family != DbrForm.PLAIN, mailbox, as_string, unsigned)
         with self.lock:
             add_subscription(channel, subscription.subscription_id, subscription)
             connected = channel.state is ChannelState.CONNECTED
@@ -309,8 +320,12 @@ class CAClient(EngineBase[Channel]):
             raise DisconnectedError(f"{channel.name} lost its circuit", pv=channel.name)
         native = Native.STRING if subscription.as_string and channel.native is Native.ENUM \
             else channel.native
+        unsigned = subscription.unsigned is not None and native not in NOT_NUMBERS
+        if unsigned:
+            native = subscription.unsigned  # type: ignore[assignment]
         subscription.decoder = decoder(subscription.form + native,
-                                       subscription.as_string and native == Native.CHAR)
+                                       subscription.as_string and native == Native.CHAR,
+                                       unsigned)
         circuit.subscriptions[subscription.subscription_id] = subscription
         count = 0 if channel.count != 1 and circuit.server_version >= 13 else channel.count
         subscription.mailbox.post(ConnectionChange(True))

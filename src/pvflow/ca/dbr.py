@@ -217,15 +217,46 @@ class CharTextDecoder(Decoder):
         return _text(bytes(buffer[offset:offset + count]))
 
 
-_DECODERS: dict[tuple[int, bool], Decoder] = {}
+_DECODERS: dict[tuple[int, bool, bool], Decoder] = {}
 
 
-def decoder(dbr_type: int, text: bool = False) -> Decoder:
-    """The shared decoder of ``dbr_type``; ``text`` makes char arrays come out as ``str``."""
-    found = _DECODERS.get((dbr_type, text))
+class UnsignedDecoder(Decoder):
+    """SHORT read as ``uint16``, LONG as ``uint32``: CA has no unsigned types, so a client
+    that knows the field is unsigned asks for the signed type of its size and takes the bits
+    as they are (a server sends an unsigned short field as LONG otherwise: twice the bytes)."""
+
+    __slots__ = ("_unsigned",)
+
+    def __init__(self, dbr_type: int):
+        super().__init__(dbr_type)
+        if self.native not in UNSIGNED_OF:
+            raise ValueError(f"DBR type {dbr_type} has no unsigned reading")
+        self._unsigned = UNSIGNED_OF[self.native]
+        prefix = self.prefix.format[1:]
+        self._scalar = struct.Struct(">" + prefix + self._unsigned.char)
+
+    def _array(self, buffer: Any, offset: int, end: int, count: int, owned: bool) -> Any:
+        return super()._array(buffer, offset, end, count, owned).view(self._unsigned)
+
+
+# the CA type whose bits hold each unsigned numpy type (CHAR is unsigned already)
+UNSIGNED_OF: dict[Native, np.dtype[Any]] = {Native.SHORT: np.dtype(np.uint16),
+                                            Native.LONG: np.dtype(np.uint32)}
+UNSIGNED_REQUEST: dict[np.dtype[Any], Native] = {
+    np.dtype(np.uint8): Native.CHAR, np.dtype(np.uint16): Native.SHORT,
+    np.dtype(np.uint32): Native.LONG}
+
+
+def decoder(dbr_type: int, text: bool = False, unsigned: bool = False) -> Decoder:
+    """The shared decoder of ``dbr_type``; ``text`` makes char arrays come out as ``str``,
+    ``unsigned`` SHORT and LONG values as ``uint16`` and ``uint32``."""
+    key = (dbr_type, text, unsigned)
+    found = _DECODERS.get(key)
     if found is None:
-        kind = CharTextDecoder if text and dbr_type % 7 == Native.CHAR else Decoder
-        found = _DECODERS[(dbr_type, text)] = kind(dbr_type)
+        native = dbr_type % 7
+        kind = CharTextDecoder if text and native == Native.CHAR else \
+            UnsignedDecoder if unsigned and native in UNSIGNED_OF else Decoder
+        found = _DECODERS[key] = kind(dbr_type)
     return found
 
 

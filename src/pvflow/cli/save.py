@@ -163,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             layout = read_layout(context, args.prefix, _names(args.channel), pva=args.pva,
                                  params=_names(args.param) or None, timeout=args.timeout)
-            dtype = np.dtype(args.dtype) if args.dtype else \
-                np.asarray(context.get(layout.pv(f"{layout.channels[0]}:image"))).dtype
+            dtype = np.dtype(args.dtype or layout.pixel_type or
+                             np.asarray(context.get(layout.pv(f"{layout.channels[0]}:image"))
+                                        ).dtype)
         except (DetectorSetupError, PVFlowError) as exc:
             return _fail(str(exc), EXIT_USAGE)
         try:
@@ -249,8 +250,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--pva", action="store_true", help="read over pvAccess (default CA)")
     parser.add_argument("--compress", choices=("lz4", "bslz4"),
                         help="compress each image (hdf5plugin filters)")
-    parser.add_argument("--dtype", type=_pixel_type, help="pixel type in the file (CA sends uint16 images as "
-                                        "LONG: --dtype uint16 stores them as they were)")
+    parser.add_argument("--dtype", type=_pixel_type,
+                        help="pixel type in the file (default: the waveform's FTVL, or the "
+                             "type the first image comes as)")
     parser.add_argument("--param", nargs="+", metavar="NAME",
                         help="channel parameters to record (default: enerj and "
                              "threshold_energy where the IOC has them)")

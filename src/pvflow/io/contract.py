@@ -145,9 +145,10 @@ class Engine(Protocol[ChannelT]):
 
     def subscribe(self, channel: ChannelT, form: Form, mask: int, mailbox: Mailbox,
                   server_queue_size: int, request_text: str | None,
-                  as_string: bool) -> object:
+                  as_string: bool, dtype: str | None = None) -> object:
         """Start a monitor posting to ``mailbox``; it survives reconnections. The returned
-        handle goes back to :meth:`unsubscribe`."""
+        handle goes back to :meth:`unsubscribe`. ``dtype``: the element type the caller
+        knows the field holds, for a protocol whose types cannot say it."""
         ...
 
     def unsubscribe(self, subscription: Any) -> None: ...

@@ -240,8 +240,9 @@ class PVAClient(EngineBase[Channel]):
     # --- subscriptions and watches ----------------------------------------------------------------
     def subscribe(self, channel: Channel, form: Form, mask: int, mailbox: Mailbox,
                   queue_size: int = 100, request_text: str | None = None,
-                  as_string: bool = False) -> MonitorOperation:
-        """Start a monitor (``mask`` is CA's; a PVA server posts what its pvRequest asks)."""
+                  as_string: bool = False, dtype: str | None = None) -> MonitorOperation:
+        """Start a monitor (``mask`` is CA's; a PVA server posts what its pvRequest asks;
+        ``dtype`` too: pvAccess values carry their own type)."""
         # everything by default: an image needs its dimensions, a table its labels; after the
         # first update the server sends only the fields that changed
         text = request_text if request_text is not None else FULL_REQUEST

@@ -26,6 +26,11 @@ from .assembler import ACQUIRE, SeriesAssembler, Window
 from .series import SeriesData, SeriesError
 
 SERIES_KEYS = ("numid", "uuid", "start_ts", "acq_td")
+# a waveform's FTVL as a numpy type (CA sends CHAR arrays as unsigned bytes)
+FTVL_TYPES = {"CHAR": "uint8", "UCHAR": "uint8", "SHORT": "int16", "USHORT": "uint16",
+              "LONG": "int32", "ULONG": "uint32", "INT64": "int64", "UINT64": "uint64",
+              "FLOAT": "float32", "DOUBLE": "float64"}
+UNSIGNED_OVER_CA = ("uint16", "uint32")
 # Channel parameters of the known Diss backends (sim, eiger); probed when none are given.
 KNOWN_PARAMS = ("enerj", "threshold_energy")
 # How long a fall may wait for its series' updates before the window is decided as it is.
@@ -51,6 +56,9 @@ class DetectorLayout:
     height: int
     params: dict[str, tuple[str, ...]]
     scheme: str = ""  # "" (CA) or "pva://"
+    # CA: the images' numpy type from the waveform's FTVL (None: not readable, as on Diss's
+    # own IOC); unsigned ones are asked for as the signed CA type of their size
+    pixel_type: str | None = None
 
     def pv(self, suffix: str) -> str:
         return f"{self.scheme}{self.prefix}{suffix}"
@@ -58,6 +66,12 @@ class DetectorLayout:
     @property
     def image_shape(self) -> tuple[int, int]:
         return self.width, self.height
+
+    @property
+    def unsigned_images(self) -> str | None:
+        """The type to subscribe to images as over CA, when their FTVL is unsigned: CA has
+        no unsigned types, and the server would send an unsigned short array as LONG."""
+        return self.pixel_type if self.pixel_type in UNSIGNED_OVER_CA else None
 
 
 def _text(value: Any) -> str:
@@ -102,7 +116,20 @@ def read_layout(context: Context, prefix: str, channels: Sequence[str] | None = 
         raise DetectorSetupError(f"{prefix}: channels differ in size: {shapes}")
     num_images, width, height = shapes[chosen[0]]
     return DetectorLayout(prefix, chosen, num_images, width, height,
-                          _find_params(context, scheme + prefix, chosen, params), scheme)
+                          _find_params(context, scheme + prefix, chosen, params), scheme,
+                          None if pva else _pixel_type(context, prefix, chosen, timeout))
+
+
+def _pixel_type(context: Context, prefix: str, channels: Sequence[str],
+                timeout: float) -> str | None:
+    """The images' numpy type from their waveforms' FTVL field; None when a server does not
+    say (no such field) or the channels differ."""
+    fields = [f"{prefix}{c}:image.FTVL" for c in channels]
+    values = context.get_many(fields, timeout=min(timeout, 2.0), as_string=True)
+    if any(isinstance(value, BaseException) for value in values.values()):
+        return None
+    types = {FTVL_TYPES.get(str(value)) for value in values.values()}
+    return types.pop() if len(types) == 1 else None
 
 
 def _offered_channels(context: Context, pv: str, timeout: float) -> tuple[str, ...] | None:
@@ -177,10 +204,12 @@ class DetectorSource:
     def _subscribe(self, key: str, pv: str) -> None:
         put = self._inbox.put
         context = self.image_context if key.startswith("image:") else self.context
+        image = key.startswith("image:")
         self._subscriptions.append(context.subscribe(
             pv, lambda reading: put((key, reading)), form="time", queue_size=MONITOR_QUEUE,
             connection_callback=lambda up: None if up else put(("lost", pv)),
-            server_queue_size=IMAGE_SERVER_QUEUE if key.startswith("image:") else 16))
+            server_queue_size=IMAGE_SERVER_QUEUE if image else 16,
+            dtype=self.layout.unsigned_images if image else None))
 
     def close(self) -> None:
         for subscription in self._subscriptions:

@@ -2,7 +2,8 @@
 
 Layout (every dataset has one row per image, in arrival order)::
 
-    /images/{channel}        (n, width, height)  pixel type; one chunk per image
+    /images/{channel}        (n, width, height)  pixel type; chunks of whole rows of one
+                                                 image, 256 KiB at most
     /numid                   (n,) int64          the device's series id of each image
     /uuid                    (n,) string         the series uuid
     /index                   (n,) int32          the image's index within its series
@@ -10,6 +11,12 @@ Layout (every dataset has one row per image, in arrival order)::
     /exposure                (n,) float64        real exposure of each image (acq_td)
     /params/{channel}/{name} (n,)                channel parameter in effect for the series
     attrs: complete_images   rows that belong to complete series (the rest, after a kill)
+
+Chunks are small because each is one ``pwrite``: the kernel copies a 2 MB write in one go
+(allocating large pages for it, compacting memory when it must), and a kernel that does not
+preempt (``PREEMPT_NONE``) then holds that CPU for up to tens of milliseconds, long enough
+to keep a detector IOC's server thread waiting on the same machine past the next series.
+Writes of 256 KiB stay under a millisecond.
 
 Each series is written whole and then flushed, so a writer killed at any moment leaves a
 file in which ``complete_images`` rows are whole series. Compression (``lz4``, ``bslz4``)
@@ -32,6 +39,7 @@ COMPRESSIONS = ("lz4", "bslz4")
 # free space kept beyond twice a series: HDF5's own metadata and closing the file
 SPACE_MARGIN = 16 * 1024 * 1024
 FORMAT = "pvflow-series-1"
+CHUNK_BYTES = 256 * 1024  # see above: the longest single write the kernel makes
 ROW_DATASETS = {"numid": np.int64, "index": np.int32, "start_ts": np.float64,
                 "exposure": np.float64}
 
@@ -91,6 +99,12 @@ class SeriesFile:
                         for n in names}
         first = self._images[self.channels[0]]
         self._raw = first.compression is None and not first._filters
+        self.chunk_shape: tuple[int, int, int] = first.chunks
+        # whole images cut into whole chunks of rows: written from the array's buffer
+        self._raw = self._raw and self.image_shape[0] % self.chunk_shape[1] == 0 and \
+            self.chunk_shape[2] == self.image_shape[1]
+        # written in place each series: setting it through ``attrs`` recreates it (~0.1 ms)
+        self._complete = self.file.attrs.get_id("complete_images")
         self.images = int(self.file.attrs["complete_images"])
         self.series = len(np.unique(self.file["numid"][: self.images])) if self.images else 0
 
@@ -103,9 +117,10 @@ class SeriesFile:
         for key, value in attrs.items():
             f.attrs[key] = value
         width, height = self.image_shape
+        rows = chunk_rows(self.image_shape, self.dtype)
         for channel in self.channels:
             f.create_dataset(f"images/{channel}", shape=(0, width, height),
-                             maxshape=(None, width, height), chunks=(1, width, height),
+                             maxshape=(None, width, height), chunks=(1, rows, height),
                              dtype=self.dtype, **filters)
         for name, dtype in ROW_DATASETS.items():
             f.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(4096,), dtype=dtype)
@@ -168,22 +183,19 @@ class SeriesFile:
             dataset = self._images[channel]
             dataset.resize(stop, axis=0)
             images = self._cast(series, channel, images)
-            if self._raw:  # one chunk per image, stored as is: skip the selection machinery
-                for row, image in enumerate(np.ascontiguousarray(images), start):
-                    dataset.id.write_direct_chunk((row, 0, 0), image)  # its buffer, no copy
+            if self._raw:  # chunks of rows, stored as is: skip the selection machinery
+                self._write_chunks(dataset, start, np.ascontiguousarray(images))
             else:
                 dataset[start:stop] = images
-        uuids = self._rows["uuid"]
-        uuids.resize(stop, axis=0)
-        uuids[start:stop] = np.array([series.uuid] * n, dtype=object)
-        rows = {"numid": np.full(n, series.numid), "index": np.arange(n),
+        rows = {"uuid": np.array([series.uuid] * n, dtype=object),
+                "numid": np.full(n, series.numid), "index": np.arange(n),
                 "start_ts": series.start_ts, "exposure": series.exposures}
         for name, values in rows.items():
             _append_rows(self._rows[name], start, values)
         for (channel, name), dataset in self._params.items():
             _append_rows(dataset, start, np.full(n, series.params.get(channel, {}).get(
                 name, np.nan)))
-        f.attrs["complete_images"] = stop
+        self._set_complete(stop)
         f.flush()
         self._last_start = start
         self.images = stop
@@ -194,14 +206,25 @@ class SeriesFile:
         file then ends, whole, with the series before it."""
         if self._last_start is None:
             raise ValueError(f"{self.path}: no series appended by this writer to take back")
-        self.file.attrs["complete_images"] = self._last_start
+        self._set_complete(self._last_start)
         self._truncate()
         self.file.flush()
         self.images, self._last_start = self._last_start, None
         self.series -= 1
 
+    def _write_chunks(self, dataset: Any, start: int, images: np.ndarray) -> None:
+        rows = self.chunk_shape[1]
+        for index, image in enumerate(images, start):
+            for first in range(0, image.shape[0], rows):
+                # a block of whole rows is contiguous: its buffer, no copy
+                dataset.id.write_direct_chunk((index, first, 0), image[first:first + rows])
+
+    def _set_complete(self, images: int) -> None:
+        self._complete.write(np.array(images, dtype=self._complete.dtype))
+
     def _cast(self, series: SeriesData, channel: str, images: np.ndarray) -> np.ndarray:
-        """Images as the file's pixel type; CA sends uint16 as LONG, so a cast must be exact."""
+        """Images as the file's pixel type (``--dtype``, or a wider type than the IOC's): a
+        cast must be exact."""
         if images.dtype == self.dtype:
             return images
         if self.dtype.kind in "iu":
@@ -234,9 +257,19 @@ class SeriesFile:
         self.close()
 
 
+def chunk_rows(image_shape: tuple[int, int], dtype: np.dtype) -> int:
+    """Rows of an image per chunk: the most that divide the image evenly and stay within
+    :data:`CHUNK_BYTES` (one row at least)."""
+    width, height = image_shape
+    row_bytes = max(1, height * np.dtype(dtype).itemsize)
+    most = max(1, CHUNK_BYTES // row_bytes)
+    return max(rows for rows in range(1, min(width, most) + 1) if width % rows == 0)
+
+
 def _append_rows(dataset: Any, start: int, values: np.ndarray) -> None:
-    """Grow a numeric 1-d dataset by ``values`` at ``start`` through h5py's low-level calls:
-    its ``resize`` and ``__setitem__`` cost ~0.12 ms per dataset, more than the write."""
+    """Grow a 1-d dataset (numbers, or strings as objects) by ``values`` at ``start`` through
+    h5py's low-level calls: its ``resize`` and ``__setitem__`` cost ~0.12 ms per dataset, more
+    than the write."""
     from h5py import h5s
 
     values = np.ascontiguousarray(values, dtype=dataset.dtype)
