@@ -52,10 +52,8 @@ def publish(context: Context, numid: int, whole: bool = True) -> None:
 
 @pytest.fixture(scope="module")
 def scripted_ioc():
-    ioc = SoftIoc(DB)
-    ioc.start()
-    yield ioc
-    ioc.close()
+    with SoftIoc(DB) as ioc:
+        yield ioc
 
 
 def test_incomplete_series_condemns_the_counted_one_before_it(scripted_ioc, tmp_path) -> None:

@@ -26,10 +26,8 @@ ULONGS = np.array([0, 2**31 - 1, 2**31, 2**32 - 1], dtype=np.uint32)
 
 @pytest.fixture(scope="module")
 def unsigned_ioc():
-    ioc = SoftIoc(DB)
-    ioc.start()
-    yield ioc
-    ioc.close()
+    with SoftIoc(DB) as ioc:
+        yield ioc
 
 
 @pytest.fixture
