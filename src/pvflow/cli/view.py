@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PVFlowError
+from ..storage.series import first_int
 
 Reader = Callable[[str], Any]
 
@@ -43,8 +44,7 @@ def fetch_frames(read: Reader, prefix: str, channels: list[str]) -> dict[str, np
     """The latest series of every channel as arrays of shape (n_images, width, height)."""
     frames = {}
     for channel in channels:
-        sizes = [int(np.asarray(read(f"{prefix}{channel}:asize{axis}")).reshape(-1)[0])
-                 for axis in range(3)]
+        sizes = [first_int(read(f"{prefix}{channel}:asize{axis}")) for axis in range(3)]
         flat = np.asarray(read(f"{prefix}{channel}:image")).reshape(-1)
         count = sizes[0] * sizes[1] * sizes[2]
         if flat.size < count:  # nothing published yet: an empty array
@@ -105,7 +105,7 @@ def show(args: argparse.Namespace, prefix: str, read: Reader, plt: Any) -> int:
 
     def title() -> str:
         state = _text(read(f"{prefix}state"))
-        numid = int(np.asarray(read(f"{prefix}numid")).reshape(-1)[0])
+        numid = first_int(read(f"{prefix}numid"))
         return f"{prefix}  state={state}  numid={numid}"
 
     figure = plt.figure(figsize=(3 * len(channels), 3))

@@ -25,9 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from .series import IncompleteSeriesError, SeriesError
+from .series import IncompleteSeriesError, SeriesError, first_int
 
 ACQUIRE = "acquire"
 
@@ -131,7 +129,7 @@ class SeriesAssembler:
                 raise IncompleteSeriesError(
                     f"{which} is incomplete: no "
                     f"{', '.join(self._name(k) for k in missing)} for it",
-                    int(np.asarray(numid[0]).reshape(-1)[0]) if numid else None)
+                    first_int(numid[0]) if numid else None)
             windows.append(Window({k: values[0] for k, values in inside.items()}, fall))
         return windows
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..context import Context
 from ..errors import PVFlowError
 from .assembler import ACQUIRE, SeriesAssembler, Window
-from .series import SeriesData, SeriesError
+from .series import SeriesData, SeriesError, first_int
 
 SERIES_KEYS = ("numid", "uuid", "start_ts", "acq_td")
 # a waveform's FTVL as a numpy type (CA sends CHAR arrays as unsigned bytes)
@@ -110,7 +110,7 @@ def read_layout(context: Context, prefix: str, channels: Sequence[str] | None = 
     if failed:
         raise DetectorSetupError(f"{prefix}: cannot read {', '.join(failed)} (no such "
                                  "channel?)", pv=failed[0])
-    shapes = {c: tuple(int(np.asarray(values[pv]).reshape(-1)[0]) for pv in names)
+    shapes = {c: tuple(first_int(values[pv]) for pv in names)
               for c, names in sizes.items()}
     if len(set(shapes.values())) != 1:
         raise DetectorSetupError(f"{prefix}: channels differ in size: {shapes}")
@@ -237,7 +237,7 @@ class DetectorSource:
                 return
             self._handle(key, item)
             self._decide()
-            if key == ACQUIRE and int(np.asarray(item.value).reshape(-1)[0]):
+            if key == ACQUIRE and first_int(item.value):
                 return
 
     def interrupt(self) -> None:
@@ -308,7 +308,7 @@ class DetectorSource:
 
     def _series(self, window: Window) -> SeriesData:
         values = window.values
-        numid, uuid = int(np.asarray(values["numid"]).reshape(-1)[0]), _text(values["uuid"])
+        numid, uuid = first_int(values["numid"]), _text(values["uuid"])
         # a cancelled series may have used up an id: as many as falls that published nothing
         cancelled, self._cancelled_seen = (self.assembler.empty_windows - self._cancelled_seen,
                                            self.assembler.empty_windows)

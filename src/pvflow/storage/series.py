@@ -7,8 +7,15 @@ times and real exposures, the device's series id (``numid``) and uuid.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+
+def first_int(value: Any) -> int:
+    """A record's value as an int: a scalar comes as a number or as a one-element array,
+    depending on the protocol and the request."""
+    return int(np.asarray(value).reshape(-1)[0])
 
 
 class SeriesError(RuntimeError):
