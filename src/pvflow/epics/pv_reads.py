@@ -19,8 +19,8 @@ from ..errors import DisconnectedError, PVFlowError, PVTimeoutError
 from ..reading import Reading
 from . import dbr
 from .exceptions import ChannelAccessGetFailure
-from .fields import CONTROL_KEYS, char_value, control_fields, is_array, read_metadata, \
-    time_fields
+from .fields import CONTROL_KEYS, char_value, control_fields, is_array, put_time_fields, \
+    read_metadata, time_fields
 from .flag import Flag
 from .info import describe
 from .session import Host
@@ -166,7 +166,7 @@ class Reads:
         runs); returns the pyepics-style metadata dict."""
         fields = control_fields(reading)
         if not self._has_monitor_value:
-            fields.update(time_fields(reading))
+            put_time_fields(fields, reading)
         self._args.update(fields)
         return fields
 

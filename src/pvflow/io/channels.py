@@ -139,8 +139,7 @@ class ChannelTable(Generic[ChannelT]):
             found = self.by_name.get(name)
             if found is not None:
                 return found
-            with self._id_lock:
-                cid = self._next_ids(1)
+            cid = self.allocate_ids(1)
             found = self.by_name[name] = self._factory(name, cid)
             self.by_cid[cid] = found
             first = not self._unsearched
@@ -238,13 +237,10 @@ class ChannelTable(Generic[ChannelT]):
     def allocate_ids(self, count: int) -> int:
         """The first of ``count`` consecutive ids (cids, request ids, subscription ids)."""
         with self._id_lock:
-            return self._next_ids(count)
-
-    def _next_ids(self, count: int) -> int:
-        first = self._next_id
-        if first + count >= self._id_limit:
-            first = 1
-        self._next_id = first + count
+            first = self._next_id
+            if first + count >= self._id_limit:
+                first = 1
+            self._next_id = first + count
         return first
 
 
