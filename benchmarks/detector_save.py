@@ -12,15 +12,19 @@ the writer's rusage. The peer is the h5py loop a user would write first: a monit
 (p4p over PVA, pyepics over CA) appending each image to a chunked dataset. CAspy, the tool
 the Diss documentation names, is not on PyPI.
 
-The RunEngine rows time ``bp.count([detector], N)`` with ``DissDetector`` saving every image
-to HDF5 and its documents going to an embedded Tiled server through the background writer,
-against the same detector acquiring without saving, at 5 and 50 ms exposures: a point waits
-for its image to arrive (2 MB over pvAccess), a few ms whatever the exposure.
+The RunEngine rows time ``DissDetector`` saving every image to HDF5, its documents going to
+an embedded Tiled server through the background writer, against the same detector acquiring
+without saving. ``bp.count([detector], N)`` at 5 and 50 ms exposures: a point waits for its
+image to arrive (2 MB over pvAccess), a few ms whatever the exposure. The fly scan
+(``fly_detector``, 5 ms exposures, one image a series) is the 100 images/s case: without
+saving, the same acquisitions run inside a run with no writer (a ``StandardDetector`` cannot
+fly without one).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import signal
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +128,8 @@ def measure_writers(protocols: list[str], seconds: float) -> list[tuple[str, dic
     ioc = DetectorProcess({"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_DTYPE": "uint16",
                            "DISSSIM_NUM_IMAGES": "1", "DISSSIM_CHANNELS": "ch0",
                            "DISS_AUTO_ACQUIRE": repr(EXPOSURE), "DISS_LOG_LEVEL": "warning"})
-    folder = Path(tempfile.mkdtemp(prefix="pvflow-save-bench-"))
+    scratch = tempfile.TemporaryDirectory(prefix="pvflow-save-bench-")
+    folder = Path(scratch.name)
     repeater = None
     try:
         ioc.start()
@@ -152,14 +158,14 @@ def measure_writers(protocols: list[str], seconds: float) -> list[tuple[str, dic
             repeater.terminate()
             repeater.wait(10)
         ioc.stop()
+        scratch.cleanup()
     return rows
 
 
-def measure_run_engine(counts: int, exposures: list[float], repeats: int = 3
-                       ) -> dict[float, dict[str, float]]:
-    """Seconds of ``bp.count([det], counts)`` per exposure: saving to HDF5 + Tiled, and not
-    saving (best of ``repeats`` runs each, alternating: the machine's load drifts)."""
-    import bluesky.plans as bp
+@contextlib.contextmanager
+def run_engine_setup() -> Iterator[tuple[Any, Any, Any, Any]]:
+    """A RunEngine writing to an embedded Tiled server, the detector IOC, and two
+    ``DissDetector`` s on it over pvAccess: one saving to HDF5, one acquiring only."""
     from bluesky import RunEngine
     from ophyd_async.core import init_devices
 
@@ -170,30 +176,70 @@ def measure_run_engine(counts: int, exposures: list[float], repeats: int = 3
     from pvflow.demo.tiled_server import TiledServer
     from tests.ioc.detector_process import DetectorProcess
 
-    folder = Path(tempfile.mkdtemp(prefix="pvflow-re-bench-"))
-    times: dict[float, dict[str, float]] = {}
-    with DetectorProcess({"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_DTYPE": "uint16",
-                          "DISSSIM_NUM_IMAGES": "1", "DISSSIM_CHANNELS": "ch0",
-                          "DISS_LOG_LEVEL": "warning"}) as ioc, \
-            TiledServer(folder / "tiled", readable=[folder / "images"]) as server, \
+    with tempfile.TemporaryDirectory(prefix="pvflow-re-bench-") as scratch, \
+            DetectorProcess({"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_DTYPE": "uint16",
+                             "DISSSIM_NUM_IMAGES": "1", "DISSSIM_CHANNELS": "ch0",
+                             "DISS_LOG_LEVEL": "warning"}) as ioc, \
+            TiledServer(Path(scratch) / "tiled", readable=[Path(scratch) / "images"]) as server, \
             Context(ioc.epics_env, timeout=10.0) as context:
         writer = BackgroundWriter(TiledTarget(connect(server.uri, server.api_key)),
-                                  backup_directory=folder / "backup")
+                                  backup_directory=Path(scratch) / "backup")
         engine = RunEngine({})
         engine.subscribe(writer)
         with init_devices():
-            saving = DissDetector(context, ioc.prefix, folder / "images", pva=True,
+            saving = DissDetector(context, ioc.prefix, Path(scratch) / "images", pva=True,
                                   name="det")
             plain = DissDetector(context, ioc.prefix, None, pva=True, name="plain")
-        for exposure in exposures:
-            context.put(ioc.pv("duration"), exposure)
-            best = times.setdefault(exposure, {})
-            for label, detector in repeats * [("without saving", plain),
-                                              ("with saving", saving)]:
+        try:
+            yield engine, context, saving, plain
+        finally:
+            writer.close()
+
+
+def acquire_only(context: Any, detector: Any, series: int, duration: float) -> Any:
+    """The fly scan's acquisitions without a writer: a ``StandardDetector`` cannot fly without
+    its data logic, so the same trigger and acquire logic run alone inside a run."""
+    import bluesky.plan_stubs as bps
+    import bluesky.preprocessors as bpp
+
+    from pvflow.bluesky.diss_detector import DissAcquireLogic, DissTriggerLogic
+
+    trigger = DissTriggerLogic(context, detector.layout)
+    acquire = DissAcquireLogic(context, detector.layout, trigger)
+
+    async def acquisitions() -> None:
+        await trigger.prepare_internal(series, duration, 0.0)
+        await acquire.start_acquiring()
+        await acquire.wait_for_idle()
+
+    return bpp.run_wrapper(bps.wait_for([acquisitions]))
+
+
+def measure_run_engine(counts: int, exposures: list[float], fly_series: int,
+                       repeats: int = 3) -> dict[str, dict[str, float]]:
+    """Seconds per row, saving to HDF5 + Tiled and not saving (best of ``repeats`` runs each,
+    alternating: the machine's load drifts): ``bp.count([det], counts)`` per exposure (a
+    point waits for its image), and a fly scan of ``fly_series`` series at 5 ms exposures."""
+    import bluesky.plans as bp
+
+    from pvflow.bluesky.plans import fly_detector
+
+    times: dict[str, dict[str, float]] = {}
+    with run_engine_setup() as (engine, context, saving, plain):
+        plans = {f"bp.count of {counts} images, {exposure * 1e3:g} ms exposures":
+                 (exposure, counts, lambda: bp.count([plain], counts),
+                  lambda: bp.count([saving], counts))
+                 for exposure in exposures}
+        plans[f"fly scan of {fly_series} images, {EXPOSURE * 1e3:g} ms exposures"] = (
+            EXPOSURE, fly_series, lambda: acquire_only(context, plain, fly_series, EXPOSURE),
+            lambda: fly_detector(saving, series=fly_series, duration=EXPOSURE))
+        for label, (exposure, images, without, with_saving) in plans.items():
+            context.put(saving.layout().pv("duration"), exposure)
+            best = times.setdefault(label, {"images": images})
+            for key, plan in repeats * [("without saving", without), ("with saving", with_saving)]:
                 started = time.perf_counter()
-                engine(bp.count([detector], counts))
-                best[label] = min(best.get(label, np.inf), time.perf_counter() - started)
-        writer.close()
+                engine(plan())
+                best[key] = min(best.get(key, np.inf), time.perf_counter() - started)
     return times
 
 
@@ -205,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counts", type=int, default=40, help="points of the RunEngine rows")
     parser.add_argument("--re-exposures", default="0.005,0.05",
                         help="exposures (s) of the RunEngine rows")
+    parser.add_argument("--fly-series", type=int, default=200,
+                        help="series (one image each) of the RunEngine fly-scan row")
     parser.add_argument("--re-repeats", type=int, default=3,
                         help="runs per RunEngine row (the best counts)")
     parser.add_argument("--naive", choices=["ca", "pva"], help=argparse.SUPPRESS)
@@ -227,11 +275,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['cpu_per_s']:8.2f} {series_lost:>11} {r['lost_images']:11d} "
               f"{r['repeated_images']:8d}", flush=True)
     exposures = [float(e) for e in args.re_exposures.split(",")]
-    for exposure, times in measure_run_engine(args.counts, exposures, args.re_repeats).items():
+    for label, times in measure_run_engine(args.counts, exposures, args.fly_series,
+                                           args.re_repeats).items():
         ratio = times["with saving"] / times["without saving"]
-        print(f"RunEngine bp.count of {args.counts} images, {exposure * 1e3:g} ms exposures "
-              f"(PVA): {times['without saving']:.2f} s without saving, "
-              f"{times['with saving']:.2f} s with HDF5 + Tiled: {ratio:.2f}x", flush=True)
+        rates = [times["images"] / times[key] for key in ("without saving", "with saving")]
+        print(f"RunEngine {label} (PVA): {times['without saving']:.2f} s without saving "
+              f"({rates[0]:.0f} images/s), {times['with saving']:.2f} s with HDF5 + Tiled "
+              f"({rates[1]:.0f}/s): {ratio:.2f}x", flush=True)
     return 0
 
 

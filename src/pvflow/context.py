@@ -384,7 +384,8 @@ class Context:
         CA only: ``dtype`` (``"uint16"``, ``"uint32"``) says the field is unsigned (a
         waveform's FTVL tells): CA has no unsigned types, so a server sends an unsigned short
         array as LONG, twice its bytes; the monitor then asks for SHORT (LONG) and delivers
-        the bits as ``uint16`` (``uint32``).
+        the bits as ``uint16`` (``uint32``). A monitor the server refuses reaches ``callback``
+        as the :class:`PVFlowError` naming the PV and the server's reason, in place of a value.
         """
         engine, channel = self._route(name)
         schedule = self._schedule(loop)

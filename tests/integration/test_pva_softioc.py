@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -249,3 +250,10 @@ def test_name_server_over_tcp_without_udp_search(pva_ioc) -> None:
     without = {**env, "EPICS_PVA_NAME_SERVERS": ""}
     with Context(without, timeout=1.0) as ctx, pytest.raises(PVTimeoutError):
         ctx.get("pva://T:ai")
+
+
+def test_a_refused_monitor_reaches_the_callback_as_the_error_naming_the_pv(context) -> None:
+    received: queue.Queue[object] = queue.Queue()
+    with context.subscribe("pva://T:long", received.put, request="field(no.such.field)"):
+        error = received.get(timeout=10)
+    assert isinstance(error, PVFlowError) and "monitor of T:long failed" in str(error)

@@ -280,10 +280,12 @@ class DetectorSource:
         if key == INTERRUPT:
             return
         if key == "lost":
-            after = f"series {self.last_numid} ({self.last_uuid})" if self.last_numid is not None \
-                else "the start"
-            raise SeriesError(f"lost the connection to {item} after {after}: the series "
-                              "acquired from then on are missing (IOC stopped or restarted)")
+            raise SeriesError(f"lost the connection to {item} after {self._last_saved()}: the "
+                              "series acquired from then on are missing (IOC stopped or "
+                              "restarted)")
+        if isinstance(item, BaseException):  # the server refused the monitor: it names why
+            raise SeriesError(f"no updates of {self._pv_of(key)} after {self._last_saved()}: "
+                              f"{item}")
         if key.startswith("param:"):
             _, channel, name = key.split(":", 2)
             self._params[channel, name] = item.value
@@ -294,6 +296,16 @@ class DetectorSource:
         self.assembler.add(key, item.timestamp or 0.0, item.value)
         if self.assembler.pending_falls > before and self._fall_seen_at is None:
             self._fall_seen_at = time.monotonic()
+
+    def _last_saved(self) -> str:
+        if self.last_numid is None:
+            return "the start"
+        return f"series {self.last_numid} ({self.last_uuid})"
+
+    def _pv_of(self, key: str) -> str:
+        if key.startswith("param:"):
+            return self.layout.pv(key.split(":", 1)[1])
+        return self.names[key]
 
     def _decide(self, give_up: bool = False) -> None:
         self._ready.extend(self.assembler.take(give_up))
