@@ -23,8 +23,9 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple] = []
 
-    def channel_created(self, circuit, channel, native, count, sid):
-        self.events.append(("created", channel.name, native, count, sid))
+    def channels_created(self, circuit, created):
+        self.events.extend(("created", channel.name, native, count, sid)
+                           for channel, native, count, sid in created)
 
     def channel_failed(self, circuit, channel, reason):
         self.events.append(("failed", channel.name, reason))
@@ -85,8 +86,24 @@ def test_connection_sequence_reports_channel() -> None:
               + protocol.header(Command.ACCESS_RIGHTS, 0, 0, 0, 9, 3)
               + protocol.header(Command.CREATE_CHAN, 0, Native.DOUBLE, 1, 9, 77))
     feed(circuit, stream, 5)
-    assert circuit.server_version == 13
-    assert recorder.events == [("access", "T:ai", 3), ("created", "T:ai", 6, 1, 77)]
+    assert circuit.server_version == 13 and channel.access == 3
+    assert recorder.events == [("created", "T:ai", 6, 1, 77)]
+
+
+def test_creates_of_one_pass_come_as_one_batch_and_before_what_follows_them() -> None:
+    circuit, recorder, _ = make_circuit()
+    for cid in (1, 2, 3):
+        circuit.channels[cid] = Channel(f"T:{cid}", cid)
+    circuit.channels[2].watchers = (object(),)  # somebody watches T:2: its rights are news
+    stream = b"".join(protocol.header(Command.ACCESS_RIGHTS, 0, 0, 0, cid, 1)
+                      + protocol.header(Command.CREATE_CHAN, 0, Native.DOUBLE, 1, cid, 10 + cid)
+                      for cid in (1, 2))
+    stream += protocol.header(Command.SERVER_DISCONN, 0, 0, 0, 2, 0)
+    stream += protocol.header(Command.CREATE_CHAN, 0, Native.DOUBLE, 1, 3, 13)
+    feed(circuit, stream, len(stream))
+    assert recorder.events == [("access", "T:2", 1), ("created", "T:1", 6, 1, 11),
+                               ("created", "T:2", 6, 1, 12), ("lost", "T:2"),
+                               ("created", "T:3", 6, 1, 13)]
 
 
 def test_large_payload_is_handed_over_without_copy_and_in_native_order() -> None:

@@ -39,8 +39,8 @@ _unpack_extended = EXTENDED_SIZES.unpack_from
 class CircuitListener(Protocol):
     """What a circuit reports to the engine that owns channels and sockets."""
 
-    def channel_created(self, circuit: Circuit, channel: Channel, native: int, count: int,
-                        sid: int) -> None: ...
+    def channels_created(self, circuit: Circuit,
+                         created: list[tuple[Channel, int, int, int]]) -> None: ...
 
     def channel_failed(self, circuit: Circuit, channel: Channel, reason: str) -> None: ...
 
@@ -80,8 +80,6 @@ class Circuit:
             Command.EVENT_ADD: self._on_event_add,
             Command.WRITE_NOTIFY: self._on_write_notify,
             Command.VERSION: self._on_version,
-            Command.CREATE_CHAN: self._on_create_channel,
-            Command.ACCESS_RIGHTS: self._on_access_rights,
             Command.CREATE_CH_FAIL: self._on_create_channel_failed,
             Command.SERVER_DISCONN: self._on_server_disconnect,
             Command.ERROR: self._on_error,
@@ -133,8 +131,13 @@ class Circuit:
         handlers = self._handlers
         pending_pop = self.pending.pop
         subscriptions = self.subscriptions
+        channels_get = self.channels.get
         unpack = _unpack_header
         offset, end = 0, self._filled
+        # A fresh connect answers thousands of creates in a burst: they reach the listener
+        # as one batch per pass (one lock, one hand-over), flushed before any other kind of
+        # message so that, say, a disconnect still follows the create it follows on the wire.
+        created: list[tuple[Channel, int, int, int]] = []
         while end - offset >= HEADER_SIZE:
             command, size, data_type, count, p1, p2 = unpack(buffer, offset)
             if command > LAST_COMMAND:  # skipping its "payload" would lose the stream for good
@@ -176,11 +179,26 @@ class Circuit:
                 subscription = subscriptions.get(p2)
                 if subscription is not None and p1 == 1:
                     self._deliver(subscription, buffer, start, stop, count, False)
+            elif command == 18:  # CREATE_CHAN: the native type, count, cid and sid
+                channel = channels_get(p1)
+                if channel is not None:
+                    created.append((channel, data_type, count, p2))
+            elif command == 22:  # ACCESS_RIGHTS: p1 is the cid, p2 the rights
+                channel = channels_get(p1)
+                if channel is not None:
+                    channel.access = p2 & 3
+                    if channel.watchers:
+                        self.listener.access_changed(self, channel)
             else:
+                if created:
+                    self._created(created)
+                    created = []
                 handler = handlers.get(command)
                 if handler is not None:
                     handler(data_type, count, p1, p2, buffer, start, stop, False)
             offset = stop
+        if created:
+            self._created(created)
         if offset:
             remaining = end - offset
             if remaining:
@@ -269,24 +287,20 @@ class Circuit:
                     start: int, stop: int, owned: bool) -> None:
         self.server_version = count
 
-    def _on_create_channel(self, native: int, count: int, cid: int, sid: int, buffer: Any,
-                           start: int, stop: int, owned: bool) -> None:
-        channel = self.channels.get(cid)
-        if channel is None:
-            return
-        if not 0 <= native <= 6:  # this channel is unusable; the others on the circuit are fine
-            del self.channels[cid]
-            self.listener.channel_failed(self, channel, f"the server gave native type {native}, "
-                                         f"which is not a Channel Access type (0..6)")
-            return
-        self.listener.channel_created(self, channel, native, count, sid)
-
-    def _on_access_rights(self, data_type: int, count: int, cid: int, rights: int, buffer: Any,
-                          start: int, stop: int, owned: bool) -> None:
-        channel = self.channels.get(cid)
-        if channel is not None:
-            channel.access = rights & 3
-            self.listener.access_changed(self, channel)
+    def _created(self, created: list[tuple[Channel, int, int, int]]) -> None:
+        """Hand the listener the channels the server created, (channel, native, count, sid);
+        one with a type Channel Access does not have fails alone."""
+        usable = []
+        for entry in created:
+            channel, native = entry[0], entry[1]
+            if 0 <= native <= 6:
+                usable.append(entry)
+            elif self.channels.pop(channel.cid, None) is not None:
+                self.listener.channel_failed(self, channel, f"the server gave native type "
+                                             f"{native}, which is not a Channel Access type "
+                                             "(0..6)")
+        if usable:
+            self.listener.channels_created(self, usable)
 
     def _on_create_channel_failed(self, data_type: int, count: int, cid: int, p2: int,
                                   buffer: Any, start: int, stop: int, owned: bool) -> None:

@@ -362,15 +362,15 @@ class CAClient(EngineBase[Channel]):
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
         self._on_search_responses([response])
 
-    def channel_created(self, circuit: Circuit, channel: Channel, native: int, count: int,
-                        sid: int) -> None:
-        enum_changed = channel.native != native
-        channel.native = NATIVES[native]
-        channel.count = count
-        channel.sid = sid
-        if enum_changed:
-            channel.enum_strings = ()
-        self._created(channel)
+    def channels_created(self, circuit: Circuit,
+                         created: list[tuple[Channel, int, int, int]]) -> None:
+        for channel, native, count, sid in created:
+            if channel.native != native:
+                channel.enum_strings = ()
+            channel.native = NATIVES[native]
+            channel.count = count
+            channel.sid = sid
+        self._created_many([entry[0] for entry in created])
 
     def _restart_subscriptions(self, channel: Channel) -> None:
         for subscription in list(channel.subscriptions.values()):

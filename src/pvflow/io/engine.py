@@ -284,22 +284,33 @@ class EngineBase(ChannelTable[ChannelT]):
         return channel, connection
 
     def _created(self, channel: ChannelT) -> None:
-        """The server created ``channel``: tell its watchers, restart its monitors and run
-        the requests that waited for it."""
-        channel.failure = None
+        self._created_many([channel])
+
+    def _created_many(self, channels: list[ChannelT]) -> None:
+        """The server created ``channels``: tell their watchers, restart their monitors and
+        run the requests that waited for them (under one lock: a fresh connect brings
+        thousands at once)."""
+        connected = ChannelState.CONNECTED
+        waited = []
         with self.lock:
-            channel.state = ChannelState.CONNECTED
-            self.topology += 1
-            actions, channel.on_connect = channel.on_connect, NO_ACTIONS
-            if channel.watchers:
-                self._post_connection(channel, True)
-        if channel.subscriptions:
-            self._restart_subscriptions(channel)
-        for action in actions:
-            try:
-                action(channel, True)
-            except PVFlowError as exc:
-                self.log.debug("%s: deferred request failed: %s", channel.name, exc)
+            self.topology += len(channels)
+            for channel in channels:
+                channel.failure = None
+                channel.state = connected
+                if channel.on_connect:
+                    waited.append((channel, channel.on_connect))
+                    channel.on_connect = NO_ACTIONS
+                if channel.watchers:
+                    self._post_connection(channel, True)
+        for channel in channels:
+            if channel.subscriptions:
+                self._restart_subscriptions(channel)
+        for channel, actions in waited:
+            for action in actions:
+                try:
+                    action(channel, True)
+                except PVFlowError as exc:
+                    self.log.debug("%s: deferred request failed: %s", channel.name, exc)
 
     def _post_connection(self, channel: ChannelT, connected: bool) -> None:
         """Tell the channel's watchers (if any: most channels have none)."""
