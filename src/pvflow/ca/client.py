@@ -350,14 +350,12 @@ class CAClient(EngineBase[Channel]):
         """Create the channels the servers have; each circuit sends its creates in one write
         at the end of this pass."""
         opened = None
-        for response in responses:
-            found = self._found(response.cid, response.host, response.port)
-            if found is not None:
-                channel, connection = found
-                connection.circuit.queue(protocol.create_channel(channel.wire_name, channel.cid))
-                if connection is not opened:
-                    opened = connection
-                    self.loop.at_end_of_iteration(connection, connection.flush)
+        create_channel = protocol.create_channel
+        for channel, connection in self._found_many([response[:3] for response in responses]):
+            connection.circuit.queue(create_channel(channel.wire_name, channel.cid))
+            if connection is not opened:
+                opened = connection
+                self.loop.at_end_of_iteration(connection, connection.flush)
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
         self._on_search_responses([response])

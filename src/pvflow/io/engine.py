@@ -260,28 +260,36 @@ class EngineBase(ChannelTable[ChannelT]):
         if self._search is not None and channels:
             self._search.schedule.add_many(channels)
 
-    def _found(self, cid: int, host: str, port: int) -> tuple[ChannelT, Any] | None:
-        """A server has channel ``cid``: the channel and the connection (opened if need be)
-        to create it on, or None when the answer is stale or no circuit opens."""
-        channel = self.by_cid.get(cid)
+    def _found_many(self, answers: list[tuple[int, str, int]]) -> list[tuple[ChannelT, Any]]:
+        """Servers have these channels, (cid, host, port): each channel with the connection
+        (opened if need be) to create it on; stale answers and channels whose circuit does
+        not open are left out."""
         search = self._search
-        if channel is None or channel.state is not ChannelState.SEARCHING or search is None:
-            return None  # a second server answered, or an answer to a search we dropped
-        search.schedule.answered(cid)
-        key = (host, port)
-        connection = self._connections.get(key)
-        if connection is None:
-            try:
-                connection = self._connections[key] = self._new_connection(host, port)
-            except OSError as exc:
-                self.log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name, host,
-                                 port, exc)
-                search.schedule.add(channel)
-                return None
-        channel.state = ChannelState.CONNECTING
-        channel.circuit = connection.circuit
-        connection.circuit.channels[channel.cid] = channel
-        return channel, connection
+        if search is None:
+            return []
+        by_cid, connections = self.by_cid, self._connections
+        searching, connecting = ChannelState.SEARCHING, ChannelState.CONNECTING
+        found = []
+        for cid, host, port in answers:
+            channel = by_cid.get(cid)
+            if channel is None or channel.state is not searching:
+                continue  # a second server answered, or an answer to a search we dropped
+            connection = connections.get((host, port))
+            if connection is None:
+                try:
+                    connection = connections[host, port] = self._new_connection(host, port)
+                except OSError as exc:
+                    self.log.warning("%s: cannot open a circuit to %s:%s: %s", channel.name,
+                                     host, port, exc)
+                    search.schedule.answered(cid)
+                    search.schedule.add(channel)
+                    continue
+            channel.state = connecting
+            channel.circuit = connection.circuit
+            connection.circuit.channels[cid] = channel
+            found.append((channel, connection))
+        search.schedule.answered_many([channel.cid for channel, _ in found])
+        return found
 
     def _created(self, channel: ChannelT) -> None:
         self._created_many([channel])

@@ -136,22 +136,33 @@ class SearchSchedule(Generic[SearchableT]):
             self._settle(channel)
 
     def answered(self, cid: int) -> None:
-        """A server has ``cid``: stop searching, and let the answer open the window."""
-        channel = self._waiting.pop(cid, None)
-        if channel is None:
-            return
-        sent_at = self._settle(channel)
-        if sent_at is None:
-            return
+        self.answered_many((cid,))
+
+    def answered_many(self, cids: Iterable[int]) -> None:
+        """Servers have ``cids`` (the answers of one datagram): stop searching for them, and
+        let each answer open the window."""
+        waiting_pop, in_flight_pop, cost, capacity = (self._waiting.pop, self._in_flight.pop,
+                                                      self._cost, self._capacity)
         now = self._clock()
-        self.round_trip += (now - sent_at - self.round_trip) / 8.0
-        grown = self._cost(channel) / self._capacity
-        if self.window >= self.threshold:
-            grown /= self.window
-        self.window = min(self.window + grown, MAX_WINDOW)
+        answered = False
+        for cid in cids:
+            channel = waiting_pop(cid, None)
+            if channel is None:
+                continue
+            sent_at = in_flight_pop(cid, None)
+            if sent_at is None:
+                continue
+            bytes_ = cost(channel)
+            self._in_flight_bytes -= bytes_
+            self.round_trip += (now - sent_at - self.round_trip) / 8.0
+            grown = bytes_ / capacity
+            if self.window >= self.threshold:
+                grown /= self.window
+            self.window = min(self.window + grown, MAX_WINDOW)
+            answered = True
         # a tick already due now will send what the room allows: no need to arm one
-        if self._timer_due > now and (self._fresh or self._queue) and \
-                self._room() >= self._capacity:
+        if answered and self._timer_due > now and (self._fresh or self._queue) and \
+                self._room() >= capacity:
             self._arm(0.0)
 
     def restart(self) -> None:

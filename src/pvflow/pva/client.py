@@ -274,13 +274,11 @@ class PVAClient(EngineBase[Channel]):
         """Create the channels a server has; one frame for all the names of one answer."""
         creates = []
         circuit = None
-        for cid in response.cids:
-            found = self._found(cid, response.host, response.port)
-            if found is not None:
-                channel, connection = found
-                circuit = connection.circuit
-                if circuit.ready:
-                    creates.append((cid, channel.name))
+        host, port = response.host, response.port
+        for channel, connection in self._found_many([(cid, host, port) for cid in response.cids]):
+            circuit = connection.circuit
+            if circuit.ready:
+                creates.append((channel.cid, channel.name))
         if creates and circuit is not None:
             circuit.queue(protocol.create_channel(creates))
         elif circuit is not None and not circuit.ready and self._search is not None:
