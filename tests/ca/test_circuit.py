@@ -23,9 +23,9 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple] = []
 
-    def channels_created(self, circuit, created):
-        self.events.extend(("created", channel.name, native, count, sid)
-                           for channel, native, count, sid in created)
+    def channels_created(self, circuit, channels):
+        self.events.extend(("created", channel.name, int(channel.native), channel.count,
+                            channel.sid) for channel in channels)
 
     def channel_failed(self, circuit, channel, reason):
         self.events.append(("failed", channel.name, reason))

@@ -14,7 +14,7 @@ from ..io.channel_failure import ChannelFailure
 from ..io.channels import (NO_ACTIONS, NO_SUBSCRIPTIONS, NO_WATCHERS, Actions, ChannelBase,
                            ChannelState)
 from ..io.delivery import Mailbox
-from .dbr import Decoder, Native
+from .dbr import NATIVES, Decoder, Native
 from .protocol import describe_status, pad_string
 
 if TYPE_CHECKING:
@@ -46,6 +46,14 @@ class Channel(ChannelBase):
         self.search_attempt = 0
         self.search_due = 0.0
         self.failure: ChannelFailure | None = None  # set while the server refuses the channel
+
+    def created(self, native: int, count: int, sid: int) -> None:
+        """The server created this channel (again): its type may have changed since."""
+        if self.native != native:
+            self.enum_strings = ()
+        self.native = NATIVES[native]
+        self.count = count
+        self.sid = sid
 
 
 class ReadRequest:

@@ -30,7 +30,7 @@ from . import protocol
 from .channel import Channel, ReadRequest, Subscription, WriteRequest
 from .circuit import Circuit
 from .config import CAConfig
-from .dbr import DECODERS, NATIVES, UNSIGNED_REQUEST, Native, decoder, encode_put
+from .dbr import DECODERS, UNSIGNED_REQUEST, Native, decoder, encode_put
 from .dbr import Form as DbrForm
 from .reads import DBR_FORMS, BlockPlan, DeferredReads, JoinedReading, JoinedSlots
 from .search import NameSearch
@@ -349,26 +349,18 @@ class CAClient(EngineBase[Channel]):
     def _on_search_responses(self, responses: list[protocol.SearchResponse]) -> None:
         """Create the channels the servers have; each circuit sends its creates in one write
         at the end of this pass."""
-        opened = None
         create_channel = protocol.create_channel
-        for channel, connection in self._found_many([response[:3] for response in responses]):
-            connection.circuit.queue(create_channel(channel.wire_name, channel.cid))
-            if connection is not opened:
-                opened = connection
-                self.loop.at_end_of_iteration(connection, connection.flush)
+        for connection, channels in self._found_many(responses).items():
+            queue = connection.circuit.queue
+            for channel in channels:
+                queue(create_channel(channel.wire_name, channel.cid))
+            self.loop.at_end_of_iteration(connection, connection.flush)
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
         self._on_search_responses([response])
 
-    def channels_created(self, circuit: Circuit,
-                         created: list[tuple[Channel, int, int, int]]) -> None:
-        for channel, native, count, sid in created:
-            if channel.native != native:
-                channel.enum_strings = ()
-            channel.native = NATIVES[native]
-            channel.count = count
-            channel.sid = sid
-        self._created_many([entry[0] for entry in created])
+    def channels_created(self, circuit: Circuit, channels: list[Channel]) -> None:
+        self._created_many(channels)
 
     def _restart_subscriptions(self, channel: Channel) -> None:
         for subscription in list(channel.subscriptions.values()):

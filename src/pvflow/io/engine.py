@@ -11,7 +11,7 @@ import getpass
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
@@ -260,17 +260,20 @@ class EngineBase(ChannelTable[ChannelT]):
         if self._search is not None and channels:
             self._search.schedule.add_many(channels)
 
-    def _found_many(self, answers: list[tuple[int, str, int]]) -> list[tuple[ChannelT, Any]]:
-        """Servers have these channels, (cid, host, port): each channel with the connection
-        (opened if need be) to create it on; stale answers and channels whose circuit does
-        not open are left out."""
+    def _found_many(self, answers: Iterable[Sequence[Any]]) -> dict[Any, list[ChannelT]]:
+        """Servers have these channels, ``(cid, host, port, ...)`` each: the channels now
+        connecting, by the connection (opened if need be) to create them on; stale answers and
+        channels whose circuit does not open are left out. No object per channel: a batch
+        that lives through thousands of answers is walked by every garbage collection."""
         search = self._search
         if search is None:
-            return []
+            return {}
         by_cid, connections = self.by_cid, self._connections
         searching, connecting = ChannelState.SEARCHING, ChannelState.CONNECTING
-        found = []
-        for cid, host, port in answers:
+        found: dict[Any, list[ChannelT]] = {}
+        cids = []
+        for answer in answers:
+            cid, host, port = answer[0], answer[1], answer[2]
             channel = by_cid.get(cid)
             if channel is None or channel.state is not searching:
                 continue  # a second server answered, or an answer to a search we dropped
@@ -287,8 +290,12 @@ class EngineBase(ChannelTable[ChannelT]):
             channel.state = connecting
             channel.circuit = connection.circuit
             connection.circuit.channels[cid] = channel
-            found.append((channel, connection))
-        search.schedule.answered_many([channel.cid for channel, _ in found])
+            channels = found.get(connection)
+            if channels is None:
+                channels = found[connection] = []
+            channels.append(channel)
+            cids.append(cid)
+        search.schedule.answered_many(cids)
         return found
 
     def _created(self, channel: ChannelT) -> None:

@@ -272,13 +272,14 @@ class PVAClient(EngineBase[Channel]):
     # --- events from the search and the circuits (I/O thread) -------------------------------------
     def _on_search_response(self, response: protocol.SearchResponse) -> None:
         """Create the channels a server has; one frame for all the names of one answer."""
-        creates = []
+        creates: list[tuple[int, str]] = []
         circuit = None
         host, port = response.host, response.port
-        for channel, connection in self._found_many([(cid, host, port) for cid in response.cids]):
+        found = self._found_many([(cid, host, port) for cid in response.cids])
+        for connection, channels in found.items():
             circuit = connection.circuit
             if circuit.ready:
-                creates.append((channel.cid, channel.name))
+                creates.extend((channel.cid, channel.name) for channel in channels)
         if creates and circuit is not None:
             circuit.queue(protocol.create_channel(creates))
         elif circuit is not None and not circuit.ready and self._search is not None:
