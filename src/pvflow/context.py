@@ -153,9 +153,14 @@ class Context:
         self._factories = {**ENGINES, **(engines or {})}
         self._engines: dict[str, Engine[Any]] = {}
         self._engines_lock = threading.Lock()
+        # Names on the engine of bare names map to their channel alone: at 100 000 names a
+        # route tuple per name doubles what every full garbage collection walks. Others
+        # (pva://...) keep their (engine, channel) route.
+        self._bare_routes: dict[str, Any] = {}
         self._routes: dict[str, Route] = {}
         self._plans: dict[tuple[Any, ...], ReadPlan] = {}  # repeated bulk reads, by names
-        self._engine(BARE_SCHEME)  # started now: a bad EPICS_CA_* setting fails here
+        # started now: a bad EPICS_CA_* setting fails here
+        self._bare: Engine[Any] = self._engine(BARE_SCHEME)
 
     # --- routing --------------------------------------------------------------------------------
     def _engine(self, scheme: str) -> Engine[Any]:
@@ -174,30 +179,59 @@ class Context:
         return engine, engine.channel(bare)
 
     def _route(self, name: str) -> Route:
+        channel = self._bare_routes.get(name)
+        if channel is not None:
+            return self._bare, channel
         found = self._routes.get(name)
         if found is None:
-            found = self._routes[name] = self._lookup(name)
+            found = self._lookup(name)
+            self._remember([name], found[0], [found[1]])
         return found
 
+    def _remember(self, names: list[str], engine: Engine[Any], channels: list[Any]) -> None:
+        if engine is self._bare:
+            self._bare_routes.update(zip(names, channels))
+        else:
+            self._routes.update(zip(names, zip(itertools.repeat(engine), channels)))
+
     def _route_many(self, names: list[str]) -> list[Route]:
-        routes = self._routes
-        missing = [name for name in names if name not in routes]
+        """The routes of ``names``, in their order."""
+        by_index: dict[int, Route] = {}
+        for engine, (channels, indexes) in self._grouped(names).items():
+            by_index.update(zip(indexes, zip(itertools.repeat(engine), channels)))
+        return [by_index[index] for index in range(len(names))]
+
+    def _grouped(self, names: list[str]) -> dict[Engine[Any], tuple[list[Any], list[int]]]:
+        """The channels of ``names`` (made where missing) by engine, each with its index in
+        ``names``: ``{engine: (channels, indexes)}``, without an object per name."""
+        bare_routes, routes, bare = self._bare_routes, self._routes, self._bare
+        missing = [name for name in names if name not in bare_routes and name not in routes]
         if missing:
             by_scheme: dict[str, tuple[list[str], list[str]]] = {}  # scheme: names, bare names
             factories = self._factories
             for name in missing:
-                scheme, bare = scheme_of(name, factories) if "://" in name else \
+                scheme, bare_name = scheme_of(name, factories) if "://" in name else \
                     (BARE_SCHEME, name)
                 found = by_scheme.get(scheme)
                 if found is None:
                     found = by_scheme[scheme] = ([], [])
                 found[0].append(name)
-                found[1].append(bare)
+                found[1].append(bare_name)
             for scheme, (scheme_names, bare_names) in by_scheme.items():
                 engine = self._engine(scheme)
-                routes.update(zip(scheme_names,
-                                  zip(itertools.repeat(engine), engine.channels(bare_names))))
-        return [routes[name] for name in names]
+                self._remember(scheme_names, engine, engine.channels(bare_names))
+        if not routes:  # every name on the engine of bare names: the common case
+            return {bare: ([bare_routes[name] for name in names], list(range(len(names))))}
+        groups: dict[Engine[Any], tuple[list[Any], list[int]]] = {}
+        for index, name in enumerate(names):
+            channel = bare_routes.get(name)
+            engine, channel = (bare, channel) if channel is not None else routes[name]
+            group = groups.get(engine)
+            if group is None:
+                group = groups[engine] = ([], [])
+            group[0].append(channel)
+            group[1].append(index)
+        return groups
 
     def _seconds(self, timeout: Timeout) -> float | None:
         return self.timeout if timeout is DEFAULT else checked_timeout(timeout)
@@ -214,15 +248,8 @@ class Context:
                 return [plan.send(batch)]
             except DisconnectedError:
                 pass  # lost just now: the general path below waits for the reconnection
-        groups: dict[Engine[Any], tuple[list[Any], list[int]]] = {}
-        for index, (engine, channel) in enumerate(self._route_many(names)):
-            group = groups.get(engine)
-            if group is None:
-                group = groups[engine] = ([], [])
-            group[0].append(channel)
-            group[1].append(index)
         bulks = [engine.read_many(channels, slots, form, as_string, batch)
-                 for engine, (channels, slots) in groups.items()]
+                 for engine, (channels, slots) in self._grouped(names).items()]
         if len(bulks) == 1:
             plan = bulks[0].plan
             if plan is not None:
@@ -431,8 +458,9 @@ class Context:
         """
         by_engine: dict[Engine[Any], list[Any]] = {}
         for name in names:
-            engine, channel = self._routes.pop(name) if name in self._routes else \
-                self._lookup(name)
+            engine, channel = (self._bare, self._bare_routes.pop(name)) \
+                if name in self._bare_routes else self._routes.pop(name) \
+                if name in self._routes else self._lookup(name)
             by_engine.setdefault(engine, []).append(channel)
         for engine, channels in by_engine.items():
             engine.release(channels)
