@@ -196,30 +196,16 @@ class Context:
 
     def _route_many(self, names: list[str]) -> list[Route]:
         """The routes of ``names``, in their order."""
-        by_index: dict[int, Route] = {}
-        for engine, (channels, indexes) in self._grouped(names).items():
-            by_index.update(zip(indexes, zip(itertools.repeat(engine), channels)))
-        return [by_index[index] for index in range(len(names))]
+        self._make_missing(names)
+        bare_routes, routes, bare = self._bare_routes, self._routes, self._bare
+        return [(bare, bare_routes[name]) if name in bare_routes else routes[name]
+                for name in names]
 
     def _grouped(self, names: list[str]) -> dict[Engine[Any], tuple[list[Any], list[int]]]:
         """The channels of ``names`` (made where missing) by engine, each with its index in
         ``names``: ``{engine: (channels, indexes)}``, without an object per name."""
+        self._make_missing(names)
         bare_routes, routes, bare = self._bare_routes, self._routes, self._bare
-        missing = [name for name in names if name not in bare_routes and name not in routes]
-        if missing:
-            by_scheme: dict[str, tuple[list[str], list[str]]] = {}  # scheme: names, bare names
-            factories = self._factories
-            for name in missing:
-                scheme, bare_name = scheme_of(name, factories) if "://" in name else \
-                    (BARE_SCHEME, name)
-                found = by_scheme.get(scheme)
-                if found is None:
-                    found = by_scheme[scheme] = ([], [])
-                found[0].append(name)
-                found[1].append(bare_name)
-            for scheme, (scheme_names, bare_names) in by_scheme.items():
-                engine = self._engine(scheme)
-                self._remember(scheme_names, engine, engine.channels(bare_names))
         if not routes:  # every name on the engine of bare names: the common case
             return {bare: ([bare_routes[name] for name in names], list(range(len(names))))}
         groups: dict[Engine[Any], tuple[list[Any], list[int]]] = {}
@@ -232,6 +218,26 @@ class Context:
             group[0].append(channel)
             group[1].append(index)
         return groups
+
+    def _make_missing(self, names: list[str]) -> None:
+        """Route the names not routed yet, their channels made a block per engine."""
+        bare_routes, routes = self._bare_routes, self._routes
+        missing = [name for name in names if name not in bare_routes and name not in routes]
+        if not missing:
+            return
+        by_scheme: dict[str, tuple[list[str], list[str]]] = {}  # scheme: names, bare names
+        factories = self._factories
+        for name in missing:
+            scheme, bare_name = scheme_of(name, factories) if "://" in name else \
+                (BARE_SCHEME, name)
+            found = by_scheme.get(scheme)
+            if found is None:
+                found = by_scheme[scheme] = ([], [])
+            found[0].append(name)
+            found[1].append(bare_name)
+        for scheme, (scheme_names, bare_names) in by_scheme.items():
+            engine = self._engine(scheme)
+            self._remember(scheme_names, engine, engine.channels(bare_names))
 
     def _seconds(self, timeout: Timeout) -> float | None:
         return self.timeout if timeout is DEFAULT else checked_timeout(timeout)
@@ -458,9 +464,13 @@ class Context:
         """
         by_engine: dict[Engine[Any], list[Any]] = {}
         for name in names:
-            engine, channel = (self._bare, self._bare_routes.pop(name)) \
-                if name in self._bare_routes else self._routes.pop(name) \
-                if name in self._routes else self._lookup(name)
+            channel = self._bare_routes.pop(name, None)
+            if channel is not None:
+                engine = self._bare
+            elif name in self._routes:
+                engine, channel = self._routes.pop(name)
+            else:
+                engine, channel = self._lookup(name)
             by_engine.setdefault(engine, []).append(channel)
         for engine, channels in by_engine.items():
             engine.release(channels)

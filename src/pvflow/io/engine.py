@@ -306,21 +306,24 @@ class EngineBase(ChannelTable[ChannelT]):
         run the requests that waited for them (under one lock: a fresh connect brings
         thousands at once)."""
         connected = ChannelState.CONNECTED
-        waited = []
+        # two lists, not a pair per channel: the batch may hold thousands (see _found_many)
+        waited: list[ChannelT] = []
+        waited_actions = []
         with self.lock:
             self.topology += len(channels)
             for channel in channels:
                 channel.failure = None
                 channel.state = connected
                 if channel.on_connect:
-                    waited.append((channel, channel.on_connect))
+                    waited.append(channel)
+                    waited_actions.append(channel.on_connect)
                     channel.on_connect = NO_ACTIONS
                 if channel.watchers:
                     self._post_connection(channel, True)
         for channel in channels:
             if channel.subscriptions:
                 self._restart_subscriptions(channel)
-        for channel, actions in waited:
+        for channel, actions in zip(waited, waited_actions):
             for action in actions:
                 try:
                     action(channel, True)
