@@ -15,6 +15,7 @@ from pvflow.bluesky.plans import fly_detector
 from pvflow.bluesky.targets.tiled import TiledTarget, connect
 from pvflow.bluesky.writer import BackgroundWriter
 from pvflow.demo.tiled_server import TiledServer
+from pvflow.storage.series_file import read_complete
 from tests.ioc.detector_process import DetectorProcess
 
 pytest.importorskip("ophyd_async")
@@ -39,8 +40,9 @@ def beamline(tmp_path_factory):
         yield ioc, context, connect(server.uri, server.api_key), folder / "data"
 
 
+@pytest.mark.parametrize("saving", ["ioc", "client"])
 @pytest.mark.parametrize("pva", [False, True], ids=["ca", "pva"])
-def test_step_and_fly_scans_store_every_image_and_tiled_reads_them_back(beamline, pva):
+def test_step_and_fly_scans_store_every_image_and_tiled_reads_them_back(beamline, pva, saving):
     from ophyd_async.core import init_devices
 
     from pvflow.bluesky.diss_detector import DissDetector
@@ -55,7 +57,7 @@ def test_step_and_fly_scans_store_every_image_and_tiled_reads_them_back(beamline
     images = None if pva else Context(ioc.epics_env, timeout=10.0)
     with init_devices():
         detector = DissDetector(context, ioc.prefix, directory, pva=pva, name="det",
-                                dtype="uint16", image_context=images)
+                                dtype="uint16", image_context=images, saving=saving)
     (step,) = engine(bp.count([detector], 3))
     (fly,) = engine(fly_detector(detector, series=4, duration=0.001))
     last = {c: checksum(context.get(ioc.pv(f"{c}:image"))) for c in ("ch0", "ch1")}
@@ -77,3 +79,36 @@ def test_step_and_fly_scans_store_every_image_and_tiled_reads_them_back(beamline
                 assert checksum(images[-NUM_IMAGES:]) == last[channel]
         stamps.extend(stream["det-ch0"].read()[:, 0, 0])
     assert list(np.diff(stamps)) == [1] * (len(stamps) - 1)  # none lost, none twice
+
+
+def test_an_ioc_restart_while_it_writes_fails_the_scan_naming_it(tmp_path):
+    import threading
+
+    from ophyd_async.core import init_devices
+
+    from pvflow.bluesky.diss_detector import DissDetector
+
+    with DetectorProcess({"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_NUM_IMAGES": "1",
+                          "DISSSIM_DTYPE": "uint16", "DISS_LOG_LEVEL": "warning"}) as ioc, \
+            Context(ioc.epics_env, timeout=10.0) as context:
+        engine = RunEngine({})
+        with init_devices():
+            detector = DissDetector(context, ioc.prefix, tmp_path, name="det", saving="ioc")
+        captured = threading.Event()
+        watch = context.subscribe(ioc.pv("file:captured"),
+                                  lambda value: value >= 3 and captured.set(), form="value")
+        restarted = threading.Thread(target=lambda: captured.wait(60) and (ioc.stop(),
+                                                                          ioc.start()))
+        restarted.start()
+        with pytest.raises(Exception) as failure:
+            engine(fly_detector(detector, series=100_000, duration=0.01))
+        restarted.join(60)
+        watch.close()
+    assert captured.is_set()
+    # the IOC stopping closes the file first: the client hears that, or the connection drop
+    reason = f"{failure.value} {failure.value.__cause__!r}"
+    assert ioc.prefix in reason and ("closed the file unasked" in reason or
+                                     "lost the connection" in reason), reason
+    (saved,) = tmp_path.glob("det-*.h5")
+    numids = read_complete(saved)["numid"]  # the IOC's writer closed it: whole series
+    assert len(numids) >= 3 and list(np.diff(numids)) == [1] * (len(numids) - 1)

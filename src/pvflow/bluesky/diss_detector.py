@@ -16,6 +16,8 @@ file (:class:`pvflow.storage.series_file.SeriesFile`) as the IOC publishes them,
 monitors (:class:`pvflow.storage.detector_source.DetectorSource`); events carry only the
 references, so ``TiledWriter`` registers the file and a Tiled client reads the images back
 as arrays. A missing or partial series stops the writer and fails the scan, naming it.
+pvflow's own detector IOC writes the same file itself when asked (:mod:`.ioc_file`): no image
+then crosses the network, and the data logic only counts what the IOC wrote.
 
 A series is counted (its ``StreamDatum`` may go out) as soon as it is whole, so the next point
 need not wait; the next series can still condemn it (an incomplete series means the IOC's
@@ -29,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ from ophyd_async.core import (
 )
 
 from ..context import Context
+from .ioc_file import IocFile, ioc_file_dtype
 from ..storage.detector_source import DetectorLayout, DetectorSource, read_layout
 from ..storage.series import IncompleteSeriesError, SeriesData
 from ..storage.series_file import SeriesFile
@@ -55,6 +58,7 @@ from ..storage.series_file import SeriesFile
 HDF5_MIMETYPE = "application/x-hdf5"
 # How long a counted series waits for the next one to start before it is written anyway.
 WRITE_DELAY_SECONDS = 0.05
+SAVING = ("auto", "ioc", "client")
 
 
 class DetectorError(RuntimeError):
@@ -132,14 +136,18 @@ class DissAcquireLogic(DetectorAcquireLogic):
 
 
 class SeriesFileProvider(StreamableDataProvider):
-    """Stream documents for the series a :class:`SeriesWriter` has written."""
+    """Stream documents for the series in one HDF5 file (written here by a
+    :class:`SeriesWriter`, or by the IOC: :class:`~pvflow.bluesky.ioc_file.IocFile`), as
+    ``written_signal`` counts them."""
 
-    def __init__(self, writer: SeriesWriter, datakey_name: str) -> None:
-        self.writer = writer
-        self.collections_written_signal = writer.written_signal
-        layout = writer.layout
+    def __init__(self, layout: DetectorLayout, path: Path, dtype: np.dtype,
+                 written_signal: Any, raise_failure: Callable[[], None],
+                 datakey_name: str) -> None:
+        self.layout = layout
+        self.raise_failure = raise_failure
+        self.collections_written_signal = written_signal
         self.keys = {c: f"{datakey_name}-{c}" for c in layout.channels}
-        uri = writer.path.resolve().as_uri().replace("file:///", "file://localhost/", 1)
+        uri = path.resolve().as_uri().replace("file:///", "file://localhost/", 1)
         shape = (layout.num_images, *layout.image_shape)
         compose = ComposeStreamResource()
         self.bundles = [compose(mimetype=HDF5_MIMETYPE, uri=uri, data_key=key,
@@ -148,20 +156,19 @@ class SeriesFileProvider(StreamableDataProvider):
                                 uid=None, validate=True)
                         for channel, key in self.keys.items()]
         self.shape = shape
-        assert writer.file is not None, "the writer opens its file when it starts"
-        self.dtype = writer.file.dtype
+        self.dtype = dtype
         self.emitted = 0
 
     async def make_datakeys(self, collections_per_event: int) -> dict[str, DataKey]:
         n, width, height = self.shape
-        return {key: DataKey(source=self.writer.layout.pv(f"{channel}:image"),
+        return {key: DataKey(source=self.layout.pv(f"{channel}:image"),
                              shape=[collections_per_event * n, width, height], dtype="array",
                              dtype_numpy=self.dtype.str, external="STREAM:")
                 for channel, key in self.keys.items()}
 
     async def make_stream_docs(self, collections_written: int, collections_per_event: int
                                ) -> AsyncIterator[StreamAsset]:
-        self.writer.raise_failure()
+        self.raise_failure()
         indices = collections_written // collections_per_event
         if indices and not self.emitted:
             for bundle in self.bundles:
@@ -276,6 +283,11 @@ class SeriesWriter:
             raise DetectorError(f"{self.layout.prefix}: saving to {self.path} stopped: "
                                 f"{self.failure}") from self.failure
 
+    async def finish(self) -> None:
+        """Stop, with every counted series in the file; raises if saving had failed."""
+        await asyncio.to_thread(self.stop)
+        self.raise_failure()
+
     def stop(self) -> None:
         self._stop.set()
         self.source.interrupt()
@@ -287,42 +299,76 @@ class SeriesWriter:
 
 
 class DissDataLogic(DetectorDataLogic):
-    """One HDF5 file per prepare, in ``directory``: ``{datakey}-{uuid}.h5``."""
+    """One HDF5 file per prepare, in ``directory``: ``{datakey}-{uuid}.h5``, written by the
+    IOC when it can (``saving``: ``"auto"``, ``"ioc"`` or ``"client"``)."""
 
     def __init__(self, context: Context, layout_of: Any, directory: Path,
                  compression: str | None, dtype: str | None,
-                 image_context: Context | None) -> None:
+                 image_context: Context | None, saving: str) -> None:
+        if saving not in SAVING:
+            raise ValueError(f"saving={saving!r}: use one of {', '.join(SAVING)}")
         self.context = context
         self.image_context = image_context
         self.dtype = dtype
         self.layout_of = layout_of
         self.directory = Path(directory)
         self.compression = compression
-        self.writer: SeriesWriter | None = None
+        self.saving = saving
+        self.writer: SeriesWriter | IocFile | None = None
+        self._probed: tuple[DetectorLayout, str | None] | None = None
 
     async def prepare_unbounded(self, datakey_name: str) -> StreamableDataProvider:
         await self.stop()
         layout: DetectorLayout = self.layout_of()
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{datakey_name}-{uuid.uuid4()}.h5"
+        ioc_dtype = await self._ioc_dtype(layout)
+        if ioc_dtype is not None:
+            file = IocFile(self.context, layout, path, self.compression)
+            self.writer = file
+            await file.start(DEFAULT_TIMEOUT)
+            return SeriesFileProvider(layout, path, ioc_dtype, file.written_signal,
+                                      file.raise_failure, datakey_name)
         dtype = np.dtype(self.dtype) if self.dtype else None
         writer = SeriesWriter(self.context, layout, path, dtype,
                               asyncio.get_running_loop(), self.compression,
                               self.image_context)
         self.writer = writer
         await asyncio.to_thread(writer.start, DEFAULT_TIMEOUT)
-        return SeriesFileProvider(writer, datakey_name)
+        assert writer.file is not None, "the writer opens its file when it starts"
+        return SeriesFileProvider(layout, path, writer.file.dtype, writer.written_signal,
+                                  writer.raise_failure, datakey_name)
+
+    async def _ioc_dtype(self, layout: DetectorLayout) -> np.dtype | None:
+        """The IOC's file pixel type when the IOC is to write the file, else None."""
+        if self.saving == "client":
+            return None
+        if self._probed is None or self._probed[0] is not layout:  # once per connect
+            self._probed = (layout, await ioc_file_dtype(self.context, layout, timeout=2.0))
+        found = self._probed[1]
+        if found is None or (self.dtype and np.dtype(self.dtype) != np.dtype(found)):
+            if self.saving == "ioc":
+                raise DetectorError(f"{layout.pv('file:dtype')}: the IOC cannot write "
+                                    f"{self.dtype or 'its images'} to files (a Diss IOC has "
+                                    "no file writer): use saving='client'")
+            return None
+        return np.dtype(found)
 
     async def stop(self) -> None:
         if self.writer is not None:
             writer, self.writer = self.writer, None
-            await asyncio.to_thread(writer.stop)
-            writer.raise_failure()
+            await writer.finish()
 
 
 class DissDetector(StandardDetector):
     """A Diss-compatible detector IOC; images saved under ``directory`` as HDF5 (``None``:
     acquire only, nothing saved).
+
+    ``saving="auto"`` lets an IOC with a file writer (``pvflow ioc detector``'s ``file:``
+    PVs) write the files itself, so no image crosses the network: ``directory`` must then be
+    a path the IOC's host writes and this process reads (the same machine, or a shared
+    filesystem, as with areaDetector). A Diss IOC has none: the images then come here by
+    monitors and are written here (``saving="client"`` always does that, ``"ioc"`` never).
 
     ``channels`` default to the IOC's ``channels`` PV (give them for Diss itself); ``pva``
     reads over pvAccess. The file's pixel type is the waveform's FTVL (over CA an unsigned
@@ -336,7 +382,8 @@ class DissDetector(StandardDetector):
     def __init__(self, context: Context, prefix: str, directory: str | Path | None, *,
                  channels: Sequence[str] | None = None, pva: bool = False,
                  compression: str | None = None, dtype: str | None = None,
-                 image_context: Context | None = None, name: str = "") -> None:
+                 image_context: Context | None = None, saving: str = "auto",
+                 name: str = "") -> None:
         self.context = context
         self.prefix = prefix
         self._channels = tuple(channels or ())
@@ -347,7 +394,8 @@ class DissDetector(StandardDetector):
         self.add_detector_logics(trigger, DissAcquireLogic(context, self.layout, trigger))
         if directory is not None:
             self.add_detector_logics(DissDataLogic(context, self.layout, Path(directory),
-                                                   compression, dtype, image_context))
+                                                   compression, dtype, image_context,
+                                                   saving))
 
     def layout(self) -> DetectorLayout:
         if self._layout is None:

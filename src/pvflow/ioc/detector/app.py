@@ -59,7 +59,8 @@ class DetectorApp:
     def build_records(self, loop_thread: LoopThread) -> None:
         assert self.controller.config is not None
         self.records = DetectorRecords(self.settings.prefix, self.controller,
-                                       self.controller.config, loop_thread)
+                                       self.controller.config, loop_thread,
+                                       self.settings.file_directory)
 
     def started(self) -> None:
         assert self.records is not None
@@ -76,6 +77,8 @@ class DetectorApp:
         return EXIT_OK
 
     async def close(self) -> None:
+        if self.records is not None:
+            await asyncio.to_thread(self.records.file.close)
         await self.controller.close()
 
 

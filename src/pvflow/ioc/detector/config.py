@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import string
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -33,7 +34,7 @@ from ..framework.settings import IocSettings, parse_duration_switch
 
 # the longest record name after the prefix that does not depend on the device (pvs.py and the
 # status records); a channel's own names are checked once the device has named its channels
-LONGEST_RECORD_SUFFIX = "error_text"
+LONGEST_RECORD_SUFFIX = "file:compression"
 
 
 def random_prefix() -> str:
@@ -53,6 +54,16 @@ class DetectorSettings(IocSettings):
     loop_period: float = Field(default=0.1, gt=0, le=60)
     acquire_overdue: float = Field(default=30.0, ge=0)
     startup_timeout: float = Field(default=300.0, gt=0)
+    # file:path must lie under it (any CA or PVA client may write file:path); None: anywhere
+    # the IOC's user may write
+    file_directory: Path | None = None
+
+    @field_validator("file_directory")
+    @classmethod
+    def _file_directory(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"no directory {value}")
+        return None if value is None else value.resolve()
 
     @field_validator("device_backend")
     @classmethod

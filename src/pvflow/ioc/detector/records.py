@@ -21,6 +21,7 @@ Under ``{P}`` = ``DISS_EPICS_PREFIX`` (CA types as a CA client sees them):
 ``{ch}:image``    pixel type[n*W*H]      R  the series, shape (n_img, W, H) flattened in C order
 ``{ch}:asize0..2`` LONG                  R  n_img, W, H
 ``{ch}:{meta}``   DOUBLE / LONG / STRING RW channel parameter, passed to the backend
+``file:...``                                the IOC's own HDF5 writer (:mod:`.file_records`)
 ================= ====================== == ==============================================
 
 The image type follows the device's pixel type (Diss always used DOUBLE; the ``sim`` backend
@@ -38,6 +39,7 @@ import functools
 import logging
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,7 @@ from ..framework.records import LoopThread, StatusRecords, check_record_name, pu
 from ..framework.structured_logging import log_event
 from .controller import DetectorController, DetectorState
 from .events import DeviceConfig, MetaValue
+from .file_records import FileRecords
 from .series import Series
 
 log = logging.getLogger("pvflow.ioc.detector.records")
@@ -65,7 +68,7 @@ class DetectorRecords:
     """Builds the records for ``config`` and binds them to ``controller``."""
 
     def __init__(self, prefix: str, controller: DetectorController, config: DeviceConfig,
-                 loop_thread: LoopThread) -> None:
+                 loop_thread: LoopThread, file_directory: Path | None = None) -> None:
         from softioc import builder
 
         self.prefix = prefix
@@ -107,8 +110,11 @@ class DetectorRecords:
                 for axis, size in enumerate((config.num_images, width, height))]
             self.meta[label] = {key: self._meta_record(label, key, value)
                                 for key, value in channel.meta.items()}
+        self.file = FileRecords(prefix, config, loop_thread, self.status, self.meta,
+                                file_directory)
         controller.machine.observe(self._state_changed)
         controller.add_data_hook(self.publish_series)
+        controller.add_data_hook(self.file.submit)  # after the records: the order clients see
         controller.add_channel_meta_hook(self._channel_meta)
 
     def _name(self, suffix: str) -> str:
