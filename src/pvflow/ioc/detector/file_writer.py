@@ -30,27 +30,31 @@ from .file_process import SeriesFileProcess
 QUEUE_BYTES = 512 * 1024 * 1024
 
 Opened = Callable[[], None]
-Written = Callable[[int], None]
+Counted = Callable[[int], None]
 Closed = Callable[[str], None]
 
 
 class FileWriter:
     """Appends the series handed to :meth:`submit` to the file :meth:`open` named.
 
-    From the writer's thread: ``on_opened()`` once the file is open, ``on_written(count)``
-    after each append (series in this file), ``on_closed(reason)`` once it is closed,
-    ``reason`` empty unless series were not saved (or the file never opened).
+    From the writer's thread: ``on_opened()`` once the file is open, ``on_taken(count)`` as
+    it takes each series to write (series taken since the capture began), ``on_written(count)``
+    after each append, ``on_closed(reason)`` once the file is closed, ``reason`` empty unless
+    series were not saved (or the file never opened). The thread waits for series most of the
+    time, so what it posts costs the loop thread nothing.
     """
 
     def __init__(self, channels: Sequence[str], image_shape: tuple[int, int], dtype: np.dtype,
-                 series_bytes: int, on_opened: Opened, on_written: Written,
-                 on_closed: Closed, directory: Path | None = None) -> None:
+                 series_bytes: int, on_opened: Opened, on_taken: Counted,
+                 on_written: Counted, on_closed: Closed,
+                 directory: Path | None = None) -> None:
         self.channels = tuple(channels)
         self.directory = directory
         self.image_shape = image_shape
         self.dtype = np.dtype(dtype)
         self.depth = max(2, QUEUE_BYTES // max(1, series_bytes))
         self._on_opened = on_opened
+        self._on_taken = on_taken
         self._on_written = on_written
         self._on_closed = on_closed
         self._process = SeriesFileProcess(series_bytes)
@@ -105,18 +109,15 @@ class FileWriter:
         if not path.parent.is_dir():
             raise FileNotFoundError(f"no directory {path.parent} (on the IOC's host)")
 
-    def submit(self, series: SeriesData) -> bool:
-        """Queue ``series`` if capturing (called in the order series are published); whether
-        it was taken (it is written unless the disk refuses it, which stops the capture)."""
+    def submit(self, series: SeriesData) -> None:
+        """Queue ``series`` if capturing (called in the order series are published)."""
         if not self.capturing:
-            return False
+            return
         try:
             self._queue.put_nowait(series)
         except queue.Full:
             self._overflow = (f"series {series.numid} not saved: the disk takes series slower "
                               f"than the detector makes them ({self.depth} series waited)")
-            return False
-        return True
 
     def close(self) -> None:
         """Stop capturing; the thread writes what is queued, then closes the file."""
@@ -144,11 +145,13 @@ class FileWriter:
             self._on_closed(self._failure)
             return
         self._on_opened()
-        written = 0
+        taken = written = 0
         try:
             while True:
                 series = series_queue.get()
                 if series is not None and not self._failure:
+                    taken += 1
+                    self._on_taken(taken)
                     written = self._append(path, series, written)
                 stopping = self._closing or self._failure or self._overflow
                 if (series is None or stopping) and series_queue.empty():
