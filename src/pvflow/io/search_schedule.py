@@ -141,19 +141,15 @@ class SearchSchedule(Generic[SearchableT]):
     def answered_many(self, cids: Iterable[int]) -> None:
         """Servers have ``cids`` (the answers of one datagram): stop searching for them, and
         let each answer open the window."""
-        waiting_pop, in_flight_pop, cost, capacity = (self._waiting.pop, self._in_flight.pop,
-                                                      self._cost, self._capacity)
+        waiting_pop, settle, capacity = self._waiting.pop, self._settle, self._capacity
         now = self._clock()
         answered = False
         for cid in cids:
             channel = waiting_pop(cid, None)
-            if channel is None:
+            settled = None if channel is None else settle(channel)
+            if settled is None:
                 continue
-            sent_at = in_flight_pop(cid, None)
-            if sent_at is None:
-                continue
-            bytes_ = cost(channel)
-            self._in_flight_bytes -= bytes_
+            sent_at, bytes_ = settled
             self.round_trip += (now - sent_at - self.round_trip) / 8.0
             grown = bytes_ / capacity
             if self.window >= self.threshold:
@@ -182,12 +178,15 @@ class SearchSchedule(Generic[SearchableT]):
         self._in_flight_bytes = 0
         self._sends.clear()
 
-    def _settle(self, channel: SearchableT) -> float | None:
-        """No longer wait for ``channel``'s answer; when it was sent, if it was waited for."""
+    def _settle(self, channel: SearchableT) -> tuple[float, int] | None:
+        """No longer wait for ``channel``'s answer; when it was sent and its bytes, if it
+        was waited for."""
         sent_at = self._in_flight.pop(channel.cid, None)
-        if sent_at is not None:
-            self._in_flight_bytes -= self._cost(channel)
-        return sent_at
+        if sent_at is None:
+            return None
+        bytes_ = self._cost(channel)
+        self._in_flight_bytes -= bytes_
+        return sent_at, bytes_
 
     def _room(self) -> int:
         return int(self.window) * self._capacity - self._in_flight_bytes
