@@ -120,7 +120,7 @@ class IocFile:
             self._set_written(count)
 
     def _written_changed(self, value: Any) -> None:
-        pass  # kept in _values: compared with the captured count at the end
+        pass  # kept in _values: the count a failure message gives
 
     def _message_changed(self, value: Any) -> None:
         pass  # kept in _values: read when the file closes short
@@ -151,12 +151,23 @@ class IocFile:
                 await asyncio.wait_for(self._closed.wait(), CLOSE_TIMEOUT)
         finally:
             self.close_subscriptions()
-        captured, written = (int(self._values.get(k, -1)) for k in ("captured", "written"))
-        if self.failure is None and written != captured:
-            self._fail(f"the IOC took {captured} series for the file and wrote {written}")
+        if self.failure is None:  # read, not the monitors: they may come in another order
+            await self._check_all_written()
         if self.failure is not None:
             raise IocFileError(f"{self.layout.prefix}: saving to {self.path} stopped: "
                                f"{self.failure}")
+
+    async def _check_all_written(self) -> None:
+        names = [self.layout.pv("file:captured"), self.layout.pv("file:written")]
+        values = await self.context.get_many_async(names)
+        failed = [f"{name}: {value}" for name, value in values.items()
+                  if isinstance(value, BaseException)]
+        if failed:
+            self._fail("; ".join(failed))
+            return
+        captured, written = (int(values[name]) for name in names)
+        if written != captured:
+            self._fail(f"the IOC took {captured} series for the file and wrote {written}")
 
     def close_subscriptions(self) -> None:
         for subscription in self._subscriptions:
