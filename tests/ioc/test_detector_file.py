@@ -91,8 +91,24 @@ def test_a_capture_that_cannot_start_says_why_and_changes_nothing(ioc, ca, tmp_p
     ca.wait_for(ioc.pv("file:message"), lambda value: "no directory" in value, text=True,
                 what="the reason")
     assert str(missing.parent) in ca.text(ioc.pv("file:message"))
-    assert ca.get(ioc.pv("file:capture")) == 0 and ca.get(ioc.pv("file:open")) == 0
+    ca.wait_for(ioc.pv("file:capture"), lambda value: value == 0, what="capture back to 0")
+    assert ca.get(ioc.pv("file:open")) == 0
     assert ioc.pv("file:capture=1 refused") in ca.text(ioc.pv("error_text"))
+
+    not_hdf5 = tmp_path / "notes.txt"
+    not_hdf5.write_text("a file of someone else's")
+    ca.put(ioc.pv("file:path"), text(str(not_hdf5)))
+    ca.put(ioc.pv("file:capture"), 1)  # opened by the writer process, which refuses it
+    ca.wait_for(ioc.pv("file:message"), lambda value: str(not_hdf5) in value, text=True,
+                what="the reason")
+    ca.wait_for(ioc.pv("file:capture"), lambda value: value == 0, what="capture back to 0")
+    assert ca.get(ioc.pv("file:open")) == 0
+    assert not_hdf5.read_text() == "a file of someone else's"
+
+    ca.put(ioc.pv("file:path"), text("relative.h5"))
+    ca.put(ioc.pv("file:capture"), 1)
+    ca.wait_for(ioc.pv("file:message"), lambda value: "not an absolute path" in value,
+                text=True, what="the reason")
 
     outside = tmp_path.parents[2] / "outside.h5"  # above pytest's base directory
     ca.put(ioc.pv("file:path"), text(str(outside)))
