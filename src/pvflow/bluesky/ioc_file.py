@@ -67,16 +67,27 @@ class IocFile:
             self._subscriptions.append(self.context.subscribe(
                 self.layout.pv(f"file:{key}"), self._updater(key), form="value", loop=loop,
                 as_string=key == "message", connection_callback=self._connection))
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._first.values())),
-                               timeout)
-        await self.context.put_async(self.layout.pv("file:path"), str(self.path))
-        await self.context.put_async(self.layout.pv("file:compression"), self.compression)
-        self._requested = True
-        await self.context.put_async(self.layout.pv("file:capture"), 1)
-        await asyncio.wait_for(self._wait_either(self._opened, self._closed), timeout)
-        if not self._opened.is_set():
+        try:
+            await self._within(asyncio.gather(*(e.wait() for e in self._first.values())),
+                               timeout, "file: PVs to answer")
+            await self.context.put_async(self.layout.pv("file:path"), str(self.path))
+            await self.context.put_async(self.layout.pv("file:compression"), self.compression)
+            self._requested = True
+            await self.context.put_async(self.layout.pv("file:capture"), 1)
+            await self._within(self._wait_either(self._opened, self._closed), timeout,
+                               f"{self.path} to open")
+            if not self._opened.is_set():
+                raise IocFileError(f"{self.layout.pv('file:capture')}: {self.failure}")
+        except BaseException:
             self.close_subscriptions()
-            raise IocFileError(f"{self.layout.pv('file:capture')}: {self.failure}")
+            raise
+
+    async def _within(self, waiting: Any, timeout: float, what: str) -> None:
+        try:
+            await asyncio.wait_for(waiting, timeout)
+        except asyncio.TimeoutError:
+            raise IocFileError(f"{self.layout.prefix}: waited {timeout:g} s for {what}"
+                               + (f" ({self.failure})" if self.failure else "")) from None
 
     @staticmethod
     async def _wait_either(*events: asyncio.Event) -> None:

@@ -22,8 +22,8 @@ while capturing is appended to an HDF5 file by the IOC itself (:mod:`.file_write
 ``message``, then ``open`` 1. A capture that stops short publishes ``message`` (naming the
 first series not saved) before ``open`` falls. A series is counted in ``captured`` as the
 writer takes it, before it is written, so a step scan need not wait for the disk; the
-client checks at the end that ``written`` caught up. The
-file has the layout of :mod:`pvflow.storage.series_file`, the one ``pvflow save`` writes.
+client checks at the end that ``written`` caught up. The file has the layout of
+:mod:`pvflow.storage.series_file`, the one ``pvflow save`` writes.
 """
 
 from __future__ import annotations
@@ -36,8 +36,14 @@ from typing import Any
 import numpy as np
 
 from ...storage.series import SeriesData
-from ..framework.records import ERROR_TEXT_LENGTH, LoopThread, StatusRecords, check_record_name
-from ..framework.records import publish
+from ...storage.series_file import COMPRESSIONS
+from ..framework.records import (
+    ERROR_TEXT_LENGTH,
+    LoopThread,
+    StatusRecords,
+    check_record_name,
+    publish,
+)
 from ..framework.structured_logging import log_event
 from .events import DeviceConfig
 from .file_writer import FileWriter
@@ -102,8 +108,9 @@ class FileRecords:
         return True
 
     def _validate_compression(self, record: Any, value: str) -> bool:
-        if value not in (NO_COMPRESSION, "lz4", "bslz4"):
-            self.status.refuse(record.name, value, "use none, lz4 or bslz4")
+        if value not in (NO_COMPRESSION, *COMPRESSIONS):
+            self.status.refuse(record.name, value,
+                               f"use {', '.join((NO_COMPRESSION, *COMPRESSIONS))}")
             return False
         return self._validate_path(record, value)
 
@@ -149,8 +156,9 @@ class FileRecords:
                                       series.start_ts[:count], series.durations[:count],
                                       params))
 
-    # -- the writer's thread: published from there, as the loop's hop would add to every
-    # step-scan point, which waits for the count (only this thread publishes these while open)
+    # -- the writer's thread, which waits for series most of the time: a post blocks the
+    # posting thread ~0.5 ms, which the loop thread cannot spare, and a step-scan point waits
+    # for `captured` (no hop through the loop). Only this thread posts these while open.
 
     def _opened(self) -> None:
         log_event(log, logging.INFO, "Capturing", writer_pid=self.writer.process_id)
@@ -160,11 +168,11 @@ class FileRecords:
         publish(self.open, 1)
 
     def _taken(self, count: int) -> None:
-        publish(self.captured, count)  # a post blocks ~0.5 ms: not in the loop thread
+        publish(self.captured, count)
 
     def _written(self, count: int) -> None:
-        # at most every WRITTEN_PERIOD: a post costs the IOC's GIL ~0.2 ms, a tenth of what
-        # a fly scan's series leaves it; the last count is posted as the file closes
+        # at most every WRITTEN_PERIOD (nobody waits on it while the file is open); the last
+        # count is posted as the file closes, before `open` falls
         self._written_count = count
         now = time.monotonic()
         if now - self._written_posted >= WRITTEN_PERIOD:
