@@ -15,8 +15,9 @@ the Diss documentation names, is not on PyPI.
 The RunEngine rows time ``DissDetector`` saving every image to HDF5, its documents going to
 an embedded Tiled server through the background writer, against the same detector acquiring
 without saving: the file written by the IOC (its ``file:`` PVs) and by the RunEngine's
-process from monitors (as a Diss IOC needs). ``bp.count([detector], N)`` at 5 and 50 ms exposures: a point waits for its
-image to arrive (2 MB over pvAccess), a few ms whatever the exposure. The fly scan
+process from monitors (as a Diss IOC needs). ``bp.count([detector], N)`` at 5 and 50 ms
+exposures: a point waits for its series (with the client writing, for its 2 MB image over
+pvAccess), a few ms whatever the exposure. The fly scan
 (``fly_detector``, 5 ms exposures, one image a series) is the 100 images/s case: without
 saving, the same acquisitions run inside a run with no writer (a ``StandardDetector`` cannot
 fly without one).

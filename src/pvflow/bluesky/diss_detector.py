@@ -50,10 +50,10 @@ from ophyd_async.core import (
 )
 
 from ..context import Context
-from .ioc_file import IocFile, ioc_file_dtype
 from ..storage.detector_source import DetectorLayout, DetectorSource, read_layout
 from ..storage.series import IncompleteSeriesError, SeriesData
 from ..storage.series_file import SeriesFile
+from .ioc_file import IocFile, ioc_file_dtype
 
 HDF5_MIMETYPE = "application/x-hdf5"
 # How long a counted series waits for the next one to start before it is written anyway.

@@ -58,6 +58,8 @@ class IocFile:
         self._opened, self._closed = asyncio.Event(), asyncio.Event()
         self._requested = self._closing = self._counting = False
         self._subscriptions: list[Any] = []
+        self._changed = {"open": self._open_changed, "capture": self._capture_changed,
+                         "captured": self._captured_changed}
 
     async def start(self, timeout: float) -> None:
         """Subscribe, name the file and capture; :class:`IocFileError` with the IOC's reason
@@ -101,11 +103,12 @@ class IocFile:
             if isinstance(value, BaseException):
                 self._fail(f"{self.layout.pv(f'file:{key}')}: {value}")
                 return
-            self._values[key] = value
+            self._values[key] = value  # all kept: a failure's message reads them
             first = not self._first[key].is_set()
             self._first[key].set()
-            if not first:
-                getattr(self, f"_{key}_changed")(value)
+            changed = self._changed.get(key)
+            if changed is not None and not first:
+                changed(value)
 
         return update
 
@@ -129,12 +132,6 @@ class IocFile:
         self._counting = self._counting or count == 0
         if self._counting:
             self._set_written(count)
-
-    def _written_changed(self, value: Any) -> None:
-        pass  # kept in _values: the count a failure message gives
-
-    def _message_changed(self, value: Any) -> None:
-        pass  # kept in _values: read when the file closes short
 
     def _connection(self, connected: bool) -> None:
         if not connected and self._requested and not self._closed.is_set():

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from ...storage.series import SeriesData
-from ...storage.series_file import COMPRESSIONS
 from .file_process import SeriesFileProcess
 
 # Series waiting for the disk, in bytes: beyond this the writer has fallen behind for good.
@@ -79,18 +78,17 @@ class FileWriter:
 
     def open(self, path: str, compression: str | None,
              params: Mapping[str, Sequence[str]], attrs: Mapping[str, str]) -> None:
-        """Start capturing into ``path`` (created, or appended to); ValueError or
-        FileNotFoundError at once for what can be told here, ``on_closed(reason)`` for what
-        only opening the file tells."""
+        """Start capturing into ``path`` (created, or appended to); ValueError,
+        PermissionError or FileNotFoundError at once for what the path tells,
+        ``on_closed(reason)`` for what only opening the file tells (a compression
+        :class:`~pvflow.storage.series_file.SeriesFile` does not know, a file of other
+        channels)."""
         if self.busy and not self.capturing and self._thread is not None:
             self._thread.join(5)  # the last one is closing: it has nothing left to write
         if self.busy:
             raise RuntimeError("a file is still open")
         if not path:
             raise ValueError("no file path: write file:path first")
-        if compression is not None and compression not in COMPRESSIONS:
-            raise ValueError(f"unknown compression {compression!r}: use one of "
-                             f"{', '.join(COMPRESSIONS)}")
         self._check_place(Path(path))
         self._failure = self._overflow = ""
         self._closing = False
