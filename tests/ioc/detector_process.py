@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from tests.ioc.clients import CaClient
 from tests.ioc.ioc_process import IocProcess, unique_prefix
@@ -12,12 +12,14 @@ from tests.ioc.ioc_process import IocProcess, unique_prefix
 class DetectorProcess(IocProcess):
     """``python -m pvflow ioc detector`` with the sim backend and a prefix of its own."""
 
-    def __init__(self, env: Mapping[str, str] | None = None, *, startup_timeout: float = 90.0):
+    def __init__(self, env: Mapping[str, str] | None = None, *, startup_timeout: float = 90.0,
+                 launcher: Sequence[str] = ()):
         self.prefix = unique_prefix()
         settings = {"DISS_EPICS_PREFIX": self.prefix, "DISS_DEVICE_BACKEND": "sim",
                     "DISSSIM_WARMUP": "0.1", **(env or {})}
         super().__init__(["-m", "pvflow", "ioc", "detector"], settings,
-                         startup_timeout=startup_timeout, name="detector IOC")
+                         startup_timeout=startup_timeout, name="detector IOC",
+                         launcher=launcher)
 
     def pv(self, suffix: str) -> str:
         return self.prefix + suffix

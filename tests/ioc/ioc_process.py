@@ -28,7 +28,8 @@ class IocProcess(ServerProcess):
     """``python <command>`` with its own CA and PVA ports and the given environment."""
 
     def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None, *,
-                 startup_timeout: float = 90.0, name: str = "IOC"):
+                 startup_timeout: float = 90.0, name: str = "IOC",
+                 launcher: Sequence[str] = ()):
         self.ca_port = free_port()
         self.repeater_port = free_port()
         self.pva_port = free_port()
@@ -36,7 +37,7 @@ class IocProcess(ServerProcess):
         self.epics_env = loopback_env(self.ca_port, self.repeater_port, self.pva_port,
                                       self.pva_broadcast_port)
         python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        super().__init__([sys.executable, *command],
+        super().__init__([*launcher, sys.executable, *command],
                          {**self.epics_env, **(env or {}), "PYTHONPATH": python_path},
                          READY_LINE, name=name, startup_timeout=startup_timeout, cwd=ROOT,
                          keep_stdin=False)

@@ -16,6 +16,7 @@ import pytest
 
 from pvflow.storage.series_file import read_complete
 
+from ..small_disk import SmallDisk
 from .detector_process import DetectorProcess, acquire_series, instant_client
 
 NUM_IMAGES, WIDTH, HEIGHT = 2, 24, 16
@@ -183,3 +184,53 @@ def test_an_ioc_that_dies_or_stops_leaves_every_written_series_whole(tmp_path, s
     if stop == "SIGTERM":
         with h5py.File(path, "r") as f:  # closed by the IOC: nothing beyond the last series
             assert f["images/ch0"].shape[0] == f.attrs["complete_images"]
+
+
+# 512 KiB series, one every 5 ms: a small disk fills within a second
+FILLING = {**SIM, "DISSSIM_CHIP_SIZE": "256:256", "DISS_AUTO_ACQUIRE": "0.005"}
+
+
+def capture_until_refused(ioc: DetectorProcess, path) -> tuple[str, int]:
+    """Capture into ``path`` until the disk refuses a series: the reason, and the series
+    written before it."""
+    with instant_client(ioc) as ca:
+        start_capture(ca, ioc, path)
+        ca.wait_for(ioc.pv("file:open"), lambda value: value == 0, what="the capture stopped")
+        assert ca.get(ioc.pv("file:capture")) == 0
+        assert ioc.pv("file:") in ca.text(ioc.pv("error_text"))
+        return ca.text(ioc.pv("file:message")), ca.get(ioc.pv("file:written"))
+
+
+def assert_series_before(path, message: str, written: int) -> None:
+    """The file holds, whole, the ``written`` series up to the one ``message`` names."""
+    first_lost = int(re.search(r"series (\d+) not saved", message).group(1))
+    data = read_complete(path)
+    numids = list(data["numid"][::NUM_IMAGES])
+    assert len(numids) == written >= 1 and len(data["numid"]) == written * NUM_IMAGES
+    assert numids == list(range(first_lost - written, first_lost))
+    stamps = data["images/ch0"][:, 0, 0].astype(int)  # the sim's running image number
+    assert list(np.diff(stamps)) == [1] * (len(stamps) - 1)
+
+
+def test_a_full_disk_stops_the_capture_naming_the_series_and_keeps_those_before(tmp_path):
+    directory = tmp_path / "small"
+    path = directory / "full.h5"
+    # a 20 MB filesystem: the writer keeps twice a series and 16 MB free
+    with SmallDisk(directory, 20) as disk, \
+            DetectorProcess({**FILLING, "DISS_FILE_DIRECTORY": str(directory)},
+                            launcher=disk.launcher) as ioc:
+        message, written = capture_until_refused(ioc, path)
+        assert "disk full" in message and str(path) in message, message
+        assert_series_before(disk.outside(path), message, written)
+
+
+def test_a_write_refused_midway_leaves_the_series_before_it_whole(tmp_path):
+    path = tmp_path / "limited.h5"
+    # the kernel refuses to grow any file of the IOC past 4 MB (EFBIG), midway in a series
+    limit = ["prlimit", f"--fsize={4 * 1024 * 1024}", "--"]
+    with DetectorProcess(FILLING, launcher=limit) as ioc:
+        message, written = capture_until_refused(ioc, path)
+        assert "File too large" in message and str(path) in message, message
+        assert_series_before(path, message, written)
+        again = tmp_path / "again.h5"  # a new writer process: refused again at 4 MB
+        assert_series_before(again, *capture_until_refused(ioc, again))

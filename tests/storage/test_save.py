@@ -5,33 +5,40 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+from pvflow.cli.save import EXIT_MISSING
 from pvflow.demo.processes import ServerProcess
 from pvflow.storage.series_file import read_complete
 from tests.ioc.detector_process import DetectorProcess, acquire_series, instant_client
+from tests.small_disk import SmallDisk
 
 NUM_IMAGES, WIDTH, HEIGHT = 2, 24, 16
 SIM = {"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_NUM_IMAGES": str(NUM_IMAGES),
        "DISSSIM_CHANNELS": "ch0:ch1", "DISSSIM_DTYPE": "uint16", "DISS_LOG_LEVEL": "warning"}
 STARTED = "saving "
+# 512 KiB series, 50 a second: a 20 MB disk fills within a second
+FILLING = {**SIM, "DISSSIM_CHIP_SIZE": "256:256", "DISS_AUTO_ACQUIRE": "0.02"}
 
 
 def checksum(images: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint16).tobytes()).hexdigest()
 
 
-def save_process(ioc: DetectorProcess, path: Path, *args: str) -> ServerProcess:
+def save_process(ioc: DetectorProcess, path: Path, *args: str,
+                 launcher: Sequence[str] = ()) -> ServerProcess:
     env = {**ioc.epics_env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    return ServerProcess([sys.executable, "-m", "pvflow", "save", ioc.prefix, "--to", str(path),
-                          *args], env, STARTED, name="pvflow save", startup_timeout=60,
-                         keep_stdin=False)
+    return ServerProcess([*launcher, sys.executable, "-m", "pvflow", "save", ioc.prefix, "--to",
+                          str(path), *args], env, STARTED, name="pvflow save",
+                         startup_timeout=60, keep_stdin=False)
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +161,44 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(ioc, tmp_path):
                              str(tmp_path / "no" / "dir" / "x.h5")], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "no directory" in result.stderr
+
+
+def refusal(save: ServerProcess) -> tuple[str, int]:
+    """The one line a writer stopped by its disk printed, and the series it says it kept."""
+    assert save.wait_exit(60) == EXIT_MISSING, save.output
+    lines = [line for line in save.output.splitlines() if line.startswith("pvflow save:")]
+    assert len(lines) == 1, save.output
+    kept = re.search(r"the (\d+) series saved before it are readable", lines[0])
+    assert kept, lines[0]
+    return lines[0], int(kept.group(1))
+
+
+def assert_whole_series(path: Path, count: int) -> None:
+    data = read_complete(path)
+    numids = list(data["numid"][::NUM_IMAGES])
+    assert count >= 1 and len(data["numid"]) == count * NUM_IMAGES
+    assert list(np.diff(numids)) == [1] * (count - 1)
+    stamps = data["images/ch0"][:, 0, 0].astype(int)  # the sim's running image number
+    assert list(np.diff(stamps)) == [1] * (len(stamps) - 1)
+
+
+def test_a_full_disk_is_one_line_and_the_file_keeps_every_saved_series(tmp_path):
+    directory = tmp_path / "small"
+    path = directory / "full.h5"
+    with SmallDisk(directory, 20) as disk, DetectorProcess(FILLING) as ioc, \
+            save_process(ioc, path, launcher=disk.launcher) as save:
+        line, kept = refusal(save)
+        assert_whole_series(disk.outside(path), kept)
+        with h5py.File(disk.outside(path), "r") as f:  # stopped before the series: closed
+            assert f["images/ch0"].shape[0] == f.attrs["complete_images"]
+    assert f"cannot write {path}" in line and "disk full" in line, line
+
+
+def test_a_write_refused_midway_leaves_every_saved_series_readable(tmp_path):
+    path = tmp_path / "limited.h5"
+    # the kernel refuses to grow the file past 4 MB (EFBIG), in the middle of a series
+    limit = ["prlimit", f"--fsize={4 * 1024 * 1024}", "--"]
+    with DetectorProcess(FILLING) as ioc, save_process(ioc, path, launcher=limit) as save:
+        line, kept = refusal(save)
+    assert f"cannot write {path}" in line and "File too large" in line, line
+    assert_whole_series(path, kept)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import collections
+import multiprocessing
+import resource
 
+import h5py
 import numpy as np
 import pytest
 
 from pvflow.storage import series_file
 from pvflow.storage.series import SeriesData
-from pvflow.storage.series_file import DiskFullError, SeriesFile, read_complete
+from pvflow.storage.series_file import DiskFullError, SeriesFile, WriteRefusedError, read_complete
 
 Usage = collections.namedtuple("Usage", "total used free")
 
@@ -44,3 +47,34 @@ def test_the_last_series_taken_back_leaves_the_file_whole_and_appendable(tmp_pat
     data = read_complete(path)
     assert list(data["numid"]) == [7, 7, 9, 9] and list(data["index"]) == [0, 1, 0, 1]
     assert [int(image[0, 0]) for image in data["images/ch0"]] == [7, 7, 9, 9]
+
+
+def write_until_refused(path: str, limit: int) -> None:
+    """In a process of its own: the kernel refuses to grow any file past ``limit`` bytes
+    (EFBIG), midway through a series, and still refuses as the file closes."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    file = SeriesFile(path, ["ch0"], (256, 256), np.uint16)
+    for numid in range(100):
+        try:
+            file.append(SeriesData(numid, f"uuid-{numid}",
+                                   {"ch0": np.full((1, 256, 256), numid, dtype=np.uint16)},
+                                   np.zeros(1), np.ones(1)))
+        except WriteRefusedError as exc:
+            assert str(exc) == f"[Errno 27] writing series {numid} failed: File too large"
+            break
+    file.close()
+
+
+def test_a_write_refused_midway_leaves_a_readable_file_of_the_series_before(tmp_path):
+    path = tmp_path / "refused.h5"
+    child = multiprocessing.get_context("spawn").Process(
+        target=write_until_refused, args=(str(path), 1024 * 1024))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    data = read_complete(path)
+    numids = list(data["numid"])
+    assert 1 <= len(numids) < 100 and numids == list(range(len(numids)))
+    assert [int(image[0, 0]) for image in data["images/ch0"]] == numids
+    with h5py.File(path, "r") as f:  # nothing of the refused series is counted
+        assert f.attrs["complete_images"] == len(numids)

@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
     from ..storage.series import IncompleteSeriesError, SeriesError
-    from ..storage.series_file import DiskFullError
+    from ..storage.series_file import WriteRefusedError
 
     progress = Progress(file.images)
     plot = LivePlot(layout.prefix) if args.plot else None
@@ -223,9 +223,10 @@ def _save(args: argparse.Namespace, layout: Any, file: Any, source: Any) -> int:
     except OSError as exc:  # a full disk, a vanished mount
         _fail(f"cannot write {file.path}: {exc}; the {file.series} series saved before it "
               "are readable", EXIT_MISSING)
-        if not isinstance(exc, DiskFullError):
-            # Closing would flush metadata that counts space the disk refused (HDF5 then
-            # calls the file truncated); as the last flush left it, the file is whole.
+        if isinstance(exc, WriteRefusedError):
+            # As the last flush left it, the file is whole; closing must not write, and if
+            # even that failed HDF5 would still hold the file at exit (series_file.py)
+            file.close()
             os._exit(EXIT_MISSING)
         return EXIT_MISSING
     finally:

@@ -19,13 +19,18 @@ to keep a detector IOC's server thread waiting on the same machine past the next
 Writes of 256 KiB stay under a millisecond.
 
 Each series is written whole and then flushed, so a writer killed at any moment leaves a
-file in which ``complete_images`` rows are whole series. Compression (``lz4``, ``bslz4``)
+file in which ``complete_images`` rows are whole series. A write the disk refuses midway
+(:class:`WriteRefusedError`) leaves the file on disk as that flush left it, but HDF5 has by
+then counted space the disk never took: closing as usual would record it, and HDF5 would
+call the file truncated and open none of it. :meth:`SeriesFile.close` then closes without
+touching the disk. Compression (``lz4``, ``bslz4``)
 goes through hdf5plugin's filters: any HDF5 reader with the plugin decodes it.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +52,11 @@ ROW_DATASETS = {"numid": np.int64, "index": np.int32, "start_ts": np.float64,
 class DiskFullError(OSError):
     """Not enough free space for the next series; nothing of it was written, the file
     closes cleanly."""
+
+
+class WriteRefusedError(OSError):
+    """The disk refused a write midway through a series (it filled up under another
+    writer, a quota, a file size limit, an I/O error): the file keeps the series before it."""
 
 
 def _filter(compression: str | None) -> dict[str, Any]:
@@ -83,6 +93,7 @@ class SeriesFile:
         # locking=False: readers (Tiled, a viewer) may open the file while we append
         self.file = h5py.File(self.path, "a", locking=False)
         self._raw = False
+        self._refused = False  # a write failed midway: close without writing (see above)
         self._last_start: int | None = None  # first row of the series appended last
         try:
             if "images" in self.file:
@@ -159,7 +170,10 @@ class SeriesFile:
         except SeriesError:
             raise
         except (OSError, RuntimeError) as exc:
-            raise OSError(f"writing series {series.numid} failed: {exc}") from exc
+            self._refused = True
+            raise WriteRefusedError(getattr(exc, "errno", None) or errno.EIO,
+                                    f"writing series {series.numid} failed: "
+                                    f"{_reason(exc)}") from exc
 
     def _check_space(self, series: SeriesData) -> None:
         """Stop before a series the disk cannot hold: a write refused halfway can leave
@@ -246,9 +260,27 @@ class SeriesFile:
                 f[name].resize(complete, axis=0)
 
     def close(self) -> None:
-        if self.file.id.valid:
+        if not self.file.id.valid:
+            return
+        if not self._refused:
             self._truncate()
             self.file.close()
+            return
+        self._detach()
+        try:
+            self._truncate()
+            self.file.close()
+        except (OSError, RuntimeError):
+            pass  # what failed went to memory; the file on disk is as the last flush left it
+
+    def _detach(self) -> None:
+        """Point HDF5's descriptor of the file at an anonymous file in memory: what closing
+        writes goes there, and the file on disk stays whole."""
+        scratch = os.memfd_create("pvflow-detached-series-file", os.MFD_CLOEXEC)
+        try:
+            os.dup2(scratch, self.file.id.get_vfd_handle())
+        finally:
+            os.close(scratch)
 
     def __enter__(self) -> SeriesFile:
         return self
@@ -277,6 +309,12 @@ def _append_rows(dataset: Any, start: int, values: np.ndarray) -> None:
     space = dataset.id.get_space()
     space.select_hyperslab((start,), (len(values),))
     dataset.id.write(h5s.create_simple((len(values),)), space, values)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: HDF5's messages span several and repeat the errno's text among details."""
+    code = getattr(exc, "errno", None)
+    return os.strerror(code) if code else str(exc).splitlines()[0]
 
 
 def read_complete(path: str | Path) -> dict[str, np.ndarray]:

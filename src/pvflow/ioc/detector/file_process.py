@@ -119,7 +119,7 @@ class SeriesFileProcess:
 
 
 def _serve(conn: Connection, memory: mmap.mmap) -> None:
-    from ...storage.series_file import SeriesFile
+    from ...storage.series_file import SeriesFile, WriteRefusedError
 
     file: SeriesFile | None = None
     try:
@@ -142,6 +142,15 @@ def _serve(conn: Connection, memory: mmap.mmap) -> None:
                 elif op == "close" and file is not None:
                     file, closing = None, file
                     closing.close()
+            except WriteRefusedError as exc:
+                conn.send(f"{type(exc).__name__}: {exc}")
+                # The file on disk holds the series before, whole. Closing it must not write
+                # (SeriesFile makes sure), and if even that failed HDF5 would still hold it,
+                # ready to write into whatever file takes its descriptor next: the next file
+                # gets a new process.
+                assert file is not None
+                file.close()
+                os._exit(1)
             except Exception as exc:  # noqa: BLE001 - the IOC reports it, naming the series
                 conn.send(f"{type(exc).__name__}: {exc}")
             else:
