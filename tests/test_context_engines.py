@@ -17,6 +17,7 @@ import pytest
 
 from pvflow import PVTimeoutError, Reading
 from pvflow.context import Context
+from pvflow.io.completion import Completion
 from pvflow.io.contract import ChannelInfo, Form, Sink, Slots
 from pvflow.io.delivery import ConnectionChange, Dispatcher, Mailbox
 from pvflow.io.loop import IOLoop
@@ -43,6 +44,9 @@ class MemoryRequest:
     def __init__(self, engine: MemoryEngine, request_id: int):
         self.engine = engine
         self.request_id = request_id
+
+    def wait(self, done: Completion, seconds: float | None) -> bool:
+        return done.wait(seconds)
 
     def withdraw(self) -> bool:
         self.engine.withdrawn.append(self.request_id)

@@ -272,7 +272,7 @@ class Context:
     @staticmethod
     def _wait(completion: Completion, request: Request, engine: Engine[Any], channel: Any,
               what: str, seconds: float | None) -> Any:
-        if not completion.wait(seconds):
+        if not request.wait(completion, seconds):
             if request.withdraw() or not completion.wait(seconds):
                 raise engine.timeout_error(channel, what, seconds)
         return completion.result()

@@ -100,6 +100,8 @@ class Circuit:
 
     # --- input ---------------------------------------------------------------------------------
     def receive_view(self) -> memoryview:
+        if self.closed:
+            return self._view[:0]
         if self._large is not None:
             return self._large.free()
         if self._skip:
@@ -121,6 +123,38 @@ class Circuit:
         except (ValueError, IndexError, KeyError, struct.error) as exc:
             raise RemoteProtocolError(f"{self.address_text} sent a malformed message: {exc}",
                                       address=self.address_text) from exc
+
+    # --- a caller reading its own answer (io.connection.Connection.read_reply) -----------------
+    @property
+    def has_buffered(self) -> bool:
+        return self._filled > 0 and not self.closed
+
+    def buffered(self, count: int) -> None:
+        self.last_received = time.monotonic()
+        self._filled += count
+
+    def take_reply(self, ioid: int) -> bool | None:
+        """The caller's thread, holding the reader: answer request ``ioid`` if its whole reply
+        comes first in the buffer (True); None while it has not all come; False when
+        something else comes first, left with the rest to the I/O thread's parse."""
+        if self._large is not None or self._skip or self.closed:
+            return False
+        end = self._filled
+        if end < HEADER_SIZE:
+            return None
+        command, size, data_type, count, p1, p2 = _unpack_header(self._buffer, 0)
+        if p2 != ioid or command not in (Command.READ_NOTIFY, Command.WRITE_NOTIFY) or \
+                (size == 0xFFFF and count == 0) or size >= min(LARGE_PAYLOAD, self.max_payload):
+            return False
+        stop = HEADER_SIZE + size
+        if stop > end:
+            return None
+        self._handlers[command](data_type, count, p1, p2, self._buffer, HEADER_SIZE, stop, False)
+        remaining = end - stop
+        if remaining:
+            self._buffer[:remaining] = self._buffer[stop:end]
+        self._filled = remaining
+        return True
 
     def _parse(self) -> None:
         # Header parsing is inlined (not protocol.read_header) and READ_NOTIFY / EVENT_ADD are
@@ -349,8 +383,9 @@ class Circuit:
 
     # --- teardown ------------------------------------------------------------------------------
     def close(self, error: BaseException) -> list[Channel]:
-        """Fail every request in flight (each error naming its PV); free the buffers; return
-        the channels that were on this circuit."""
+        """Fail every request in flight (each error naming its PV); return the channels that
+        were on this circuit. The receive buffer stays: a caller reading its answer
+        (:meth:`take_reply`) may still hold it."""
         self.closed = True
         pending, self.pending = self.pending, {}
         for ioid, request in pending.items():
@@ -362,8 +397,5 @@ class Circuit:
         if self._large is not None:
             self._large.release()
             self._large = None
-        self._buffer = bytearray()
-        self._view = memoryview(self._buffer)
-        self._filled = self._skip = 0
         return channels
 

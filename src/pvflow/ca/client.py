@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import AccessDeniedError, DisconnectedError, PVFlowError
 from ..io.channels import ChannelState, add_subscription, remove_subscription
+from ..io.completion import Completion
 from ..io.connection import Connection as SocketConnection
 from ..io.contract import BulkRequest, ChannelInfo, Form, Sink, Slots
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
@@ -132,6 +133,19 @@ class CAClient(EngineBase[Channel]):
             return b"".join(made)
 
         return self.issue_when_connected(request, channel, sink, frames)
+
+    def wait_answer(self, request: PendingRequest, done: Completion,
+                    seconds: float | None) -> bool:
+        """A single request on a connected channel: read its answer in this thread (see
+        :meth:`~pvflow.io.connection.Connection.read_reply`)."""
+        circuit = request.channel.circuit
+        if len(request.ids) != 1 or circuit is None or not self.loop.shares_events:
+            return done.wait(seconds)
+        connection: Connection | None = self._connections.get((circuit.host, circuit.port))
+        if connection is None or connection.circuit is not circuit:
+            return done.wait(seconds)
+        ioid = request.ids[0]
+        return connection.read_reply(lambda: circuit.take_reply(ioid), done, seconds)
 
     def read_many(self, channels: list[Channel], slots: list[int], form: Form,
                   as_string: bool, batch: Slots) -> BulkRequest:

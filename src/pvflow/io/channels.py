@@ -99,7 +99,9 @@ class ChannelBase:
 
     @property
     def connected(self) -> bool:
-        return self.state is ChannelState.CONNECTED
+        # Not on a closed circuit: closing fails the requests in flight before the I/O thread
+        # marks the channel, and a caller woken by that failure must wait for the reconnection.
+        return self.state is ChannelState.CONNECTED and not self.circuit.closed
 
     def address(self) -> str | None:
         circuit = self.circuit

@@ -18,6 +18,7 @@ from enum import IntEnum
 from typing import Any, Protocol, TypeVar
 
 from ..errors import PVTimeoutError
+from .completion import Completion
 from .delivery import Dispatcher, Mailbox
 from .loop import IOLoop
 
@@ -76,6 +77,11 @@ class Slots(Protocol):
 
 class Request(Protocol):
     """A request in flight, or waiting for its channel to connect."""
+
+    def wait(self, done: Completion, seconds: float | None) -> bool:
+        """Wait until ``done`` (this request's completion) is set; False after ``seconds``.
+        An engine may read the answer off the socket in the calling thread."""
+        ...
 
     def withdraw(self) -> bool:
         """Take it back; True when nothing of it is left in flight (so the caller may report

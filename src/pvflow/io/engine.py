@@ -18,6 +18,7 @@ from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProt
                       naming_pv, no_answer)
 from .channel_failure import ChannelFailure
 from .channels import NO_ACTIONS, Action, ChannelState, ChannelT, ChannelTable, add_action
+from .completion import Completion
 from .contract import RemoteCalls, Sink, Slots
 from .deferred_reads import DeferredBlockReads
 from .delivery import ConnectionChange
@@ -96,6 +97,12 @@ class EngineBase(ChannelTable[ChannelT]):
     def remote_calls(self) -> RemoteCalls[ChannelT] | None:
         """Neither RPC nor introspection, unless the protocol has them."""
         return None
+
+    def wait_answer(self, request: PendingRequest, done: Completion,
+                    seconds: float | None) -> bool:
+        """Wait for ``request``'s answer in ``done``, set by the I/O thread (an engine that
+        can read it in the calling thread says so by overriding this)."""
+        return done.wait(seconds)
 
     def send(self, channel: ChannelT, frame: bytes, on_io_thread: bool) -> None:
         """Send now from a caller thread; queue for the end-of-iteration flush on the I/O one."""

@@ -15,6 +15,7 @@ import heapq
 import itertools
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -74,6 +75,18 @@ class IOLoop:
 
     def in_loop(self) -> bool:
         return threading.get_ident() == self.thread_id
+
+    @property
+    def shares_events(self) -> bool:
+        """Whether other threads may change what a socket is watched for: epoll's
+        ``modify`` is thread-safe, a ``selectors`` selector is not."""
+        epoll = getattr(select, "epoll", None)
+        return epoll is not None and isinstance(self._poller, epoll)
+
+    def set_events(self, sock: socket.socket, events: int) -> None:
+        """Watch ``sock`` for ``events`` (with the handler it has); from another thread
+        only when :attr:`shares_events`."""
+        self._poller.modify(sock.fileno(), events)
 
     def stop(self, timeout: float = 5.0) -> None:
         if not self._running:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from .channels import Action
+from .completion import Completion
 from .contract import BulkRequest, ReadPlan, Request
 
 
@@ -20,6 +21,9 @@ class Cancels(Protocol):
     def cancel(self, channel: Any, request_id: int) -> bool: ...
 
     def forget_action(self, channel: Any, action: Action) -> None: ...
+
+    def wait_answer(self, request: PendingRequest, done: Completion,
+                    seconds: float | None) -> bool: ...
 
 
 class PendingRequest:
@@ -33,6 +37,9 @@ class PendingRequest:
         self.actions: list[Action] = []  # on-connect actions still registered on the channel
         self.ids: list[int] = []  # request ids in flight
 
+    def wait(self, done: Completion, seconds: float | None) -> bool:
+        return self.engine.wait_answer(self, done, seconds)
+
     def withdraw(self) -> bool:
         engine, channel = self.engine, self.channel
         for action in self.actions:
@@ -45,6 +52,9 @@ class Answered:
     """A request answered before it was handed back (nothing left to withdraw)."""
 
     __slots__ = ()
+
+    def wait(self, done: Completion, seconds: float | None) -> bool:
+        return done.wait(seconds)
 
     def withdraw(self) -> bool:
         return True
