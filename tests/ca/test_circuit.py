@@ -305,3 +305,30 @@ def test_the_large_payload_buffer_grows_with_its_bytes(monkeypatch) -> None:
     feed(circuit, protocol.header(Command.READ_NOTIFY, 8_000_000, 6, 1_000_000, 1, 4)
          + b"\0" * 300_000, 65_000)
     assert 300_000 + len(circuit.receive_view()) <= 600_000  # twice what came, not 8 MB
+
+
+def test_a_caller_takes_its_own_answer_only_when_it_comes_first_and_whole() -> None:
+    circuit, _, _ = make_circuit()
+    channel = Channel("T:ai", 1)
+    answers: list[tuple[int, float]] = []
+    for ioid in (1, 2):
+        circuit.pending[ioid] = ReadRequest(channel, decoder(Native.DOUBLE), False, False,
+                                            lambda value, ioid=ioid: answers.append((ioid, value)))
+
+    def arrive(data: bytes) -> None:  # as a reading caller receives: bytes in, nothing parsed
+        view = circuit.receive_view()
+        view[:len(data)] = data
+        circuit.buffered(len(data))
+
+    mine, other = read_reply(2, 2.5), read_reply(1, 1.5)
+    arrive(mine[:10])
+    assert circuit.take_reply(2) is None  # not all of it yet
+    arrive(mine[10:] + other[:5])
+    assert circuit.take_reply(2) is True and answers == [(2, 2.5)]
+    arrive(other[5:])
+    assert circuit.take_reply(2) is False  # another answer comes first: the I/O thread's
+    assert answers == [(2, 2.5)] and circuit.has_buffered
+    circuit.received(0)  # the I/O thread's parse of what the caller left
+    assert answers == [(2, 2.5), (1, 1.5)] and not circuit.has_buffered
+    circuit.close(DisconnectedError("gone"))
+    assert circuit.take_reply(3) is False and not circuit.receive_view()

@@ -196,7 +196,7 @@ def capture_until_refused(ioc: DetectorProcess, path) -> tuple[str, int]:
     with instant_client(ioc) as ca:
         start_capture(ca, ioc, path)
         ca.wait_for(ioc.pv("file:open"), lambda value: value == 0, what="the capture stopped")
-        assert ca.get(ioc.pv("file:capture")) == 0
+        ca.wait_for(ioc.pv("file:capture"), lambda value: value == 0, what="capture back to 0")
         assert ioc.pv("file:") in ca.text(ioc.pv("error_text"))
         return ca.text(ioc.pv("file:message")), ca.get(ioc.pv("file:written"))
 
