@@ -146,7 +146,7 @@ class MemoryEngine:
         return [self.by_name.setdefault(name, MemoryChannel(name)) for name in names]
 
     def start_read(self, channel: MemoryChannel, form: Form, sink: Sink, as_string: bool,
-                   count: int | None) -> MemoryRequest:
+                   count: int | None, waited: bool = False) -> MemoryRequest:
         def answer(read: MemoryChannel) -> Any:
             return read.value if form is Form.VALUE else Reading(read.value, timestamp=1.0)
 

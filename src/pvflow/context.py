@@ -332,7 +332,8 @@ class Context:
         seconds = self._seconds(timeout)
         engine, channel = self._route(name)
         completion = Completion()
-        request = engine.start_read(channel, _form(form), completion.set, as_string, count)
+        request = engine.start_read(channel, _form(form), completion.set, as_string, count,
+                                    waited=True)
         result = self._wait(completion, request, engine, channel, "get", seconds)
         return result if form == "value" else _named(result, name)
 

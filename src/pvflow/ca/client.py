@@ -109,8 +109,15 @@ class CAClient(EngineBase[Channel]):
 
     # --- requests (any thread) --------------------------------------------------------------------
     def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
-                   count: int | None) -> PendingRequest:
-        request = PendingRequest(self, channel)
+                   count: int | None, waited: bool = False) -> PendingRequest:
+        if waited and form is not Form.CONTROL and channel.state is ChannelState.CONNECTED \
+                and self.loop.shares_events:
+            return ReadHere(self, channel, form, sink, as_string, count)  # sent by its wait
+        return self._issue_read(PendingRequest(self, channel), channel, form, sink, as_string,
+                                count)
+
+    def _issue_read(self, request: PendingRequest, channel: Channel, form: Form, sink: Sink,
+                    as_string: bool, count: int | None) -> PendingRequest:
         if form is not Form.CONTROL and channel.state is ChannelState.CONNECTED:
             try:  # the common case, straight from this thread
                 request.ids.append(self.read_now(channel, DBR_FORMS[form], sink, as_string,
@@ -134,18 +141,47 @@ class CAClient(EngineBase[Channel]):
 
         return self.issue_when_connected(request, channel, sink, frames)
 
+    def read_here(self, request: ReadHere, done: Completion, seconds: float | None) -> bool:
+        """Send ``request`` and read its answer in this thread: the socket's input is taken
+        from the I/O thread before the request leaves, so the answer cannot wake it first
+        (see :meth:`~pvflow.io.connection.Connection.read_reply`)."""
+        channel = request.channel
+        connection = self._connection_of(channel.circuit)
+        if connection is None or not connection.claim():
+            self._issue_read(request, channel, request.form, request.sink, request.as_string,
+                             request.count)
+            return self.wait_answer(request, done, seconds)
+        try:
+            ioid = self.read_now(channel, DBR_FORMS[request.form], request.sink,
+                                 request.as_string, request.count)
+        except BaseException as exc:
+            connection.give_back()
+            if not isinstance(exc, DisconnectedError):
+                raise
+            self._issue_read(request, channel, request.form, request.sink, request.as_string,
+                             request.count)  # lost just now: on the reconnection
+            return done.wait(seconds)
+        request.ids.append(ioid)
+        circuit = connection.circuit
+        return connection.read_claimed(lambda: circuit.take_reply(ioid), done, seconds)
+
     def wait_answer(self, request: PendingRequest, done: Completion,
                     seconds: float | None) -> bool:
-        """A single request on a connected channel: read its answer in this thread (see
-        :meth:`~pvflow.io.connection.Connection.read_reply`)."""
+        """A single request on a connected channel: read its answer in this thread if no
+        other thread reads its circuit."""
         circuit = request.channel.circuit
-        if len(request.ids) != 1 or circuit is None or not self.loop.shares_events:
-            return done.wait(seconds)
-        connection: Connection | None = self._connections.get((circuit.host, circuit.port))
-        if connection is None or connection.circuit is not circuit:
+        connection = self._connection_of(circuit)
+        if len(request.ids) != 1 or connection is None:
             return done.wait(seconds)
         ioid = request.ids[0]
         return connection.read_reply(lambda: circuit.take_reply(ioid), done, seconds)
+
+    def _connection_of(self, circuit: Circuit | None) -> Connection | None:
+        """The connection carrying ``circuit``, if a caller may read it (epoll loop)."""
+        if circuit is None or not self.loop.shares_events:
+            return None
+        connection: Connection | None = self._connections.get((circuit.host, circuit.port))
+        return connection if connection is not None and connection.circuit is circuit else None
 
     def read_many(self, channels: list[Channel], slots: list[int], form: Form,
                   as_string: bool, batch: Slots) -> BulkRequest:
@@ -405,3 +441,22 @@ class CAClient(EngineBase[Channel]):
 def _access(channel: Channel) -> AccessChange:
     return AccessChange(bool(channel.access & protocol.AccessRights.READ),
                         bool(channel.access & protocol.AccessRights.WRITE))
+
+
+class ReadHere(PendingRequest):
+    """A read that a thread waits for at once (``Context.get``): sent by :meth:`wait`, which
+    reads the answer in that thread (:meth:`CAClient.read_here`)."""
+
+    __slots__ = ("client", "form", "sink", "as_string", "count")
+
+    def __init__(self, client: CAClient, channel: Channel, form: Form, sink: Sink,
+                 as_string: bool, count: int | None) -> None:
+        super().__init__(client, channel)
+        self.client = client
+        self.form = form
+        self.sink = sink
+        self.as_string = as_string
+        self.count = count
+
+    def wait(self, done: Completion, seconds: float | None) -> bool:
+        return self.client.read_here(self, done, seconds)

@@ -10,8 +10,9 @@ A thread that waits for one answer may read it itself (:meth:`Connection.read_re
 handed over by the I/O thread, an answer wakes two threads (the I/O thread, then the caller),
 and on a virtual machine waking an idle CPU costs tens of microseconds, as much as the round
 trip. The caller takes the connection's reader lock, stops the I/O thread watching the socket
-for input, reads, and takes its answer only if it comes first and whole; anything else is
-left in the circuit's buffer for the I/O thread, in order.
+for input (:meth:`Connection.claim`; a sync get does so before its request leaves), reads, and
+takes its answer only if it comes first and whole; anything else is left in the circuit's
+buffer for the I/O thread, in order.
 """
 
 from __future__ import annotations
@@ -214,34 +215,43 @@ class Connection(Generic[CircuitT]):
         reply comes first in the circuit's buffer
         (True), needs more bytes (None) or finds something else first (False: the rest is
         the I/O thread's). False when ``seconds`` passed first."""
-        if done.done or not self.reader.acquire(False):
+        if done.done or not self.claim():
             return done.wait(seconds)
-        deadline = None if seconds is None else time.monotonic() + seconds
-        try:
-            if self._pause_io_reads():
-                self._read_until(take, done, deadline)
-        finally:
-            self._resume_io_reads()
-            self.reader.release()
-        if cast(CallerReadCircuit, self.circuit).has_buffered:
-            self.client.loop.call_soon(self._parse_buffered)
-        remaining = None if deadline is None else deadline - time.monotonic()
-        return done.wait(remaining)
+        return self.read_claimed(take, done, seconds)
 
-    def _pause_io_reads(self) -> bool:
+    def claim(self) -> bool:
+        """Take the socket's input from the I/O thread for this thread; False when another
+        thread reads it, or it is closed. Give it back with :meth:`read_claimed` or
+        :meth:`give_back`."""
+        if not self.reader.acquire(False):
+            return False
         with self._send_lock:
             if self._closed or not self.connected:
+                self.reader.release()
                 return False
             self._caller_reads = True
         self._watch()
         return True
 
-    def _resume_io_reads(self) -> None:
+    def read_claimed(self, take: Callable[[], bool | None], done: Completion,
+                     seconds: float | None) -> bool:
+        """:meth:`read_reply` once the input is claimed; gives it back."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            self._read_until(take, done, deadline)
+        finally:
+            self.give_back()
+        remaining = None if deadline is None else deadline - time.monotonic()
+        return done.wait(remaining)
+
+    def give_back(self) -> None:
+        """Return the claimed input to the I/O thread, with what this thread left unparsed."""
         with self._send_lock:
-            if not self._caller_reads:
-                return
             self._caller_reads = False
         self._watch()
+        self.reader.release()
+        if cast(CallerReadCircuit, self.circuit).has_buffered:
+            self.client.loop.call_soon(self._parse_buffered)
 
     def _read_until(self, take: Callable[[], bool | None], done: Completion,
                     deadline: float | None) -> None:

@@ -130,8 +130,10 @@ class Engine(Protocol[ChannelT]):
         ...
 
     def start_read(self, channel: ChannelT, form: Form, sink: Sink, as_string: bool,
-                   count: int | None) -> Request:
-        """Read once: now from the caller's thread when connected, else when it connects."""
+                   count: int | None, waited: bool = False) -> Request:
+        """Read once: now from the caller's thread when connected, else when it connects.
+        ``waited``: the calling thread waits for the answer at once, through the request's
+        :meth:`~Request.wait`, which may then be what sends it (and reads the answer)."""
         ...
 
     def read_many(self, channels: list[ChannelT], slots: list[int], form: Form,

@@ -94,7 +94,7 @@ class PVAClient(EngineBase[Channel]):
 
     # --- requests (any thread) --------------------------------------------------------------------
     def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
-                   count: int | None) -> PendingRequest:
+                   count: int | None, waited: bool = False) -> PendingRequest:
         request = PendingRequest(self, channel)
         if channel.state is ChannelState.CONNECTED:
             try:  # the common case, straight from this thread
