@@ -147,23 +147,22 @@ class CAClient(EngineBase[Channel]):
         (see :meth:`~pvflow.io.connection.Connection.read_reply`)."""
         channel = request.channel
         connection = self._connection_of(channel.circuit)
-        if connection is None or not connection.claim():
-            self._issue_read(request, channel, request.form, request.sink, request.as_string,
-                             request.count)
-            return self.wait_answer(request, done, seconds)
-        try:
-            ioid = self.read_now(channel, DBR_FORMS[request.form], request.sink,
-                                 request.as_string, request.count)
-        except BaseException as exc:
-            connection.give_back()
-            if not isinstance(exc, DisconnectedError):
+        if connection is not None and connection.claim():
+            try:
+                ioid = self.read_now(channel, DBR_FORMS[request.form], request.sink,
+                                     request.as_string, request.count)
+            except DisconnectedError:
+                connection.give_back()  # lost just now: read on the reconnection, below
+            except BaseException:
+                connection.give_back()
                 raise
-            self._issue_read(request, channel, request.form, request.sink, request.as_string,
-                             request.count)  # lost just now: on the reconnection
-            return done.wait(seconds)
-        request.ids.append(ioid)
-        circuit = connection.circuit
-        return connection.read_claimed(lambda: circuit.take_reply(ioid), done, seconds)
+            else:
+                request.ids.append(ioid)
+                circuit = connection.circuit
+                return connection.read_claimed(lambda: circuit.take_reply(ioid), done, seconds)
+        self._issue_read(request, channel, request.form, request.sink, request.as_string,
+                         request.count)
+        return self.wait_answer(request, done, seconds)
 
     def wait_answer(self, request: PendingRequest, done: Completion,
                     seconds: float | None) -> bool:

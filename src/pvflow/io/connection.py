@@ -212,9 +212,9 @@ class Connection(Generic[CircuitT]):
         """Wait for ``done``, reading the socket in this thread when no other thread does.
 
         For circuits of :class:`CallerReadCircuit`. ``take()`` answers the request if its
-        reply comes first in the circuit's buffer
-        (True), needs more bytes (None) or finds something else first (False: the rest is
-        the I/O thread's). False when ``seconds`` passed first."""
+        reply comes first in the circuit's buffer (True), needs more bytes (None) or finds
+        something else first (False: the rest is the I/O thread's). False when ``seconds``
+        passed first."""
         if done.done or not self.claim():
             return done.wait(seconds)
         return self.read_claimed(take, done, seconds)
@@ -256,8 +256,11 @@ class Connection(Generic[CircuitT]):
     def _read_until(self, take: Callable[[], bool | None], done: Completion,
                     deadline: float | None) -> None:
         if self._caller_poll is None:
+            fileno = self.socket.fileno()
+            if fileno < 0:
+                return  # closed since it was claimed
             self._caller_poll = select.poll()
-            self._caller_poll.register(self.socket.fileno(), select.POLLIN)
+            self._caller_poll.register(fileno, select.POLLIN)
         poll = self._caller_poll.poll
         circuit = cast(CallerReadCircuit, self.circuit)
         while not done.done and take() is None:
