@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
 
 from tests.ioc.clients import CaClient
 from tests.ioc.ioc_process import IocProcess, unique_prefix
@@ -43,3 +46,15 @@ def instant_client(ioc: DetectorProcess) -> Iterator[CaClient]:
         yield client
     finally:
         client.close()
+
+
+def continuous_series(data: Mapping[str, Any], num_images: int) -> list[int]:
+    """The series ids of a saved file (``read_complete``), once checked that it holds whole
+    series whose ids, and the sim's running image numbers (pixel (0, 0) of ch0), go up by
+    one: nothing lost or repeated."""
+    numids = [int(numid) for numid in data["numid"][::num_images]]
+    assert len(data["numid"]) == len(numids) * num_images
+    assert list(np.diff(numids)) == [1] * (len(numids) - 1)
+    stamps = data["images/ch0"][:, 0, 0].astype(int)
+    assert list(np.diff(stamps)) == [1] * (len(stamps) - 1)
+    return numids

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -443,19 +443,18 @@ def _access(channel: Channel) -> AccessChange:
 
 
 class ReadHere(PendingRequest):
-    """A read that a thread waits for at once (``Context.get``): sent by :meth:`wait`, which
+    """A read that a thread waits for at once (``Context.get``): sent by its wait, which
     reads the answer in that thread (:meth:`CAClient.read_here`)."""
 
-    __slots__ = ("client", "form", "sink", "as_string", "count")
+    __slots__ = ("form", "sink", "as_string", "count")
 
     def __init__(self, client: CAClient, channel: Channel, form: Form, sink: Sink,
                  as_string: bool, count: int | None) -> None:
         super().__init__(client, channel)
-        self.client = client
         self.form = form
         self.sink = sink
         self.as_string = as_string
         self.count = count
 
     def wait(self, done: Completion, seconds: float | None) -> bool:
-        return self.client.read_here(self, done, seconds)
+        return cast(CAClient, self.engine).read_here(self, done, seconds)

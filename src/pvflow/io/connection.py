@@ -131,16 +131,19 @@ class Connection(Generic[CircuitT]):
             self._watch()
 
     def _watch(self) -> None:
-        """Watch the socket for what it needs now: input unless a caller reads it, output
-        while a backlog waits (or the connect does)."""
         with self._send_lock:
-            if self._closed:
-                return
-            if not self.connected:
-                events = WRITE
-            else:
-                events = (0 if self._caller_reads else READ) | (WRITE if self._backlog else 0)
-            self.client.loop.set_events(self.socket, events)
+            self._watch_locked()
+
+    def _watch_locked(self) -> None:
+        """Watch the socket for what it needs now: input unless a caller reads it, output
+        while a backlog waits (or the connect does). Under the send lock."""
+        if self._closed:
+            return
+        if not self.connected:
+            events = WRITE
+        else:
+            events = (0 if self._caller_reads else READ) | (WRITE if self._backlog else 0)
+        self.client.loop.set_events(self.socket, events)
 
     def _drain_backlog(self) -> None:
         with self._send_lock:
@@ -230,7 +233,7 @@ class Connection(Generic[CircuitT]):
                 self.reader.release()
                 return False
             self._caller_reads = True
-        self._watch()
+            self._watch_locked()
         return True
 
     def read_claimed(self, take: Callable[[], bool | None], done: Completion,
@@ -248,7 +251,7 @@ class Connection(Generic[CircuitT]):
         """Return the claimed input to the I/O thread, with what this thread left unparsed."""
         with self._send_lock:
             self._caller_reads = False
-        self._watch()
+            self._watch_locked()
         self.reader.release()
         if cast(CallerReadCircuit, self.circuit).has_buffered:
             self.client.loop.call_soon(self._parse_buffered)

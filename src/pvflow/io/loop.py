@@ -48,6 +48,10 @@ class IOLoop:
 
     def __init__(self, name: str = "pvflow-io"):
         self._poller = make_poller()
+        # Whether other threads may change what a socket is watched for (set_events): epoll's
+        # ``modify`` is thread-safe, a ``selectors`` selector is not.
+        epoll = getattr(select, "epoll", None)
+        self.shares_events = epoll is not None and isinstance(self._poller, epoll)
         self._handlers: dict[int, Handler] = {}
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
@@ -75,13 +79,6 @@ class IOLoop:
 
     def in_loop(self) -> bool:
         return threading.get_ident() == self.thread_id
-
-    @property
-    def shares_events(self) -> bool:
-        """Whether other threads may change what a socket is watched for: epoll's
-        ``modify`` is thread-safe, a ``selectors`` selector is not."""
-        epoll = getattr(select, "epoll", None)
-        return epoll is not None and isinstance(self._poller, epoll)
 
     def set_events(self, sock: socket.socket, events: int) -> None:
         """Watch ``sock`` for ``events`` (with the handler it has); from another thread

@@ -262,16 +262,15 @@ class SeriesFile:
     def close(self) -> None:
         if not self.file.id.valid:
             return
-        if not self._refused:
-            self._truncate()
-            self.file.close()
-            return
-        self._detach()
+        if self._refused:
+            self._detach()
         try:
             self._truncate()
             self.file.close()
         except (OSError, RuntimeError):
-            pass  # what failed went to memory; the file on disk is as the last flush left it
+            if not self._refused:
+                raise
+            # what failed went to memory; the file on disk is as the last flush left it
 
     def _detach(self) -> None:
         """Point HDF5's descriptor of the file at an anonymous file in memory: what closing
