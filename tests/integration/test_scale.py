@@ -105,7 +105,9 @@ def test_restart_of_an_ioc_with_two_thousand_monitored_channels() -> None:
             ioc.stop()
             assert latest.wait_for(lambda: not any(latest.connected.values()))
             ioc.start()  # same ports; the records start again from their PINI values
-            assert latest.wait_for(lambda: all(latest.connected.values()))
+            assert latest.wait_for(lambda: all(latest.connected.values())), (
+                f"{sum(not up for up in latest.connected.values())} of {len(names)} channels "
+                f"not back; {context.stats()}")
             for index, name in enumerate(names):
                 context.put(name, -index, wait=False)
             assert latest.wait_for(lambda: all(latest.values[name] == -index
