@@ -225,6 +225,9 @@ class Context:
         missing = [name for name in names if name not in bare_routes and name not in routes]
         if not missing:
             return
+        if "://" not in "\0".join(missing):  # all bare, the common case: no pass per name
+            self._remember(missing, self._bare, self._bare.channels(missing))
+            return
         by_scheme: dict[str, tuple[list[str], list[str]]] = {}  # scheme: names, bare names
         factories = self._factories
         for name in missing:

@@ -127,3 +127,16 @@ def test_a_new_server_restarts_only_the_backed_off_names() -> None:
     assert all(name.search_attempt <= 1 for name in old)
     assert all(name.search_attempt == 1 for name in fresh)  # not queued again
     assert len(harness.tries) > before
+
+
+
+def test_no_name_is_dropped_when_a_send_is_full() -> None:
+    """Nobody answers: the window shrinks to one datagram, so every send stops at a name
+    that does not fit, first the new names and then those on their back-off."""
+    harness = Harness()
+    names = harness.add(1_000)
+    harness.run_until(harness.now + 30.0)
+    asked = [cid for batch in harness.tries for cid in batch]
+    assert max(len(batch) for batch in harness.tries[-10:]) == NAMES_PER_DATAGRAM
+    assert min(map(asked.count, range(1_000))) >= 2
+    assert all(name.search_attempt >= 2 for name in names)

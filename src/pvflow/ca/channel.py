@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PutError, RemoteProtocolError
 from ..io.channel_failure import ChannelFailure
-from ..io.channels import (NO_ACTIONS, NO_SUBSCRIPTIONS, NO_WATCHERS, Actions, ChannelBase,
-                           ChannelState)
+from ..io.channels import (NO_ACTIONS, NO_SUBSCRIPTIONS, NO_WATCHERS, SEARCHING, Actions,
+                           ChannelBase, ChannelState)
 from ..io.delivery import Mailbox
 from .dbr import NATIVES, Decoder, Native
+
+DOUBLE = Native.DOUBLE  # a module global: see io/channels.py's SEARCHING
 from .protocol import describe_status, pad_string
 
 if TYPE_CHECKING:
@@ -32,10 +34,10 @@ class Channel(ChannelBase):
         self.name = name
         self.wire_name = pad_string(name)  # searched and created under it, maybe many times
         self.cid = cid
-        self.state = ChannelState.SEARCHING
+        self.state: ChannelState = SEARCHING
         self.circuit: Circuit | None = None
         self.sid = 0
-        self.native = Native.DOUBLE
+        self.native: Native = DOUBLE
         self.count = 1
         self.access = 0
         self.subscriptions: Mapping[int, Subscription] = NO_SUBSCRIPTIONS

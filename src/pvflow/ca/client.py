@@ -19,7 +19,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import AccessDeniedError, DisconnectedError, PVFlowError
-from ..io.channels import ChannelState, add_subscription, remove_subscription
+from ..io.channels import CONNECTED, SEARCHING, add_subscription, remove_subscription
 from ..io.completion import Completion
 from ..io.connection import Connection as SocketConnection
 from ..io.contract import BulkRequest, ChannelInfo, Form, Sink, Slots
@@ -84,7 +84,7 @@ class CAClient(EngineBase[Channel]):
 
     def _name_server_opened(self, connection: Connection) -> None:
         for channel in self.by_cid.values():
-            if channel.state is ChannelState.SEARCHING:
+            if channel.state is SEARCHING:
                 connection.circuit.queue(protocol.search(channel.wire_name, channel.cid))
 
     # --- channels ---------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ class CAClient(EngineBase[Channel]):
     # --- requests (any thread) --------------------------------------------------------------------
     def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
                    count: int | None, waited: bool = False) -> PendingRequest:
-        if waited and form is not Form.CONTROL and channel.state is ChannelState.CONNECTED \
+        if waited and form is not Form.CONTROL and channel.state is CONNECTED \
                 and self.loop.shares_events:
             return ReadHere(self, channel, form, sink, as_string, count)  # sent by its wait
         return self._issue_read(PendingRequest(self, channel), channel, form, sink, as_string,
@@ -118,7 +118,7 @@ class CAClient(EngineBase[Channel]):
 
     def _issue_read(self, request: PendingRequest, channel: Channel, form: Form, sink: Sink,
                     as_string: bool, count: int | None) -> PendingRequest:
-        if form is not Form.CONTROL and channel.state is ChannelState.CONNECTED:
+        if form is not Form.CONTROL and channel.state is CONNECTED:
             try:  # the common case, straight from this thread
                 request.ids.append(self.read_now(channel, DBR_FORMS[form], sink, as_string,
                                                  count))
@@ -230,7 +230,7 @@ class CAClient(EngineBase[Channel]):
         """Read ``channels`` into ``slots`` of ``batch``: the connected ones now, from the
         caller's thread, the others as they connect; in ioid blocks per circuit either way."""
         deferred = DeferredReads(self, form, batch)
-        connected_state = ChannelState.CONNECTED
+        connected_state = CONNECTED
         circuits = {channel.circuit if channel.state is connected_state else None
                     for channel in channels}
         if len(circuits) == 1 and None not in circuits:  # the common case: all on one server
@@ -353,7 +353,7 @@ class CAClient(EngineBase[Channel]):
                                     family != DbrForm.PLAIN, mailbox, as_string, unsigned)
         with self.lock:
             add_subscription(channel, subscription.subscription_id, subscription)
-            connected = channel.state is ChannelState.CONNECTED
+            connected = channel.state is CONNECTED
         self.wanted_again(channel)
         if connected:
             try:
@@ -389,7 +389,7 @@ class CAClient(EngineBase[Channel]):
         circuit = channel.circuit
         if circuit is not None and circuit.subscriptions.pop(subscription.subscription_id,
                                                              None) is not None:
-            if channel.state is ChannelState.CONNECTED:
+            if channel.state is CONNECTED:
                 self.send(channel, protocol.event_cancel(subscription.form + channel.native,
                                                          channel.count, channel.sid,
                                                          subscription.subscription_id), True)
@@ -400,9 +400,8 @@ class CAClient(EngineBase[Channel]):
         at the end of this pass."""
         create_channel = protocol.create_channel
         for connection, channels in self._found_many(responses).items():
-            queue = connection.circuit.queue
-            for channel in channels:
-                queue(create_channel(channel.wire_name, channel.cid))
+            connection.circuit.queue(b"".join([create_channel(channel.wire_name, channel.cid)
+                                               for channel in channels]))
             self.loop.at_end_of_iteration(connection, connection.flush)
 
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None:
@@ -420,7 +419,7 @@ class CAClient(EngineBase[Channel]):
             subscription.decoder = None
 
     def access_changed(self, circuit: Circuit, channel: Channel) -> None:
-        if channel.state is ChannelState.CONNECTED and channel.watchers:
+        if channel.state is CONNECTED and channel.watchers:
             for watcher in channel.watchers:  # before connection, channel_created reports it
                 watcher.post(_access(channel))
 

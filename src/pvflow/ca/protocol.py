@@ -187,8 +187,8 @@ def header(command: int, payload_size: int, data_type: int, count: int, p1: int,
 
 def pad_string(text: str | bytes) -> bytes:
     """NUL-terminate and pad to a multiple of 8, as CA requires for names and payloads."""
-    data = (text.encode() if isinstance(text, str) else text) + b"\0"
-    return data + b"\0" * (-len(data) % 8)
+    data = text.encode() if isinstance(text, str) else text
+    return data.ljust((len(data) + 8) & ~7, b"\0")
 
 
 def pad_payload(payload: bytes) -> bytes:
@@ -213,8 +213,8 @@ def client_name(name: str) -> bytes:
 
 def search(name: str | bytes, cid: int, reply: int = DONT_REPLY) -> bytes:
     """``name`` as text, or already padded by :func:`pad_string` (channels keep theirs)."""
-    payload = name if isinstance(name, bytes) else pad_string(name)
-    return header(Command.SEARCH, len(payload), reply, MINOR_VERSION, cid, cid) + payload
+    payload = name if isinstance(name, bytes) else pad_string(name)  # never past 16 bits
+    return _pack_header(_SEARCH, len(payload), reply, MINOR_VERSION, cid, cid) + payload
 
 
 def create_channel(name: str | bytes, cid: int) -> bytes:
@@ -318,6 +318,9 @@ def ip_from_int(value: int) -> str:
     return ".".join(str((value >> shift) & 0xFF) for shift in (24, 16, 8, 0))
 
 
+_make_tuple = tuple.__new__
+
+
 def decode_datagram(data: bytes, sender_host: str
                     ) -> list[SearchResponse | Beacon | RepeaterConfirm]:
     """Decode one UDP datagram; anything not meant for a client (or malformed) is skipped.
@@ -327,6 +330,7 @@ def decode_datagram(data: bytes, sender_host: str
     thousand names in a dozen datagrams, so the common header is read inline here.
     """
     messages: list[SearchResponse | Beacon | RepeaterConfirm] = []
+    answer = _make_tuple  # SearchResponse(...) is a Python-level __new__: twice the cost
     offset, end = 0, len(data)
     while end - offset >= HEADER_SIZE:
         command, size, data_type, count, p1, p2 = _unpack_header(data, offset)
@@ -342,8 +346,8 @@ def decode_datagram(data: bytes, sender_host: str
             return messages
         if command == _SEARCH and stop - start >= 2:
             host = sender_host if p1 in (0xFFFFFFFF, 0) else ip_from_int(p1)
-            messages.append(SearchResponse(p2, host, data_type,
-                                           _SEARCH_REPLY_PAYLOAD.unpack_from(data, start)[0]))
+            messages.append(answer(SearchResponse, (
+                p2, host, data_type, _SEARCH_REPLY_PAYLOAD.unpack_from(data, start)[0])))
         elif command == _BEACON:
             host = sender_host if p2 == 0 else ip_from_int(p2)
             messages.append(Beacon(host, count, p1))

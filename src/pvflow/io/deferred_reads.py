@@ -49,9 +49,13 @@ class DeferredBlockReads:
         ready, self.ready = self.ready, []
         groups: dict[Any, list[Any]] = {}
         for channel in ready:
-            groups.setdefault(channel.circuit, []).append(channel)
+            group = groups.get(channel.circuit)
+            if group is None:
+                group = groups[channel.circuit] = []
+            group.append(channel)
+        slot_of = self.slots.__getitem__
         for channels in groups.values():
-            self.read_group(channels, [self.slots[channel] for channel in channels], True)
+            self.read_group(channels, list(map(slot_of, channels)), True)
 
     def read_group(self, channels: list[Any], slots: list[int], on_io_thread: bool) -> None:
         raise NotImplementedError

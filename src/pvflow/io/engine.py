@@ -17,7 +17,8 @@ from typing import Any
 from ..errors import (DisconnectedError, PVFlowError, PVTimeoutError, RemoteProtocolError,
                       naming_pv, no_answer)
 from .channel_failure import ChannelFailure
-from .channels import NO_ACTIONS, Action, ChannelState, ChannelT, ChannelTable, add_action
+from .channels import (CLOSED, CONNECTED, CONNECTING, FAILED, NO_ACTIONS, SEARCHING, Action,
+                       ChannelT, ChannelTable, add_action)
 from .completion import Completion
 from .contract import RemoteCalls, Sink, Slots
 from .deferred_reads import DeferredBlockReads
@@ -124,20 +125,20 @@ class EngineBase(ChannelTable[ChannelT]):
     def timeout_error(self, channel: ChannelT, what: str, timeout: float | None
                       ) -> PVTimeoutError:
         shown = self.shown_prefix + channel.name
-        if channel.state is ChannelState.CONNECTED:
+        if channel.state is CONNECTED:
             return no_answer(what, shown, channel.name, channel.address(), timeout)
         return PVTimeoutError(f"{shown} did not connect within {timeout} s "
                               f"({self._search_hint(channel)})", pv=channel.name)
 
     def _search_hint(self, channel: ChannelT) -> str:
         failure = channel.failure
-        if channel.state is ChannelState.FAILED and failure is not None:
+        if channel.state is FAILED and failure is not None:
             wait = max(0.0, failure.retry_at - time.monotonic())
             return f"{failure.reason}; searched again when asked, {wait:.0f} s from now at " \
                    f"the earliest"
         if failure is not None:
             return f"{channel.state.value} again after {failure.reason}"
-        if channel.state is ChannelState.SEARCHING:
+        if channel.state is SEARCHING:
             targets = ", ".join(f"{h}:{p}" for h, p in self._search_targets) or "no address"
             return f"no server answered the search to {targets}"
         return f"{channel.state.value} to {channel.address()}"
@@ -147,7 +148,7 @@ class EngineBase(ChannelTable[ChannelT]):
         """Read the connected ``channels`` now, a block per circuit from the caller's thread;
         the others join ``deferred`` as they connect."""
         groups: dict[Any, tuple[list[ChannelT], list[int]]] = {}
-        connected = ChannelState.CONNECTED
+        connected = CONNECTED
         waiting = deferred.slots
         on_connect = deferred.on_connect  # one bound method for all: a fresh connect has 10 000
         with self.lock:
@@ -253,15 +254,15 @@ class EngineBase(ChannelTable[ChannelT]):
 
     def _resume_search(self, channel: ChannelT) -> None:
         """Put a failed channel back to searching."""
-        if channel.state is ChannelState.FAILED:
+        if channel.state is FAILED:
             with self.lock:
-                channel.state = ChannelState.SEARCHING
+                channel.state = SEARCHING
             self._search_again([channel])
 
     # --- a channel's life (I/O thread) ----------------------------------------------------------
     def _begin_search(self, channels: list[ChannelT]) -> None:
         self._search_again([channel for channel in channels
-                            if channel.state is ChannelState.SEARCHING])
+                            if channel.state is SEARCHING])
 
     def _search_again(self, channels: list[ChannelT]) -> None:
         if self._search is not None and channels:
@@ -276,15 +277,18 @@ class EngineBase(ChannelTable[ChannelT]):
         if search is None:
             return {}
         by_cid, connections = self.by_cid, self._connections
-        searching, connecting = ChannelState.SEARCHING, ChannelState.CONNECTING
+        searching, connecting = SEARCHING, CONNECTING
         found: dict[Any, list[ChannelT]] = {}
         cids = []
+        server, connection = None, None  # the last answer's: a datagram's all come from one
         for answer in answers:
-            cid, host, port = answer[0], answer[1], answer[2]
+            cid = answer[0]
             channel = by_cid.get(cid)
             if channel is None or channel.state is not searching:
                 continue  # a second server answered, or an answer to a search we dropped
-            connection = connections.get((host, port))
+            if (answer[1], answer[2]) != server:
+                host, port = server = answer[1], answer[2]
+                connection = connections.get(server)
             if connection is None:
                 try:
                     connection = connections[host, port] = self._new_connection(host, port)
@@ -312,7 +316,7 @@ class EngineBase(ChannelTable[ChannelT]):
         """The server created ``channels``: tell their watchers, restart their monitors and
         run the requests that waited for them (under one lock: a fresh connect brings
         thousands at once)."""
-        connected = ChannelState.CONNECTED
+        connected = CONNECTED
         # two lists, not a pair per channel: the batch may hold thousands (see _found_many)
         waited: list[ChannelT] = []
         waited_actions = []
@@ -352,9 +356,9 @@ class EngineBase(ChannelTable[ChannelT]):
         until somebody asks for it and its back-off has passed."""
         self.log.warning("%s: channel creation failed at %s: %s", channel.name,
                          circuit.address_text, reason)
-        was_connected = channel.state is ChannelState.CONNECTED
+        was_connected = channel.state is CONNECTED
         with self.lock:
-            channel.state = ChannelState.FAILED
+            channel.state = FAILED
             channel.circuit = None
             self.topology += 1
         if was_connected:
@@ -362,9 +366,9 @@ class EngineBase(ChannelTable[ChannelT]):
         self.record_failure(channel, f"{circuit.address_text}: {reason}")
 
     def _disconnected(self, channel: ChannelT, research: bool) -> None:
-        was_connected = channel.state is ChannelState.CONNECTED
+        was_connected = channel.state is CONNECTED
         with self.lock:
-            channel.state = ChannelState.SEARCHING if research else ChannelState.CLOSED
+            channel.state = SEARCHING if research else CLOSED
             channel.circuit = None
             self.topology += 1
             self._circuit_gone(channel)
@@ -428,8 +432,8 @@ class EngineBase(ChannelTable[ChannelT]):
         """I/O thread: tell the servers, and drop what the circuits hold of ``channels``."""
         for channel in channels:
             with self.lock:
-                circuit, connected = channel.circuit, channel.state is ChannelState.CONNECTED
-                channel.state = ChannelState.CLOSED
+                circuit, connected = channel.circuit, channel.state is CONNECTED
+                channel.state = CLOSED
                 channel.circuit = None
                 channel.on_connect = NO_ACTIONS
                 self.topology += 1

@@ -55,6 +55,11 @@ def next_interval(attempt: int) -> float:
     return min(FIRST_RETRY * 2.0 ** attempt, MAX_INTERVAL)
 
 
+# every interval before the cap, looked up by attempt (every name sent pays for one)
+INTERVALS = tuple(itertools.takewhile(lambda interval: interval < MAX_INTERVAL,
+                                      map(next_interval, itertools.count())))
+
+
 class Send(Generic[SearchableT]):
     """One send: its names with the time each is due again if unanswered, and how many of
     them count for the window; its losses are judged together, once it times out. (Two
@@ -141,24 +146,28 @@ class SearchSchedule(Generic[SearchableT]):
     def answered_many(self, cids: Iterable[int]) -> None:
         """Servers have ``cids`` (the answers of one datagram): stop searching for them, and
         let each answer open the window."""
-        waiting_pop, settle, capacity = self._waiting.pop, self._settle, self._capacity
+        waiting_pop, in_flight_pop, cost = self._waiting.pop, self._in_flight.pop, self._cost
         now = self._clock()
-        answered = False
+        round_trip = self.round_trip
+        answered_bytes = 0
         for cid in cids:
             channel = waiting_pop(cid, None)
-            settled = None if channel is None else settle(channel)
-            if settled is None:
-                continue
-            sent_at, bytes_ = settled
-            self.round_trip += (now - sent_at - self.round_trip) / 8.0
-            grown = bytes_ / capacity
-            if self.window >= self.threshold:
-                grown /= self.window
-            self.window = min(self.window + grown, MAX_WINDOW)
-            answered = True
+            sent_at = None if channel is None else in_flight_pop(cid, None)
+            if channel is None or sent_at is None:
+                continue  # not searching, or not waited for
+            answered_bytes += cost(channel)
+            round_trip += (now - sent_at - round_trip) / 8.0
+        if not answered_bytes:
+            return
+        self.round_trip = round_trip
+        self._in_flight_bytes -= answered_bytes
+        grown = answered_bytes / self._capacity
+        if self.window >= self.threshold:
+            grown /= self.window
+        self.window = min(self.window + grown, MAX_WINDOW)
         # a tick already due now will send what the room allows: no need to arm one
-        if answered and self._timer_due > now and (self._fresh or self._queue) and \
-                self._room() >= capacity:
+        if self._timer_due > now and (self._fresh or self._queue) and \
+                self._room() >= self._capacity:
             self._arm(0.0)
 
     def restart(self) -> None:
@@ -236,38 +245,40 @@ class SearchSchedule(Generic[SearchableT]):
         budget = budget // self._capacity * self._capacity
         batch: list[SearchableT] = []
         dues: list[float] = []
-        counted = 0
+        counted = counted_bytes = 0
         fresh, queue, waiting, in_flight = self._fresh, self._queue, self._waiting, self._in_flight
+        cost_of, intervals = self._cost, INTERVALS
         while True:
-            while fresh and (fresh[0].search_attempt or waiting.get(fresh[0].cid) is not fresh[0]):
-                fresh.popleft()  # asked since it was queued, or answered or removed
-            from_fresh = bool(fresh) and (not queue or fresh[0].search_due <= queue[0][0])
-            if from_fresh:
-                channel = fresh[0]
-                due = channel.search_due
+            if fresh and (not queue or fresh[0].search_due <= queue[0][0]):
+                channel = fresh.popleft()
+                if channel.search_attempt or waiting.get(channel.cid) is not channel:
+                    continue  # asked since it was queued, or answered or removed
             elif queue and queue[0][0] <= now:
-                due, _, channel = queue[0]
+                entry = heapq.heappop(queue)
+                channel = entry[2]
+                if waiting.get(channel.cid) is not channel or channel.search_due != entry[0]:
+                    continue  # answered, removed or queued again since
             else:
                 break
-            usable = waiting.get(channel.cid) is channel and channel.search_due == due
-            cost = self._cost(channel) if usable else 0
-            if usable and batch and cost > budget:
+            cost = cost_of(channel)
+            if batch and cost > budget:  # the next send's first
+                if channel.search_attempt:
+                    heapq.heappush(queue, entry)
+                else:
+                    fresh.appendleft(channel)
                 break
-            if from_fresh:
-                fresh.popleft()
-            else:
-                heapq.heappop(queue)
-            if not usable:
-                continue  # answered, removed or queued again since
             budget -= cost
             batch.append(channel)
-            if channel.search_attempt < COUNTED_ATTEMPTS and channel.cid not in in_flight:
+            attempt = channel.search_attempt
+            if attempt < COUNTED_ATTEMPTS and channel.cid not in in_flight:
                 counted += 1
+                counted_bytes += cost
                 in_flight[channel.cid] = now
-                self._in_flight_bytes += cost
-            channel.search_due = now + next_interval(channel.search_attempt)
-            channel.search_attempt += 1
-            dues.append(channel.search_due)
+            due = channel.search_due = now + (
+                intervals[attempt] if attempt < len(intervals) else MAX_INTERVAL)
+            channel.search_attempt = attempt + 1
+            dues.append(due)
+        self._in_flight_bytes += counted_bytes
         if not batch:
             return
         self.datagrams_sent += self._send(batch)

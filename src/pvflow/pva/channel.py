@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..io.channel_failure import ChannelFailure
-from ..io.channels import (NO_ACTIONS, NO_SUBSCRIPTIONS, NO_WATCHERS, Actions, ChannelBase,
-                           ChannelState)
+from ..io.channels import (NO_ACTIONS, NO_SUBSCRIPTIONS, NO_WATCHERS, SEARCHING, Actions,
+                           ChannelBase, ChannelState)
 from ..io.delivery import Mailbox
 
 from .operations import GetOperation
@@ -35,7 +35,7 @@ class Channel(ChannelBase):
     def __init__(self, name: str, cid: int, lock: threading.Lock | None = None):
         self.name = name
         self.cid = cid
-        self.state = ChannelState.SEARCHING
+        self.state: ChannelState = SEARCHING
         self.circuit: Circuit | None = None
         self.sid = 0
         # GET operations by pvRequest text: the first in slots of its own (most channels never

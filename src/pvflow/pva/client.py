@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import DisconnectedError, PVFlowError, naming_pv
-from ..io.channels import ChannelState, add_subscription, remove_subscription
+from ..io.channels import CONNECTED, CONNECTING, add_subscription, remove_subscription
 from ..io.connection import Connection as SocketConnection
 from ..io.contract import ChannelInfo, Form, RemoteCalls, Sink, Slots
 from ..io.delivery import Dispatcher, Mailbox
@@ -96,7 +96,7 @@ class PVAClient(EngineBase[Channel]):
     def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
                    count: int | None, waited: bool = False) -> PendingRequest:
         request = PendingRequest(self, channel)
-        if channel.state is ChannelState.CONNECTED:
+        if channel.state is CONNECTED:
             try:  # the common case, straight from this thread
                 request.ids.append(self.read_now(channel, form, sink, as_string, count))
                 return request
@@ -119,7 +119,7 @@ class PVAClient(EngineBase[Channel]):
         """Queue a get on the channel's GET operation; return its token and the frame to send
         (an EXEC, the operation's INIT on first use, or nothing while one is in flight)."""
         circuit = channel.circuit
-        if circuit is None or channel.state is not ChannelState.CONNECTED:
+        if circuit is None or channel.state is not CONNECTED:
             raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
         text = REQUESTS[form]
         token = self.allocate_ids(1)
@@ -146,7 +146,7 @@ class PVAClient(EngineBase[Channel]):
         A put with a ``sink`` completes when the server has processed it (put-callback); one
         without goes through its own operation, so it never queues behind a slow record."""
         circuit = channel.circuit
-        if circuit is None or channel.state is not ChannelState.CONNECTED:
+        if circuit is None or channel.state is not CONNECTED:
             raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
         token = self.allocate_ids(1)
         block = sink is not None
@@ -250,7 +250,7 @@ class PVAClient(EngineBase[Channel]):
                                         form is not Form.VALUE, mailbox, queue_size, as_string)
         with self.lock:
             add_subscription(channel, subscription.token, subscription)
-            connected = channel.state is ChannelState.CONNECTED
+            connected = channel.state is CONNECTED
             circuit = channel.circuit
         self.wanted_again(channel)
         if connected and circuit is not None:
@@ -265,7 +265,7 @@ class PVAClient(EngineBase[Channel]):
         with self.lock:
             remove_subscription(channel, subscription.token)
         circuit = channel.circuit
-        if circuit is not None and channel.state is ChannelState.CONNECTED and \
+        if circuit is not None and channel.state is CONNECTED and \
                 circuit.operations.get(subscription.ioid) is subscription:
             circuit.queue(subscription.stop(circuit))
 
@@ -291,7 +291,7 @@ class PVAClient(EngineBase[Channel]):
 
     def circuit_ready(self, circuit: Circuit) -> None:
         pending = [(channel.cid, channel.name) for channel in circuit.channels.values()
-                   if channel.state is ChannelState.CONNECTING]
+                   if channel.state is CONNECTING]
         if pending:
             circuit.queue(protocol.create_channel(pending))
 
