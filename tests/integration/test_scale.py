@@ -63,6 +63,26 @@ def test_names_interleaved_over_five_iocs_are_each_read_once() -> None:
             ioc.close()
 
 
+def test_a_thousand_pva_names_read_again_while_connected_are_each_read_once() -> None:
+    """The second read goes from the caller's thread in many writes (the server starts on the
+    first while the rest are made): every value still lands in its own name's slot."""
+    names = [f"P:{index:04d}" for index in range(1_000)]
+    ioc = SoftIoc(records(names), pva=True, startup_timeout=120.0)
+    ioc.start()
+    try:
+        prefixed = [f"pva://{name}" for name in names]
+        with Context(ioc.env, timeout=60.0) as context:
+            first = context.get_many(prefixed)
+            context.put(names[7], -7.0)
+            again = context.get_many(prefixed)
+        expected = [float(index) for index in range(len(names))]
+        assert [first[name] for name in prefixed] == expected
+        assert [again[name] for name in prefixed] == [-7.0 if index == 7 else value
+                                                      for index, value in enumerate(expected)]
+    finally:
+        ioc.close()
+
+
 class Latest:
     """The last value and connection state of every subscription, waited on without sleeps."""
 
