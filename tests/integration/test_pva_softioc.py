@@ -257,3 +257,67 @@ def test_a_refused_monitor_reaches_the_callback_as_the_error_naming_the_pv(conte
     with context.subscribe("pva://T:long", received.put, request="field(no.such.field)"):
         error = received.get(timeout=10)
     assert isinstance(error, PVFlowError) and "monitor of T:long failed" in str(error)
+
+
+
+class Updates:
+    """A subscription's values, waited on without sleeping."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.changed = threading.Condition()
+
+    def __call__(self, reading) -> None:
+        with self.changed:
+            self.values.append(reading.value)
+            self.changed.notify_all()
+
+    def wait_last(self, value: float, timeout: float = 30.0) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.values[-1:] == [value], timeout)
+
+
+def test_puts_with_and_without_waiting_land_in_the_order_they_were_made(context) -> None:
+    # the two kinds go through two PUT operations: a put of one kind must not overtake an
+    # earlier one of the other still waiting to be sent, or an older value lands last
+    updates = Updates()
+    context.put("pva://T:long", -1)
+    with context.subscribe("pva://T:long", updates):
+        assert updates.wait_last(-1)
+        for value in range(500):
+            context.put("pva://T:long", value, wait=value % 10 == 9)
+        assert context.get("pva://T:long") == 499
+        assert updates.wait_last(499)
+    assert updates.values == sorted(set(updates.values))  # qsrv may squash, never reorder
+
+
+def test_gets_reading_their_own_answers_keep_monitor_updates_in_order(context) -> None:
+    # As over CA: a waiting get reads its GET's answer off the socket itself when it comes
+    # first; the monitor updates before and after it on the same circuit stay the I/O thread's
+    updates = Updates()
+    wrong: list[tuple[str, object]] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            for name, expected in (("pva://T:ai", 1.5), ("pva://T:string", "hello")):
+                value = context.get(name)
+                if value != expected:
+                    wrong.append((name, value))
+
+    context.put("pva://T:long", -1)
+    with context.subscribe("pva://T:long", updates):
+        assert updates.wait_last(-1)
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        for reader in readers:
+            reader.start()
+        try:
+            for value in range(2000):  # in bursts that end with a put that waits
+                context.put("pva://T:long", value, wait=value % 100 == 99)
+            assert updates.wait_last(1999)
+        finally:
+            stop.set()
+            for reader in readers:
+                reader.join(30)
+    assert wrong == []
+    assert updates.values == sorted(set(updates.values))

@@ -127,7 +127,8 @@ def test_restart_of_an_ioc_with_two_thousand_monitored_channels() -> None:
             ioc.start()  # same ports; the records start again from their PINI values
             assert latest.wait_for(lambda: all(latest.connected.values())), (
                 f"{sum(not up for up in latest.connected.values())} of {len(names)} channels "
-                f"not back; {context.stats()}")
+                f"not back; {context.stats()}; the IOC said (did it get its ports back?):\n"
+                + "\n".join(ioc.output.splitlines()[-15:]))
             for index, name in enumerate(names):
                 context.put(name, -index, wait=False)
             assert latest.wait_for(lambda: all(latest.values[name] == -index

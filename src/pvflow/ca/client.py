@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from ..io.contract import BulkRequest, ChannelInfo, Form, Sink, Slots
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
 from ..io.engine import EngineBase
 from ..io.loop import IOLoop
-from ..io.requests import ANSWERED, Answered, BulkRequests, PendingRequest
+from ..io.requests import ANSWERED, Answered, BulkRequests, PendingRequest, ReadHere
 from . import protocol
 from .channel import Channel, ReadRequest, Subscription, WriteRequest
 from .circuit import Circuit
@@ -146,7 +146,7 @@ class CAClient(EngineBase[Channel]):
         from the I/O thread before the request leaves, so the answer cannot wake it first
         (see :meth:`~pvflow.io.connection.Connection.read_reply`)."""
         channel = request.channel
-        connection = self._connection_of(channel.circuit)
+        connection = self.caller_connection(channel.circuit)
         if connection is not None and connection.claim():
             try:
                 ioid = self.read_now(channel, DBR_FORMS[request.form], request.sink,
@@ -169,18 +169,11 @@ class CAClient(EngineBase[Channel]):
         """A single request on a connected channel: read its answer in this thread if no
         other thread reads its circuit."""
         circuit = request.channel.circuit
-        connection = self._connection_of(circuit)
+        connection = self.caller_connection(circuit)
         if len(request.ids) != 1 or connection is None:
             return done.wait(seconds)
         ioid = request.ids[0]
         return connection.read_reply(lambda: circuit.take_reply(ioid), done, seconds)
-
-    def _connection_of(self, circuit: Circuit | None) -> Connection | None:
-        """The connection carrying ``circuit``, if a caller may read it (epoll loop)."""
-        if circuit is None or not self.loop.shares_events:
-            return None
-        connection: Connection | None = self._connections.get((circuit.host, circuit.port))
-        return connection if connection is not None and connection.circuit is circuit else None
 
     def read_many(self, channels: list[Channel], slots: list[int], form: Form,
                   as_string: bool, batch: Slots) -> BulkRequest:
@@ -439,21 +432,3 @@ class CAClient(EngineBase[Channel]):
 def _access(channel: Channel) -> AccessChange:
     return AccessChange(bool(channel.access & protocol.AccessRights.READ),
                         bool(channel.access & protocol.AccessRights.WRITE))
-
-
-class ReadHere(PendingRequest):
-    """A read that a thread waits for at once (``Context.get``): sent by its wait, which
-    reads the answer in that thread (:meth:`CAClient.read_here`)."""
-
-    __slots__ = ("form", "sink", "as_string", "count")
-
-    def __init__(self, client: CAClient, channel: Channel, form: Form, sink: Sink,
-                 as_string: bool, count: int | None) -> None:
-        super().__init__(client, channel)
-        self.form = form
-        self.sink = sink
-        self.as_string = as_string
-        self.count = count
-
-    def wait(self, done: Completion, seconds: float | None) -> bool:
-        return cast(CAClient, self.engine).read_here(self, done, seconds)

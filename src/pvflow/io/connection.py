@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from ..errors import DisconnectedError, PVFlowError
+from ..errors import DisconnectedError, PVFlowError, RemoteProtocolError
 from .completion import Completion
 from .loop import READ, WRITE, IOLoop
 
@@ -242,6 +242,8 @@ class Connection(Generic[CircuitT]):
         deadline = None if seconds is None else time.monotonic() + seconds
         try:
             self._read_until(take, done, deadline)
+        except RemoteProtocolError as exc:  # closed by the I/O thread, as it would have
+            self.client.loop.call_soon(self.client.close_connection, self, exc)
         finally:
             self.give_back()
         remaining = None if deadline is None else deadline - time.monotonic()

@@ -20,6 +20,7 @@ from .channel_failure import ChannelFailure
 from .channels import (CLOSED, CONNECTED, CONNECTING, FAILED, NO_ACTIONS, SEARCHING, Action,
                        ChannelT, ChannelTable, add_action)
 from .completion import Completion
+from .connection import Connection
 from .contract import RemoteCalls, Sink, Slots
 from .deferred_reads import DeferredBlockReads
 from .delivery import ConnectionChange
@@ -104,6 +105,14 @@ class EngineBase(ChannelTable[ChannelT]):
         """Wait for ``request``'s answer in ``done``, set by the I/O thread (an engine that
         can read it in the calling thread says so by overriding this)."""
         return done.wait(seconds)
+
+    def caller_connection(self, circuit: Any) -> Connection[Any] | None:
+        """The connection carrying ``circuit``, if a waiting caller may read it (the epoll
+        loop only: see :class:`~pvflow.io.connection.Connection`), else None."""
+        if circuit is None or not self.loop.shares_events:
+            return None
+        connection: Connection[Any] | None = self._connections.get((circuit.host, circuit.port))
+        return connection if connection is not None and connection.circuit is circuit else None
 
     def send(self, channel: ChannelT, frame: bytes, on_io_thread: bool) -> None:
         """Send now from a caller thread; queue for the end-of-iteration flush on the I/O one."""

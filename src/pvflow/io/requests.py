@@ -8,7 +8,7 @@ tells whether an answer may still be on its way.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from .channels import Action
 from .completion import Completion
@@ -46,6 +46,30 @@ class PendingRequest:
             engine.forget_action(channel, action)
         removed = [engine.cancel(channel, request_id) for request_id in self.ids]
         return all(removed) if removed else True
+
+
+class ReadsHere(Cancels, Protocol):
+    """An engine whose sync reads are sent by the waiting thread, which reads the answer."""
+
+    def read_here(self, request: ReadHere, done: Completion, seconds: float | None) -> bool: ...
+
+
+class ReadHere(PendingRequest):
+    """A read that a thread waits for at once (``Context.get``): sent by its wait, which
+    reads the answer in that thread (the engine's ``read_here``)."""
+
+    __slots__ = ("form", "sink", "as_string", "count")
+
+    def __init__(self, engine: ReadsHere, channel: Any, form: Any, sink: Any,
+                 as_string: bool, count: int | None) -> None:
+        super().__init__(engine, channel)
+        self.form = form
+        self.sink = sink
+        self.as_string = as_string
+        self.count = count
+
+    def wait(self, done: Completion, seconds: float | None) -> bool:
+        return cast(ReadsHere, self.engine).read_here(self, done, seconds)
 
 
 class Answered:

@@ -26,7 +26,7 @@ from . import protocol
 from ..io.large_payload import LargePayload, PayloadRecycler
 from .channel import Channel
 from .operations import MonitorOperation, Operation
-from .protocol import HEADER, HEADER_SIZE, MAGIC, Command, Flag, read_status
+from .protocol import HEADER, HEADER_SIZE, MAGIC, Command, Flag, Sub, read_status
 from .pvdata import TypeCache
 
 log = logging.getLogger("pvflow.pva")
@@ -40,6 +40,10 @@ LARGE_PAYLOAD = 64 * 1024
 RECEIVE_CHUNK = 32 * 1024
 MAX_PAYLOAD = 1 << 31
 _unpack_header = HEADER.unpack_from
+# what a caller may take as its own answer (take_reply): a plain little-endian GET EXEC answer
+_GET = int(Command.GET)
+_NOT_PLAIN = Flag.CONTROL | Flag.SEGMENT_MASK | Flag.BIG_ENDIAN
+_NOT_EXEC = Sub.INIT | Sub.DESTROY
 _IOID_SUB = {"<": struct.Struct("<IB"), ">": struct.Struct(">IB")}
 _IDS = {"<": struct.Struct("<II"), ">": struct.Struct(">II")}
 _OPERATION_COMMANDS = frozenset((Command.GET, Command.PUT, Command.MONITOR, Command.RPC,
@@ -88,6 +92,7 @@ class Circuit:
         self._large: LargePayload | None = None
         self._recycler = PayloadRecycler()
         self._segments: list[bytes] = []
+        self._caller_dispatch = False  # a caller's thread handles its answer (take_reply)
 
     # --- operations and output ------------------------------------------------------------------
     def register(self, operation: Operation) -> int:
@@ -99,8 +104,15 @@ class Circuit:
         self.operations.pop(ioid, None)
 
     def queue(self, frame: bytes) -> None:
-        """Queue a frame on the I/O thread; sent with the others at the end of the iteration."""
+        """Queue a frame on the I/O thread; sent with the others at the end of the iteration
+        (from a caller handling its own answer, sent at once: no iteration will flush it)."""
         if frame:
+            if self._caller_dispatch:
+                try:
+                    self.send_now(frame)
+                except PVFlowError:
+                    pass  # the socket is gone: the I/O thread finds so and fails what waits
+                return
             self.output.append(frame)
             self.flush_soon()
 
@@ -135,6 +147,53 @@ class Circuit:
                                       address=self.address_text) from None
         if self.acknowledging:
             self._acknowledge()
+
+    # --- a caller reading its own answer (io.connection.Connection.read_reply) -----------------
+    @property
+    def has_buffered(self) -> bool:
+        return self._filled > 0 and not self.closed
+
+    def buffered(self, count: int) -> None:
+        self.last_received = time.monotonic()
+        self._filled += count
+
+    def take_reply(self, ioid: int) -> bool | None:
+        """The caller's thread, holding the reader: handle the answer to an EXEC of GET
+        operation ``ioid`` if it comes first in the buffer, whole (True); None while it has
+        not all come; False when anything else comes first (an INIT's answer, a monitor
+        update, a control or segmented message), left with the rest to the I/O thread."""
+        if self._large is not None or self.closed:
+            return False
+        end = self._filled
+        if end < HEADER_SIZE:
+            return None
+        buffer = self._buffer
+        magic, _, flags, command, size = _unpack_header(buffer, 0)
+        if magic != MAGIC or command != _GET or size < 5 or size >= LARGE_PAYLOAD or \
+                flags & _NOT_PLAIN:
+            return False
+        stop = HEADER_SIZE + size
+        if stop > end:
+            return None
+        answered, sub = _IOID_SUB["<"].unpack_from(buffer, HEADER_SIZE)
+        if answered != ioid or sub & _NOT_EXEC:
+            return False
+        self._caller_dispatch = True
+        try:
+            self._message(command, flags, "<", self._view[HEADER_SIZE:stop], False)
+        except PVFlowError:
+            raise
+        except Exception as exc:  # struct.error, IndexError, ...: as received() says it
+            raise RemoteProtocolError(f"{self.address_text} sent a malformed message: "
+                                      f"{type(exc).__name__}: {exc}",
+                                      address=self.address_text) from None
+        finally:  # taken even when malformed: the I/O thread must not handle it a second time
+            self._caller_dispatch = False
+            remaining = end - stop
+            if remaining:
+                buffer[:remaining] = buffer[stop:end]
+            self._filled = remaining
+        return True
 
     def _acknowledge(self) -> None:
         """One ack per monitor per read pass: the server's window is refilled as soon as we

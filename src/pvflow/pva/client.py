@@ -23,12 +23,14 @@ from ..io.contract import ChannelInfo, Form, RemoteCalls, Sink, Slots
 from ..io.delivery import Dispatcher, Mailbox
 from ..io.engine import EngineBase
 from ..io.loop import IOLoop
-from ..io.requests import PendingRequest
+from ..io.completion import Completion
+from ..io.requests import PendingRequest, ReadHere
 from . import protocol
 from .channel import Channel, ChannelLocks
 from .circuit import Circuit
 from .config import PVAConfig
-from .operations import FULL_REQUEST, GetOperation, MonitorOperation, OneShot, PutOperation
+from .operations import (FULL_REQUEST, GetOperation, MonitorOperation, OneShot, PutOperation,
+                         next_puts)
 from .protocol import Command
 from .pvdata import FieldType, type_of
 from .bulk import REQUESTS, DeferredReads
@@ -95,7 +97,39 @@ class PVAClient(EngineBase[Channel]):
     # --- requests (any thread) --------------------------------------------------------------------
     def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
                    count: int | None, waited: bool = False) -> PendingRequest:
-        request = PendingRequest(self, channel)
+        if waited and channel.state is CONNECTED and self.loop.shares_events:
+            return ReadHere(self, channel, form, sink, as_string, count)  # sent by its wait
+        return self._issue_read(PendingRequest(self, channel), channel, form, sink, as_string,
+                                count)
+
+    def read_here(self, request: ReadHere, done: Completion, seconds: float | None) -> bool:
+        """Send ``request`` and read its answer in this thread, as CA's ``read_here`` does:
+        the answer to its operation's EXEC is taken when it comes first (the answer to an
+        INIT, on a channel's first get, is left to the I/O thread)."""
+        channel = request.channel
+        connection = self.caller_connection(channel.circuit)
+        if connection is not None and connection.claim():
+            try:
+                token = self.read_now(channel, request.form, request.sink, request.as_string,
+                                      request.count)
+                with channel.lock:
+                    ioid = channel.get_operation(REQUESTS[request.form],
+                                                 request.form is not Form.VALUE).ioid
+            except DisconnectedError:
+                connection.give_back()  # lost just now: read on the reconnection, below
+            except BaseException:
+                connection.give_back()
+                raise
+            else:
+                request.ids.append(token)
+                circuit = connection.circuit
+                return connection.read_claimed(lambda: circuit.take_reply(ioid), done, seconds)
+        self._issue_read(request, channel, request.form, request.sink, request.as_string,
+                         request.count)
+        return done.wait(seconds)
+
+    def _issue_read(self, request: PendingRequest, channel: Channel, form: Form, sink: Sink,
+                    as_string: bool, count: int | None) -> PendingRequest:
         if channel.state is CONNECTED:
             try:  # the common case, straight from this thread
                 request.ids.append(self.read_now(channel, form, sink, as_string, count))
@@ -224,7 +258,14 @@ class PVAClient(EngineBase[Channel]):
         """Forget a request; False when its answer is already being delivered."""
         with channel.lock:
             operations: list[Any] = [*channel.get_operations(), *channel.puts.values()]
-            return any(operation.cancel(token) for operation in operations)
+            cancelled = any(operation.cancel(token) for operation in operations)
+            freed = next_puts(channel) if cancelled and channel.puts else b""
+        if freed:  # a put of the other kind waited on the one given up on
+            try:
+                self.send(channel, freed, self.loop.in_loop())
+            except DisconnectedError:
+                pass  # the circuit's loss fails those puts
+        return cancelled
 
     def _clear_on_circuit(self, channel: Channel, circuit: Circuit, connected: bool) -> None:
         circuit.channels.pop(channel.cid, None)

@@ -217,8 +217,15 @@ class PutOperation(Operation):
             return protocol.operation_init(Command.PUT, self.channel.sid, self.ioid,
                                            request.encode(FULL_REQUEST, **options))
         if self.state == READY and self.in_flight is None:
-            return self._next()
+            return next_puts(self.channel)
         return b""
+
+    def _blocked(self, token: int) -> bool:
+        """Another put operation of the channel (the other kind: waiting for processing or
+        not) holds a put made before ``token`` and not sent yet: the server must take a
+        channel's puts in the order they were made, or an earlier value lands last."""
+        return any(other is not self and other.waiting and other.waiting[0][0] < token
+                   for other in self.channel.puts.values())
 
     def check(self, value: Any) -> None:
         """Refuse (``ValueError``) a value the put's type cannot hold, from the caller's
@@ -232,7 +239,8 @@ class PutOperation(Operation):
 
     def _next(self) -> bytes:
         """The frame for the next waiting put (channel lock held); b"" when none can go."""
-        while self.waiting and self.in_flight is None:
+        while self.waiting and self.in_flight is None and self.state == READY and \
+                not self._blocked(self.waiting[0][0]):
             pending = self.waiting.pop(0)
             token, value, sink = pending
             assert self.ftype is not None
@@ -274,6 +282,7 @@ class PutOperation(Operation):
                     circuit.unregister(self.ioid)
                     self.state = NEW
                     waiting, self.waiting = self.waiting, []
+                    circuit.queue(next_puts(channel))  # the other kind's may wait on these
                 else:
                     self.ftype, _ = read_type_memo(buffer, offset, order, circuit.types)
                     if self.ftype is None:
@@ -281,7 +290,7 @@ class PutOperation(Operation):
                     self.leaves = empty_leaves(self.ftype)
                     self.state = READY
                     waiting = []
-                    circuit.queue(self._next())
+                    circuit.queue(next_puts(channel))
             for _, _, sink in waiting:
                 if sink is not None:
                     sink(remote_error(channel, "put", status))  # type: ignore[arg-type]
@@ -294,7 +303,7 @@ class PutOperation(Operation):
                 self.choices = tuple(self.leaves[bit] or ()) if bit is not None else ()
             elif sub & Sub.GET:
                 self.choices = ()
-            circuit.queue(self._next())
+            circuit.queue(next_puts(channel))
         if done is not None and not sub & Sub.GET and done[2] is not None:
             done[2](remote_error(channel, "put", status) if failed else None)  # type: ignore
 
@@ -308,6 +317,19 @@ class PutOperation(Operation):
         for _, _, sink in failed:
             if sink is not None:
                 sink(error)
+
+
+def next_puts(channel: Channel) -> bytes:
+    """The frames of every put of ``channel`` that may go now, oldest first (channel lock
+    held): a put sent, answered or given up on may free one of the other kind."""
+    frames = []
+    for operation in sorted(channel.puts.values(), key=_first_waiting):
+        frames.append(operation._next())
+    return b"".join(frames)
+
+
+def _first_waiting(operation: PutOperation) -> int:
+    return operation.waiting[0][0] if operation.waiting else 0
 
 
 class MonitorOperation(Operation):
