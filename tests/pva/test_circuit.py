@@ -166,3 +166,40 @@ def test_a_header_claiming_a_gigabyte_takes_memory_only_as_bytes_arrive() -> Non
     assert len(circuit.receive_view()) <= FIRST_CHUNK
     circuit.close(ConnectionError("gone"))
     assert len(circuit.receive_view()) == 0
+
+
+def test_a_caller_takes_its_gets_answer_only_when_it_comes_first_and_whole() -> None:
+    sent: list[bytes] = []
+    ids = iter(range(100, 10_000))
+    circuit = Circuit("127.0.0.1", 5075, Listener(), sent.append, lambda: None,
+                      lambda count: next(ids), "user", "host")
+    operation, results = connected_get(circuit)
+    ioid = operation.ioid
+
+    def arrive(data: bytes) -> None:  # as a reading caller receives: bytes in, nothing parsed
+        view = circuit.receive_view()
+        view[:len(data)] = data
+        circuit.buffered(len(data))
+
+    def value(number: float) -> bytes:
+        return server(10, struct.pack("<IB", ioid, 0) + b"\xff" + write_bitset([1, 7, 8])
+                      + struct.pack("<dqi", number, 10**9, 5))
+
+    arrive(server(10, struct.pack("<IB", ioid, 8) + b"\xff" + NTSCALAR_TYPE))
+    assert circuit.take_reply(ioid) is False  # the INIT's answer: the I/O thread's
+    circuit.received(0)
+    operation.request(circuit, (2, results.append, False))  # waits for the EXEC in flight
+    mine = value(2.5)
+    arrive(mine[:9])
+    assert circuit.take_reply(ioid) is None  # not all of it yet
+    arrive(mine[9:] + value(3.5)[:4])
+    assert circuit.take_reply(ioid) is True and [r.value for r in results] == [2.5]
+    assert sent and sent[-1][3] == 10  # the waiting get's EXEC left from this thread
+    arrive(value(3.5)[4:] + server(10, struct.pack("<IB", 999, 0) + b"\xff\x00"))
+    assert circuit.take_reply(ioid + 1) is False  # another operation's answer comes first
+    assert circuit.take_reply(ioid) is True and [r.value for r in results] == [2.5, 3.5]
+    assert circuit.take_reply(ioid) is False and circuit.has_buffered
+    circuit.received(0)  # the I/O thread's parse of what the caller left
+    assert not circuit.has_buffered
+    circuit.close(RemoteProtocolError("gone"))
+    assert circuit.take_reply(ioid) is False

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import struct
 import time
+from threading import get_ident
 from collections.abc import Callable
 from typing import Protocol
 
@@ -92,7 +93,7 @@ class Circuit:
         self._large: LargePayload | None = None
         self._recycler = PayloadRecycler()
         self._segments: list[bytes] = []
-        self._caller_dispatch = False  # a caller's thread handles its answer (take_reply)
+        self._dispatching = 0  # the caller's thread handling its answer (take_reply)
 
     # --- operations and output ------------------------------------------------------------------
     def register(self, operation: Operation) -> int:
@@ -107,7 +108,7 @@ class Circuit:
         """Queue a frame on the I/O thread; sent with the others at the end of the iteration
         (from a caller handling its own answer, sent at once: no iteration will flush it)."""
         if frame:
-            if self._caller_dispatch:
+            if self._dispatching == get_ident():
                 try:
                     self.send_now(frame)
                 except PVFlowError:
@@ -178,7 +179,7 @@ class Circuit:
         answered, sub = _IOID_SUB["<"].unpack_from(buffer, HEADER_SIZE)
         if answered != ioid or sub & _NOT_EXEC:
             return False
-        self._caller_dispatch = True
+        self._dispatching = get_ident()
         try:
             self._message(command, flags, "<", self._view[HEADER_SIZE:stop], False)
         except PVFlowError:
@@ -188,7 +189,7 @@ class Circuit:
                                       f"{type(exc).__name__}: {exc}",
                                       address=self.address_text) from None
         finally:  # taken even when malformed: the I/O thread must not handle it a second time
-            self._caller_dispatch = False
+            self._dispatching = 0
             remaining = end - stop
             if remaining:
                 buffer[:remaining] = buffer[stop:end]
