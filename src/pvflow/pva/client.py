@@ -178,7 +178,9 @@ class PVAClient(EngineBase[Channel]):
         """Queue a put on the channel's PUT operation (created on first use, then reused).
 
         A put with a ``sink`` completes when the server has processed it (put-callback); one
-        without goes through its own operation, so it never queues behind a slow record."""
+        without goes through its own operation, so it never queues behind a slow record. Each
+        waits only for the earlier puts of the other kind not yet sent (``next_puts``): the
+        server takes a channel's puts in the order they were made."""
         circuit = channel.circuit
         if circuit is None or channel.state is not CONNECTED:
             raise DisconnectedError(f"{channel.name} is not connected", pv=channel.name)
