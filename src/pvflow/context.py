@@ -468,13 +468,9 @@ class Context:
         """
         by_engine: dict[Engine[Any], list[Any]] = {}
         for name in names:
-            channel = self._bare_routes.pop(name, None)
-            if channel is not None:
-                engine = self._bare
-            elif name in self._routes:
-                engine, channel = self._routes.pop(name)
-            else:
-                engine, channel = self._lookup(name)
+            engine, channel = self._route(name)
+            self._bare_routes.pop(name, None)
+            self._routes.pop(name, None)
             by_engine.setdefault(engine, []).append(channel)
         for engine, channels in by_engine.items():
             engine.release(channels)

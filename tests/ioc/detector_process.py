@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -58,3 +59,8 @@ def continuous_series(data: Mapping[str, Any], num_images: int) -> list[int]:
     stamps = data["images/ch0"][:, 0, 0].astype(int)
     assert list(np.diff(stamps)) == [1] * (len(stamps) - 1)
     return numids
+
+
+def checksum(images: np.ndarray) -> str:
+    """The pixels' digest, compared between what the IOC published and what a file holds."""
+    return hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint16).tobytes()).hexdigest()

@@ -4,7 +4,6 @@ stopped IOC leaves every written series whole."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import select
@@ -17,16 +16,12 @@ import pytest
 from pvflow.storage.series_file import read_complete
 
 from ..small_disk import SmallDisk
-from .detector_process import (DetectorProcess, acquire_series, continuous_series,
-                               instant_client)
+from .detector_process import (DetectorProcess, acquire_series, checksum,
+                               continuous_series, instant_client)
 
 NUM_IMAGES, WIDTH, HEIGHT = 2, 24, 16
 SIM = {"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_NUM_IMAGES": str(NUM_IMAGES),
        "DISSSIM_CHANNELS": "ch0:ch1", "DISSSIM_DTYPE": "uint16", "DISS_LOG_LEVEL": "warning"}
-
-
-def checksum(images: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint16).tobytes()).hexdigest()
 
 
 def text(value: str) -> list[int]:

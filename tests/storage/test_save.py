@@ -3,7 +3,6 @@ exactly what the IOC published, killed writers leave whole series, gaps are erro
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import signal
@@ -18,8 +17,8 @@ import pytest
 from pvflow.cli.save import EXIT_MISSING
 from pvflow.demo.processes import ServerProcess
 from pvflow.storage.series_file import read_complete
-from tests.ioc.detector_process import (DetectorProcess, acquire_series, continuous_series,
-                                        instant_client)
+from tests.ioc.detector_process import (DetectorProcess, acquire_series, checksum,
+                                        continuous_series, instant_client)
 from tests.small_disk import SmallDisk
 
 NUM_IMAGES, WIDTH, HEIGHT = 2, 24, 16
@@ -28,10 +27,6 @@ SIM = {"DISSSIM_CHIP_SIZE": f"{WIDTH}:{HEIGHT}", "DISSSIM_NUM_IMAGES": str(NUM_I
 STARTED = "saving "
 # 512 KiB series, 50 a second: a 20 MB disk fills within a second
 FILLING = {**SIM, "DISSSIM_CHIP_SIZE": "256:256", "DISS_AUTO_ACQUIRE": "0.02"}
-
-
-def checksum(images: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint16).tobytes()).hexdigest()
 
 
 def save_process(ioc: DetectorProcess, path: Path, *args: str,

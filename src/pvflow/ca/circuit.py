@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from ..errors import AccessDeniedError, PVFlowError, RemoteProtocolError, naming_pv
 from . import protocol
+from ..io.connection import CallerReadBuffer
 from ..io.large_payload import LargePayload, PayloadRecycler
 from .channel import BulkRead, Channel, ReadRequest, Subscription, WriteRequest
 from .protocol import (EXTENDED_HEADER_SIZE, EXTENDED_SIZES, HEADER, HEADER_SIZE, Command,
@@ -50,7 +51,7 @@ class CircuitListener(Protocol):
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None: ...
 
 
-class Circuit:
+class Circuit(CallerReadBuffer):
     """Protocol state of one circuit: requests in flight, channels, subscriptions, buffers."""
 
     def __init__(self, host: str, port: int, listener: CircuitListener,
@@ -125,14 +126,6 @@ class Circuit:
                                       address=self.address_text) from exc
 
     # --- a caller reading its own answer (io.connection.Connection.read_reply) -----------------
-    @property
-    def has_buffered(self) -> bool:
-        return self._filled > 0 and not self.closed
-
-    def buffered(self, count: int) -> None:
-        self.last_received = time.monotonic()
-        self._filled += count
-
     def take_reply(self, ioid: int) -> bool | None:
         """The caller's thread, holding the reader: answer request ``ioid`` if its whole reply
         comes first in the buffer (True); None while it has not all come; False when

@@ -141,28 +141,10 @@ class CAClient(EngineBase[Channel]):
 
         return self.issue_when_connected(request, channel, sink, frames)
 
-    def read_here(self, request: ReadHere, done: Completion, seconds: float | None) -> bool:
-        """Send ``request`` and read its answer in this thread: the socket's input is taken
-        from the I/O thread before the request leaves, so the answer cannot wake it first
-        (see :meth:`~pvflow.io.connection.Connection.read_reply`)."""
-        channel = request.channel
-        connection = self.caller_connection(channel.circuit)
-        if connection is not None and connection.claim():
-            try:
-                ioid = self.read_now(channel, DBR_FORMS[request.form], request.sink,
-                                     request.as_string, request.count)
-            except DisconnectedError:
-                connection.give_back()  # lost just now: read on the reconnection, below
-            except BaseException:
-                connection.give_back()
-                raise
-            else:
-                request.ids.append(ioid)
-                circuit = connection.circuit
-                return connection.read_claimed(lambda: circuit.take_reply(ioid), done, seconds)
-        self._issue_read(request, channel, request.form, request.sink, request.as_string,
-                         request.count)
-        return self.wait_answer(request, done, seconds)
+    def _send_here(self, request: ReadHere) -> tuple[int, int]:
+        ioid = self.read_now(request.channel, DBR_FORMS[request.form], request.sink,
+                             request.as_string, request.count)
+        return ioid, ioid
 
     def wait_answer(self, request: PendingRequest, done: Completion,
                     seconds: float | None) -> bool:

@@ -63,6 +63,23 @@ class CallerReadCircuit(Circuit, Protocol):
         ...
 
 
+class CallerReadBuffer:
+    """The part of :class:`CallerReadCircuit` both protocols' circuits share: their receive
+    buffer holds ``_filled`` bytes not yet parsed."""
+
+    _filled: int
+    closed: bool
+    last_received: float
+
+    @property
+    def has_buffered(self) -> bool:
+        return self._filled > 0 and not self.closed
+
+    def buffered(self, count: int) -> None:
+        self.last_received = time.monotonic()
+        self._filled += count
+
+
 CircuitT = TypeVar("CircuitT", bound=Circuit)
 
 

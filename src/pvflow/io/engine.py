@@ -26,7 +26,7 @@ from .deferred_reads import DeferredBlockReads
 from .delivery import ConnectionChange
 from .loop import READ, IOLoop
 from .name_search import NameSearchBase
-from .requests import PendingRequest
+from .requests import PendingRequest, ReadHere
 
 ECHO_TIMEOUT = 5.0  # seconds an echo may go unanswered before its circuit is declared dead
 NAME_SERVER_RETRY = 1.0  # seconds before a lost name server is dialled again
@@ -99,6 +99,40 @@ class EngineBase(ChannelTable[ChannelT]):
     def remote_calls(self) -> RemoteCalls[ChannelT] | None:
         """Neither RPC nor introspection, unless the protocol has them."""
         return None
+
+    def _send_here(self, request: ReadHere) -> tuple[int, int]:
+        """Send ``request`` from the caller's thread (``DisconnectedError`` if its circuit is
+        gone): its request id, and the id its answer carries (``take_reply``'s)."""
+        raise NotImplementedError
+
+    def _issue_read(self, request: PendingRequest, channel: ChannelT, form: Any, sink: Sink,
+                    as_string: bool, count: int | None) -> PendingRequest:
+        """Read ``channel`` into ``sink`` now if connected, else once it connects."""
+        raise NotImplementedError
+
+    def read_here(self, request: ReadHere, done: Completion, seconds: float | None) -> bool:
+        """Send ``request`` and read its answer in this thread: the socket's input is taken
+        from the I/O thread before the request leaves, so the answer cannot wake it first
+        (see :meth:`~pvflow.io.connection.Connection.read_reply`). A connection another
+        thread reads, or one lost just now, leaves the read to the I/O thread."""
+        channel = request.channel
+        connection = self.caller_connection(channel.circuit)
+        if connection is not None and connection.claim():
+            try:
+                request_id, answer_id = self._send_here(request)
+            except DisconnectedError:
+                connection.give_back()  # lost just now: read on the reconnection, below
+            except BaseException:
+                connection.give_back()
+                raise
+            else:
+                request.ids.append(request_id)
+                circuit = connection.circuit
+                return connection.read_claimed(lambda: circuit.take_reply(answer_id), done,
+                                               seconds)
+        self._issue_read(request, channel, request.form, request.sink, request.as_string,
+                         request.count)
+        return self.wait_answer(request, done, seconds)
 
     def wait_answer(self, request: PendingRequest, done: Completion,
                     seconds: float | None) -> bool:

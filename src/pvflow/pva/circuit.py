@@ -24,6 +24,7 @@ from typing import Protocol
 
 from ..errors import PVFlowError, RemoteProtocolError, naming_pv
 from . import protocol
+from ..io.connection import CallerReadBuffer
 from ..io.large_payload import LargePayload, PayloadRecycler
 from .channel import Channel
 from .operations import MonitorOperation, Operation
@@ -63,7 +64,7 @@ class CircuitListener(Protocol):
     def search_answered(self, circuit: Circuit, response: protocol.SearchResponse) -> None: ...
 
 
-class Circuit:
+class Circuit(CallerReadBuffer):
     """Protocol state of one circuit: handshake, channels, operations, type cache, buffers."""
 
     def __init__(self, host: str, port: int, listener: CircuitListener,
@@ -150,14 +151,6 @@ class Circuit:
             self._acknowledge()
 
     # --- a caller reading its own answer (io.connection.Connection.read_reply) -----------------
-    @property
-    def has_buffered(self) -> bool:
-        return self._filled > 0 and not self.closed
-
-    def buffered(self, count: int) -> None:
-        self.last_received = time.monotonic()
-        self._filled += count
-
     def take_reply(self, ioid: int) -> bool | None:
         """The caller's thread, holding the reader: handle the answer to an EXEC of GET
         operation ``ioid`` if it comes first in the buffer, whole (True); None while it has

@@ -23,7 +23,6 @@ from ..io.contract import ChannelInfo, Form, RemoteCalls, Sink, Slots
 from ..io.delivery import Dispatcher, Mailbox
 from ..io.engine import EngineBase
 from ..io.loop import IOLoop
-from ..io.completion import Completion
 from ..io.requests import PendingRequest, ReadHere
 from . import protocol
 from .channel import Channel, ChannelLocks
@@ -102,31 +101,17 @@ class PVAClient(EngineBase[Channel]):
         return self._issue_read(PendingRequest(self, channel), channel, form, sink, as_string,
                                 count)
 
-    def read_here(self, request: ReadHere, done: Completion, seconds: float | None) -> bool:
-        """Send ``request`` and read its answer in this thread, as CA's ``read_here`` does:
-        the answer to its operation's EXEC is taken when it comes first (the answer to an
-        INIT, on a channel's first get, is left to the I/O thread)."""
+    def _send_here(self, request: ReadHere) -> tuple[int, int]:
+        """The answer a caller takes is its GET operation's (by the operation's ioid): the
+        answer to its EXEC; on a channel's first get, the INIT's comes first, and the I/O
+        thread's."""
         channel = request.channel
-        connection = self.caller_connection(channel.circuit)
-        if connection is not None and connection.claim():
-            try:
-                token = self.read_now(channel, request.form, request.sink, request.as_string,
-                                      request.count)
-                with channel.lock:
-                    ioid = channel.get_operation(REQUESTS[request.form],
-                                                 request.form is not Form.VALUE).ioid
-            except DisconnectedError:
-                connection.give_back()  # lost just now: read on the reconnection, below
-            except BaseException:
-                connection.give_back()
-                raise
-            else:
-                request.ids.append(token)
-                circuit = connection.circuit
-                return connection.read_claimed(lambda: circuit.take_reply(ioid), done, seconds)
-        self._issue_read(request, channel, request.form, request.sink, request.as_string,
-                         request.count)
-        return done.wait(seconds)
+        token = self.read_now(channel, request.form, request.sink, request.as_string,
+                              request.count)
+        with channel.lock:
+            operation = channel.get_operation(REQUESTS[request.form],
+                                              request.form is not Form.VALUE)
+        return token, operation.ioid
 
     def _issue_read(self, request: PendingRequest, channel: Channel, form: Form, sink: Sink,
                     as_string: bool, count: int | None) -> PendingRequest:
