@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.servers import SoftIoc
+
+# What a test does not set itself stays on loopback: a peer client's background thread (caproto
+# retrying its searches) reads these from os.environ long after its test's patch has ended, and
+# would otherwise broadcast to 255.255.255.255.
+for _key, _value in {"EPICS_CA_ADDR_LIST": "127.0.0.1", "EPICS_CA_AUTO_ADDR_LIST": "NO",
+                     "EPICS_PVA_ADDR_LIST": "127.0.0.1", "EPICS_PVA_AUTO_ADDR_LIST": "NO"}.items():
+    os.environ.setdefault(_key, _value)
 
 STANDARD_DB = """
 record(ai, "$(P)ai") { field(VAL, "1.5") field(EGU, "mm") field(PREC, "3")
