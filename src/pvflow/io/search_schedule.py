@@ -145,7 +145,7 @@ class SearchSchedule(Generic[SearchableT]):
 
     def answered_many(self, cids: Iterable[int]) -> None:
         """Servers have ``cids`` (the answers of one datagram): stop searching for them, and
-        let each answer open the window."""
+        let their answers open the window (together: one update per datagram)."""
         waiting_pop, in_flight_pop, cost = self._waiting.pop, self._in_flight.pop, self._cost
         now = self._clock()
         round_trip = self.round_trip
