@@ -20,11 +20,20 @@ class PauseAtOnce:
     def __init__(self, engine: Any):
         self.engine = engine
         self._previous: Any = None
+        self._interrupted = False
 
     def _on_sigint(self, number: int, frame: FrameType | None) -> None:
+        self._interrupted = True
         # request_pause hands work to the RunEngine's loop: not from inside a signal handler
-        threading.Thread(target=self.engine.request_pause, kwargs={"defer": False},
-                         name="pause-request", daemon=True).start()
+        threading.Thread(target=self._pause, name="pause-request", daemon=True).start()
+
+    def _pause(self) -> None:
+        from bluesky._vendor.super_state_machine.errors import TransitionError
+
+        try:
+            self.engine.request_pause(defer=False)
+        except TransitionError:
+            pass  # idle as the call began or ended: __exit__ stops the demo all the same
 
     def __enter__(self) -> PauseAtOnce:
         self._previous = signal.signal(signal.SIGINT, self._on_sigint)
@@ -32,3 +41,7 @@ class PauseAtOnce:
 
     def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGINT, self._previous)
+        if self._interrupted and exc[0] is None and self.engine.state != "paused":
+            # the pause did not take (the RunEngine could not pause when it was asked):
+            # no Ctrl-C is lost, the call ends as one
+            raise KeyboardInterrupt
