@@ -15,13 +15,13 @@ from ..io.channels import (NO_ACTIONS, NO_SUBSCRIPTIONS, NO_WATCHERS, SEARCHING,
                            ChannelBase, ChannelState)
 from ..io.delivery import Mailbox
 from .dbr import NATIVES, Decoder, Native
-
-DOUBLE = Native.DOUBLE  # a module global: see io/channels.py's SEARCHING
 from .protocol import describe_status, pad_string
 
 if TYPE_CHECKING:
     from .circuit import Circuit
 
+
+DOUBLE = Native.DOUBLE  # a module global: see io/channels.py's SEARCHING
 
 class Channel(ChannelBase):
     """One PV name on one server; survives reconnects (same cid, new sid)."""

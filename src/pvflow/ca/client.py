@@ -108,13 +108,8 @@ class CAClient(EngineBase[Channel]):
             self.loop.at_end_of_iteration(connection, connection.flush)
 
     # --- requests (any thread) --------------------------------------------------------------------
-    def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
-                   count: int | None, waited: bool = False) -> PendingRequest:
-        if waited and form is not Form.CONTROL and channel.state is CONNECTED \
-                and self.loop.shares_events:
-            return ReadHere(self, channel, form, sink, as_string, count)  # sent by its wait
-        return self._issue_read(PendingRequest(self, channel), channel, form, sink, as_string,
-                                count)
+    def _reads_here(self, form: Form) -> bool:
+        return form is not Form.CONTROL  # a CTRL and a TIME read, joined: two answers
 
     def _issue_read(self, request: PendingRequest, channel: Channel, form: Form, sink: Sink,
                     as_string: bool, count: int | None) -> PendingRequest:

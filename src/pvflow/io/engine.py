@@ -100,6 +100,20 @@ class EngineBase(ChannelTable[ChannelT]):
         """Neither RPC nor introspection, unless the protocol has them."""
         return None
 
+    def start_read(self, channel: ChannelT, form: Any, sink: Sink, as_string: bool,
+                   count: int | None, waited: bool = False) -> PendingRequest:
+        """Read once: now from the caller's thread when connected, else when it connects; a
+        read ``waited`` for on a connected channel is sent by its wait (:meth:`read_here`)."""
+        if waited and channel.state is CONNECTED and self.loop.shares_events and \
+                self._reads_here(form):
+            return ReadHere(self, channel, form, sink, as_string, count)
+        return self._issue_read(PendingRequest(self, channel), channel, form, sink, as_string,
+                                count)
+
+    def _reads_here(self, form: Any) -> bool:
+        """Whether a caller may read this form's answer itself (one answer per read)."""
+        return True
+
     def _send_here(self, request: ReadHere) -> tuple[int, int]:
         """Send ``request`` from the caller's thread (``DisconnectedError`` if its circuit is
         gone): its request id, and the id its answer carries (``take_reply``'s)."""

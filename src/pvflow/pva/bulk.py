@@ -19,12 +19,12 @@ from .operations import FULL_REQUEST, TIME_REQUEST, VALUE_REQUEST
 if TYPE_CHECKING:
     from .client import PVAClient
 
-# the GET's pvRequest per form: a structure's alarm and timestamp come together, and its
-# display and control metadata with everything else
 # GETs sent from the caller's thread in writes of this many: the server starts on the first
 # while the rest are made (a qsrv takes ~10 µs a GET, longer than making one)
 SEND_EVERY = 16
 
+# the GET's pvRequest per form: a structure's alarm and timestamp come together, and its
+# display and control metadata with everything else
 REQUESTS = {Form.VALUE: VALUE_REQUEST, Form.STATUS: TIME_REQUEST, Form.TIME: TIME_REQUEST,
             Form.GRAPHIC: FULL_REQUEST, Form.CONTROL: FULL_REQUEST}
 

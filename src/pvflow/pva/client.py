@@ -94,13 +94,6 @@ class PVAClient(EngineBase[Channel]):
                     circuit.queue(datagram)
 
     # --- requests (any thread) --------------------------------------------------------------------
-    def start_read(self, channel: Channel, form: Form, sink: Sink, as_string: bool,
-                   count: int | None, waited: bool = False) -> PendingRequest:
-        if waited and channel.state is CONNECTED and self.loop.shares_events:
-            return ReadHere(self, channel, form, sink, as_string, count)  # sent by its wait
-        return self._issue_read(PendingRequest(self, channel), channel, form, sink, as_string,
-                                count)
-
     def _send_here(self, request: ReadHere) -> tuple[int, int]:
         """The answer a caller takes is its GET operation's (by the operation's ioid): the
         answer to its EXEC; on a channel's first get, the INIT's comes first, and the I/O
