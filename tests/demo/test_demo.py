@@ -70,20 +70,27 @@ def test_ctrl_c_during_the_fly_scan_stops_everything(tmp_path) -> None:
         line = process.wait_for_line("EPICS_CA_ADDR_LIST=", timeout=240)
         addresses = line.split("EPICS_CA_ADDR_LIST='")[1].split("'")[0]
         flying = threading.Event()
+        points: list[float] = []
+
+        def counted(value: float) -> None:
+            points.append(value)
+            if value > 0:
+                flying.set()
+
         with Context({"EPICS_CA_ADDR_LIST": addresses, "EPICS_CA_AUTO_ADDR_LIST": "NO"},
                      timeout=60) as context, \
-                context.subscribe("DEMO:FLY:t_array.NORD",
-                                  lambda points: points > 0 and flying.set(), form="value"):
+                context.subscribe("DEMO:FLY:t_array.NORD", counted, form="value"):
             assert flying.wait(240), "the fly scan never started:\n" + process.output[-4000:]
-        assert process.process is not None
-        process.process.send_signal(signal.SIGINT)
-        code = process.wait_exit(120)
+            assert process.process is not None
+            process.process.send_signal(signal.SIGINT)
+            code = process.wait_exit(120)
     finally:
         process.stop()
     output = process.output
     assert code == 130, output[-4000:]
     assert "interrupted" in output
-    assert "runs read back" not in output, "it stopped mid-scan, not after the scan"
+    assert "runs read back" not in output, "it stopped after the scan, not mid-scan"
+    assert max(points) < 10_000, "the fly scan ran to its end after the Ctrl-C"
     pids = started_pids(output)
     assert set(pids) == {"detector", "sync", "flyscan", "Tiled"}
     assert_gone(pids)

@@ -4,6 +4,11 @@ bluesky's own handler makes the first Ctrl-C a *deferred* pause, taken at the ne
 checkpoint: a fly scan has none until it ends, so the demo would keep flying for the rest of
 the scan. Here the first Ctrl-C asks for an immediate pause; the demo then aborts the run
 (stop document ``abort``) and unwinds, stopping the controller and every process it started.
+
+Python runs a signal's handler in the main thread only, between bytecodes, and the kernel may
+hand a process's SIGINT to any of its threads: the main thread, blocked in the RunEngine's one
+long wait for the plan, then slept on until the plan ended (seen: a 100 s fly scan ran out
+after a Ctrl-C at its start). :class:`WakeForSignals` makes that wait short slices.
 """
 
 from __future__ import annotations
@@ -12,6 +17,11 @@ import signal
 import threading
 from types import FrameType
 from typing import Any
+
+from bluesky.utils import DuringTask
+
+# how long a Ctrl-C can wait for the main thread to notice it
+WAKE_SECONDS = 0.1
 
 
 class PauseAtOnce:
@@ -45,3 +55,12 @@ class PauseAtOnce:
             # the pause did not take (the RunEngine could not pause when it was asked):
             # no Ctrl-C is lost, the call ends as one
             raise KeyboardInterrupt
+
+
+class WakeForSignals(DuringTask):  # type: ignore[misc]
+    """A RunEngine ``during_task`` that waits for the plan in slices of
+    :data:`WAKE_SECONDS`, so the main thread runs a pending signal handler in time."""
+
+    def block(self, blocking_event: threading.Event) -> None:
+        while not blocking_event.wait(WAKE_SECONDS):
+            pass

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from ..context import Context
 from .beamline import Prefixes, SimulatedBeamline
-from .interrupt import PauseAtOnce
+from .interrupt import PauseAtOnce, WakeForSignals
 from .io_clock import IoClock
 from .tiled_server import TiledServer
 
@@ -101,7 +101,8 @@ def _demo(options: DemoOptions, console: Console, stack: ExitStack) -> int:
     client = connect(tiled_uri, api_key)
     writer = BackgroundWriter(TiledTarget(client), backup_directory=options.data / "backup")
     stack.callback(writer.close)
-    engine = RunEngine({"beamline": "pvflow demo"}, context_managers=[PauseAtOnce])
+    engine = RunEngine({"beamline": "pvflow demo"}, context_managers=[PauseAtOnce],
+                       during_task=WakeForSignals())
     engine.subscribe(writer)
 
     channels = context.get(prefixes.detector + "channels", as_string=True).split(":")
