@@ -57,7 +57,7 @@ class PauseAtOnce:
             raise KeyboardInterrupt
 
 
-class WakeForSignals(DuringTask):  # type: ignore[misc]
+class WakeForSignals(DuringTask):
     """A RunEngine ``during_task`` that waits for the plan in slices of
     :data:`WAKE_SECONDS`, so the main thread runs a pending signal handler in time."""
 
