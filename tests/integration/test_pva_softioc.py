@@ -291,6 +291,36 @@ def test_puts_with_and_without_waiting_land_in_the_order_they_were_made(context)
     assert updates.values == sorted(set(updates.values))  # qsrv may squash, never reorder
 
 
+def test_waited_puts_from_threads_each_return_once_their_own_put_is_done(context) -> None:
+    # a waiting put reads its answer off the socket itself when it comes first: answers of
+    # the other threads' puts on the same circuit must not end the wrong wait
+    late: list[tuple[str, float, object]] = []
+    updates = Updates()
+
+    def write(name: str, offset: float, scale: float) -> None:
+        for step in range(300):
+            value = offset + step * scale  # T:ao stops at its DRVH of 100
+            context.put(name, value)
+            seen = context.get(name)
+            if seen != value:  # another put's answer ended this one's wait before the write
+                late.append((name, value, seen))
+
+    context.put("pva://T:long", -1)
+    with context.subscribe("pva://T:long", updates):
+        assert updates.wait_last(-1)
+        writers = [threading.Thread(target=write, args=args)
+                   for args in (("pva://T:ao", 0.5, 0.25), ("pva://T:long", 0, 1),
+                                 ("pva://T:ai", 0.25, 1))]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(60)
+        assert updates.wait_last(299)
+    context.put("pva://T:ai", 1.5)
+    assert late == []
+    assert updates.values == sorted(set(updates.values))
+
+
 def test_gets_reading_their_own_answers_keep_monitor_updates_in_order(context) -> None:
     # As over CA: a waiting get reads its GET's answer off the socket itself when it comes
     # first; the monitor updates before and after it on the same circuit stay the I/O thread's

@@ -14,7 +14,7 @@ from pvflow.pva import protocol
 from pvflow.io.channels import ChannelState
 from pvflow.pva.channel import Channel
 from pvflow.pva.circuit import Circuit
-from pvflow.pva.operations import FULL_REQUEST, GetOperation
+from pvflow.pva.operations import FULL_REQUEST, GetOperation, PutOperation
 from pvflow.pva.pvdata import FieldType, structure, write_bitset, write_type, write_value
 
 from .test_pvdata import NTSCALAR_TYPE
@@ -203,3 +203,25 @@ def test_a_caller_takes_its_gets_answer_only_when_it_comes_first_and_whole() -> 
     assert not circuit.has_buffered
     circuit.close(RemoteProtocolError("gone"))
     assert circuit.take_reply(ioid) is False
+
+
+def test_a_caller_takes_its_puts_answer_and_sends_the_next_put_itself() -> None:
+    sent: list[bytes] = []
+    ids = iter(range(100, 10_000))
+    circuit = Circuit("127.0.0.1", 5075, Listener(), sent.append, lambda: None,
+                      lambda count: next(ids), "user", "host")
+    channel = Channel("T:ao", 1)
+    channel.state, channel.circuit, channel.sid = ChannelState.CONNECTED, circuit, 7
+    answers: list = []
+    operation = channel.puts[True] = PutOperation(channel, block=True)
+    operation.request(circuit, (1, 1.5, answers.append, None))  # its INIT: the type is not known
+    ioid = operation.ioid
+    feed(circuit, server(11, struct.pack("<IB", ioid, 8) + b"\xff" + NTSCALAR_TYPE), 4096)
+    assert sent[-1][3] == 11 and len(sent) == 1  # the INIT's answer sent the first put at once
+    operation.request(circuit, (2, 2.5, answers.append, operation.encode(2.5)))  # waits for it
+    view = circuit.receive_view()  # as a reading caller receives: bytes in, nothing parsed
+    answer = server(11, struct.pack("<IB", ioid, 0) + b"\xff")
+    view[:len(answer)] = answer
+    circuit.buffered(len(answer))
+    assert circuit.take_reply(ioid) is True and answers == [None]
+    assert len(sent) == 2 and sent[-1][3] == 11  # the waiting put left from this thread

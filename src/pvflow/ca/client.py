@@ -20,7 +20,6 @@ import numpy as np
 
 from ..errors import AccessDeniedError, DisconnectedError, PVFlowError
 from ..io.channels import CONNECTED, SEARCHING, add_subscription, remove_subscription
-from ..io.completion import Completion
 from ..io.connection import Connection as SocketConnection
 from ..io.contract import BulkRequest, ChannelInfo, Form, Sink, Slots
 from ..io.delivery import AccessChange, ConnectionChange, Dispatcher, Mailbox
@@ -141,16 +140,9 @@ class CAClient(EngineBase[Channel]):
                              request.as_string, request.count)
         return ioid, ioid
 
-    def wait_answer(self, request: PendingRequest, done: Completion,
-                    seconds: float | None) -> bool:
-        """A single request on a connected channel: read its answer in this thread if no
-        other thread reads its circuit."""
-        circuit = request.channel.circuit
-        connection = self.caller_connection(circuit)
-        if len(request.ids) != 1 or connection is None:
-            return done.wait(seconds)
-        ioid = request.ids[0]
-        return connection.read_reply(lambda: circuit.take_reply(ioid), done, seconds)
+    def _answer_id(self, request: PendingRequest) -> int | None:
+        """A single request's ioid: its answer carries it."""
+        return request.ids[0] if len(request.ids) == 1 else None
 
     def read_many(self, channels: list[Channel], slots: list[int], form: Form,
                   as_string: bool, batch: Slots) -> BulkRequest:

@@ -150,9 +150,20 @@ class EngineBase(ChannelTable[ChannelT]):
 
     def wait_answer(self, request: PendingRequest, done: Completion,
                     seconds: float | None) -> bool:
-        """Wait for ``request``'s answer in ``done``, set by the I/O thread (an engine that
-        can read it in the calling thread says so by overriding this)."""
-        return done.wait(seconds)
+        """Wait for ``request``'s answer in ``done``: read in this thread when the protocol
+        knows the id it carries and no other thread reads its circuit, else set by the I/O
+        thread."""
+        answer = self._answer_id(request)
+        circuit = request.channel.circuit
+        connection = None if answer is None else self.caller_connection(circuit)
+        if connection is None:
+            return done.wait(seconds)
+        return connection.read_reply(lambda: circuit.take_reply(answer), done, seconds)
+
+    def _answer_id(self, request: PendingRequest) -> int | None:
+        """The id ``request``'s answer carries (``take_reply``'s), when a waiting caller may
+        read it itself."""
+        return None
 
     def caller_connection(self, circuit: Any) -> Connection[Any] | None:
         """The connection carrying ``circuit``, if a waiting caller may read it (the epoll

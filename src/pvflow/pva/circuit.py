@@ -42,8 +42,9 @@ LARGE_PAYLOAD = 64 * 1024
 RECEIVE_CHUNK = 32 * 1024
 MAX_PAYLOAD = 1 << 31
 _unpack_header = HEADER.unpack_from
-# what a caller may take as its own answer (take_reply): a plain little-endian GET EXEC answer
-_GET = int(Command.GET)
+# what a caller may take as its own answer (take_reply): a plain little-endian GET or PUT
+# EXEC answer
+_TAKEN = (int(Command.GET), int(Command.PUT))
 _NOT_PLAIN = Flag.CONTROL | Flag.SEGMENT_MASK | Flag.BIG_ENDIAN
 _NOT_EXEC = Sub.INIT | Sub.DESTROY
 _IOID_SUB = {"<": struct.Struct("<IB"), ">": struct.Struct(">IB")}
@@ -152,9 +153,9 @@ class Circuit(CallerReadBuffer):
 
     # --- a caller reading its own answer (io.connection.Connection.read_reply) -----------------
     def take_reply(self, ioid: int) -> bool | None:
-        """The caller's thread, holding the reader: handle the answer to an EXEC of GET
-        operation ``ioid`` if it comes first in the buffer, whole (True); None while it has
-        not all come; False when anything else comes first (an INIT's answer, a monitor
+        """The caller's thread, holding the reader: handle the answer to an EXEC of GET or
+        PUT operation ``ioid`` if it comes first in the buffer, whole (True); None while it
+        has not all come; False when anything else comes first (an INIT's answer, a monitor
         update, a control or segmented message), left with the rest to the I/O thread."""
         if self._large is not None or self.closed:
             return False
@@ -163,7 +164,7 @@ class Circuit(CallerReadBuffer):
             return None
         buffer = self._buffer
         magic, _, flags, command, size = _unpack_header(buffer, 0)
-        if magic != MAGIC or command != _GET or size < 5 or size >= LARGE_PAYLOAD or \
+        if magic != MAGIC or command not in _TAKEN or size < 5 or size >= LARGE_PAYLOAD or \
                 flags & _NOT_PLAIN:
             return False
         stop = HEADER_SIZE + size

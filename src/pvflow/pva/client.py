@@ -29,7 +29,7 @@ from .channel import Channel, ChannelLocks
 from .circuit import Circuit
 from .config import PVAConfig
 from .operations import (FULL_REQUEST, GetOperation, MonitorOperation, OneShot, PutOperation,
-                         next_puts)
+                         send_puts)
 from .protocol import Command
 from .pvdata import FieldType, type_of
 from .bulk import REQUESTS, DeferredReads
@@ -53,6 +53,16 @@ class Connection(SocketConnection[Circuit]):
 
     def _flush_soon(self) -> None:
         self.client.loop.at_end_of_iteration(self, self.flush)
+
+
+class PutRequest(PendingRequest):
+    """A put waited for: its answer comes to its PUT operation's ioid, not to its token."""
+
+    __slots__ = ("ioid",)
+
+    def __init__(self, engine: PVAClient, channel: Channel, ioid: int) -> None:
+        super().__init__(engine, channel)
+        self.ioid = ioid
 
 
 class PVAClient(EngineBase[Channel]):
@@ -169,15 +179,20 @@ class PVAClient(EngineBase[Channel]):
             if operation is None:
                 operation = channel.puts[block] = PutOperation(channel, block)
             try:
-                operation.check(value)
+                body = operation.encode(value)
             except (ValueError, TypeError, OverflowError, struct.error) as exc:
                 raise ValueError(f"cannot put {value!r} to pva://{channel.name}: {exc}") from None
-            frame = operation.request(circuit, (token, value, sink))
-        self.send(channel, frame, False)
-        request = PendingRequest(self, channel)
-        if block:
-            request.ids.append(token)
+            # sent under the lock: the puts of a channel leave in the order they were taken
+            self.send(channel, operation.request(circuit, (token, value, sink, body)), False)
+        if not block:
+            return PendingRequest(self, channel)
+        request = PutRequest(self, channel, operation.ioid)
+        request.ids.append(token)
         return request
+
+    def _answer_id(self, request: PendingRequest) -> int | None:
+        """A waited put's answer: the caller reads it, as a get's (``Circuit.take_reply``)."""
+        return request.ioid if isinstance(request, PutRequest) else None
 
     def info(self, channel: Channel, sink: Sink) -> PendingRequest:
         """The type from GET_FIELD; for an array, its length from a get of its value."""
@@ -239,12 +254,9 @@ class PVAClient(EngineBase[Channel]):
         with channel.lock:
             operations: list[Any] = [*channel.get_operations(), *channel.puts.values()]
             cancelled = any(operation.cancel(token) for operation in operations)
-            freed = next_puts(channel) if cancelled and channel.puts else b""
-        if freed:  # a put of the other kind waited on the one given up on
-            try:
-                self.send(channel, freed, self.loop.in_loop())
-            except DisconnectedError:
-                pass  # the circuit's loss fails those puts
+            circuit = channel.circuit
+            if cancelled and channel.puts and circuit is not None:
+                send_puts(circuit, channel)  # a put of the other kind waited on this one
         return cancelled
 
     def _clear_on_circuit(self, channel: Channel, circuit: Circuit, connected: bool) -> None:

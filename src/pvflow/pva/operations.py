@@ -30,6 +30,8 @@ log = logging.getLogger("pvflow.pva")
 NEW, CREATING, READY = 0, 1, 2
 Sink = Callable[[Any], None]
 Pending = tuple[int, Sink, bool]  # a get's token, where its value goes, and as_string
+# a put's token, value, where its answer goes, and its body once encoded
+PutPending = tuple[int, Any, "Sink | None", "bytes | None"]
 # the pvRequest of a GET, by what the caller wants
 VALUE_REQUEST = "field(value)"
 TIME_REQUEST = "field(value,alarm,timeStamp)"
@@ -205,10 +207,10 @@ class PutOperation(Operation):
         self.ftype: FieldType | None = None
         self.leaves: list[Any] = []
         self.choices: tuple[str, ...] | None = None
-        self.waiting: list[tuple[int, Any, Sink | None]] = []
-        self.in_flight: tuple[int, Any, Sink | None] | None = None
+        self.waiting: list[PutPending] = []
+        self.in_flight: PutPending | None = None
 
-    def request(self, circuit: Circuit, pending: tuple[int, Any, Sink | None]) -> bytes:
+    def request(self, circuit: Circuit, pending: PutPending) -> bytes:
         self.waiting.append(pending)
         if self.state == NEW:
             self.state = CREATING
@@ -227,38 +229,44 @@ class PutOperation(Operation):
         return any(other is not self and other.waiting and other.waiting[0][0] < token
                    for other in self.channel.puts.values())
 
-    def check(self, value: Any) -> None:
-        """Refuse (``ValueError``) a value the put's type cannot hold, from the caller's
-        thread when the type is known; otherwise the first encoding refuses it."""
+    def encode(self, value: Any) -> bytes | None:
+        """The put's body, encoded in the caller's thread when the type is known, which
+        refuses there a value the type cannot hold (``ValueError`` and the like); None
+        before that: the put's first send encodes it. Channel lock held."""
         if value is None:
             raise ValueError("None is not a value")
         ftype = self.ftype
         if ftype is None or (isinstance(value, str) and self.choices is None):
-            return
-        put_values(ftype, value, self.choices or ())
+            return None
+        return write_partial(ftype, put_values(ftype, value, self.choices or ()))
 
     def _next(self) -> bytes:
         """The frame for the next waiting put (channel lock held); b"" when none can go."""
         while self.waiting and self.in_flight is None and self.state == READY and \
                 not self._blocked(self.waiting[0][0]):
             pending = self.waiting.pop(0)
-            token, value, sink = pending
-            assert self.ftype is not None
-            if isinstance(value, str) and view_of(self.ftype).kind == "enum" and \
-                    self.choices is None:
-                self.waiting.insert(0, pending)
-                self.in_flight = (0, None, None)  # the GET of the choices
-                return protocol.operation_exec(Command.PUT, self.channel.sid, self.ioid, Sub.GET)
-            try:
-                body = write_partial(self.ftype, put_values(self.ftype, value, self.choices or ()))
-            except (ValueError, TypeError, OverflowError, struct.error) as exc:
-                # our encoding failed, not the server: refuse this put alone, keep the circuit
-                error = ValueError(f"cannot put {value!r} to pva://{self.channel.name}: {exc}")
-                if sink is not None:
-                    sink(error)
-                else:
-                    log.error("%s", error)
-                continue
+            token, value, sink, body = pending
+            if body is None:
+                assert self.ftype is not None
+                if isinstance(value, str) and view_of(self.ftype).kind == "enum" and \
+                        self.choices is None:
+                    self.waiting.insert(0, pending)
+                    self.in_flight = (0, None, None, None)  # the GET of the choices
+                    return protocol.operation_exec(Command.PUT, self.channel.sid, self.ioid,
+                                                   Sub.GET)
+                try:
+                    body = write_partial(self.ftype, put_values(self.ftype, value,
+                                                                self.choices or ()))
+                except (ValueError, TypeError, OverflowError, struct.error) as exc:
+                    # our encoding failed, not the server: refuse this put alone, keep the
+                    # circuit
+                    error = ValueError(f"cannot put {value!r} to pva://{self.channel.name}: "
+                                       f"{exc}")
+                    if sink is not None:
+                        sink(error)
+                    else:
+                        log.error("%s", error)
+                    continue
             self.in_flight = pending
             return protocol.operation_exec(Command.PUT, self.channel.sid, self.ioid, Sub.EXEC,
                                            body)
@@ -282,7 +290,7 @@ class PutOperation(Operation):
                     circuit.unregister(self.ioid)
                     self.state = NEW
                     waiting, self.waiting = self.waiting, []
-                    circuit.queue(next_puts(channel))  # the other kind's may wait on these
+                    send_puts(circuit, channel)  # the other kind's may wait on these
                 else:
                     self.ftype, _ = read_type_memo(buffer, offset, order, circuit.types)
                     if self.ftype is None:
@@ -290,8 +298,8 @@ class PutOperation(Operation):
                     self.leaves = empty_leaves(self.ftype)
                     self.state = READY
                     waiting = []
-                    circuit.queue(next_puts(channel))
-            for _, _, sink in waiting:
+                    send_puts(circuit, channel)
+            for _, _, sink, _ in waiting:
                 if sink is not None:
                     sink(remote_error(channel, "put", status))  # type: ignore[arg-type]
             return
@@ -303,7 +311,7 @@ class PutOperation(Operation):
                 self.choices = tuple(self.leaves[bit] or ()) if bit is not None else ()
             elif sub & Sub.GET:
                 self.choices = ()
-            circuit.queue(next_puts(channel))
+            send_puts(circuit, channel)
         if done is not None and not sub & Sub.GET and done[2] is not None:
             done[2](remote_error(channel, "put", status) if failed else None)  # type: ignore
 
@@ -314,7 +322,7 @@ class PutOperation(Operation):
             failed = ([self.in_flight] if self.in_flight and self.in_flight[0] else []) + \
                 self.waiting
             self.in_flight, self.waiting = None, []
-        for _, _, sink in failed:
+        for _, _, sink, _ in failed:
             if sink is not None:
                 sink(error)
 
@@ -326,6 +334,18 @@ def next_puts(channel: Channel) -> bytes:
     for operation in sorted(channel.puts.values(), key=_first_waiting):
         frames.append(operation._next())
     return b"".join(frames)
+
+
+def send_puts(circuit: Circuit, channel: Channel) -> None:
+    """Send what :func:`next_puts` frees at once (channel lock held, any thread): queued for
+    the I/O thread's next flush, it could be overtaken by a put a caller sends itself, and
+    the server would take the two out of order."""
+    frame = next_puts(channel)
+    if frame:
+        try:
+            circuit.send_now(frame)
+        except PVFlowError:
+            pass  # the socket is gone: the circuit's loss fails these puts
 
 
 def _first_waiting(operation: PutOperation) -> int:
