@@ -109,15 +109,19 @@ class Circuit(CallerReadBuffer):
     def queue(self, frame: bytes) -> None:
         """Queue a frame on the I/O thread; sent with the others at the end of the iteration
         (from a caller handling its own answer, sent at once: no iteration will flush it)."""
-        if frame:
-            if self._dispatching == get_ident():
-                try:
-                    self.send_now(frame)
-                except PVFlowError:
-                    pass  # the socket is gone: the I/O thread finds so and fails what waits
-                return
+        if self._dispatching == get_ident():
+            self.send_at_once(frame)
+        elif frame:
             self.output.append(frame)
             self.flush_soon()
+
+    def send_at_once(self, frame: bytes) -> None:
+        """Send ``frame`` now, from any thread."""
+        if frame:
+            try:
+                self.send_now(frame)
+            except PVFlowError:
+                pass  # the socket is gone: the I/O thread finds so and fails what waits
 
     def take_output(self) -> bytes:
         frames, self.output = self.output, []

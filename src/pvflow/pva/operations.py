@@ -238,7 +238,11 @@ class PutOperation(Operation):
         ftype = self.ftype
         if ftype is None or (isinstance(value, str) and self.choices is None):
             return None
-        return write_partial(ftype, put_values(ftype, value, self.choices or ()))
+        return self._body(value)
+
+    def _body(self, value: Any) -> bytes:
+        assert self.ftype is not None
+        return write_partial(self.ftype, put_values(self.ftype, value, self.choices or ()))
 
     def _next(self) -> bytes:
         """The frame for the next waiting put (channel lock held); b"" when none can go."""
@@ -255,8 +259,7 @@ class PutOperation(Operation):
                     return protocol.operation_exec(Command.PUT, self.channel.sid, self.ioid,
                                                    Sub.GET)
                 try:
-                    body = write_partial(self.ftype, put_values(self.ftype, value,
-                                                                self.choices or ()))
+                    body = self._body(value)
                 except (ValueError, TypeError, OverflowError, struct.error) as exc:
                     # our encoding failed, not the server: refuse this put alone, keep the
                     # circuit
@@ -340,12 +343,7 @@ def send_puts(circuit: Circuit, channel: Channel) -> None:
     """Send what :func:`next_puts` frees at once (channel lock held, any thread): queued for
     the I/O thread's next flush, it could be overtaken by a put a caller sends itself, and
     the server would take the two out of order."""
-    frame = next_puts(channel)
-    if frame:
-        try:
-            circuit.send_now(frame)
-        except PVFlowError:
-            pass  # the socket is gone: the circuit's loss fails these puts
+    circuit.send_at_once(next_puts(channel))
 
 
 def _first_waiting(operation: PutOperation) -> int:
