@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 DOUBLE = Native.DOUBLE  # a module global: see io/channels.py's SEARCHING
 
+
 class Channel(ChannelBase):
     """One PV name on one server; survives reconnects (same cid, new sid)."""
 
