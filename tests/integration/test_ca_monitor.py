@@ -10,6 +10,7 @@ import pytest
 
 from pvflow import Context
 from tests.conftest import standard_db
+from tests.integration.background_reads import reading_meanwhile
 from tests.servers import SoftIoc
 
 
@@ -57,30 +58,13 @@ def test_gets_reading_their_own_answers_leave_every_update_in_order(context) -> 
     # A waiting get reads its answer off the socket itself when no other thread reads it;
     # the updates before and after that answer on the same circuit stay the I/O thread's
     collector = Collector()
-    wrong: list[tuple[str, object]] = []
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            for name, expected in (("T:ai", 1.5), ("T:string", "hello")):
-                value = context.get(name)
-                if value != expected:
-                    wrong.append((name, value))
-
     context.put("T:long", -1)
     with context.subscribe("T:long", collector.value):
         assert collector.wait_for(lambda: collector.values[-1:] == [-1])
-        readers = [threading.Thread(target=read) for _ in range(3)]
-        for reader in readers:
-            reader.start()
-        try:
+        with reading_meanwhile(context, {"T:ai": 1.5, "T:string": "hello"}) as wrong:
             for value in range(2000):  # in bursts, as above
                 context.put("T:long", value, wait=value % 100 == 99)
             assert collector.wait_for(lambda: collector.values[-1:] == [1999])
-        finally:
-            stop.set()
-            for reader in readers:
-                reader.join(30)
     assert wrong == []
     assert collector.values == [-1, *range(2000)]
 

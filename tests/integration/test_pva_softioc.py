@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from pvflow import Context, PVFlowError, PVTimeoutError, Reading
+from tests.integration.background_reads import reading_meanwhile
 from tests.servers import SoftIoc
 
 
@@ -325,29 +326,12 @@ def test_gets_reading_their_own_answers_keep_monitor_updates_in_order(context) -
     # As over CA: a waiting get reads its GET's answer off the socket itself when it comes
     # first; the monitor updates before and after it on the same circuit stay the I/O thread's
     updates = Updates()
-    wrong: list[tuple[str, object]] = []
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            for name, expected in (("pva://T:ai", 1.5), ("pva://T:string", "hello")):
-                value = context.get(name)
-                if value != expected:
-                    wrong.append((name, value))
-
     context.put("pva://T:long", -1)
     with context.subscribe("pva://T:long", updates):
         assert updates.wait_last(-1)
-        readers = [threading.Thread(target=read) for _ in range(3)]
-        for reader in readers:
-            reader.start()
-        try:
+        with reading_meanwhile(context, {"pva://T:ai": 1.5, "pva://T:string": "hello"}) as wrong:
             for value in range(2000):  # in bursts that end with a put that waits
                 context.put("pva://T:long", value, wait=value % 100 == 99)
             assert updates.wait_last(1999)
-        finally:
-            stop.set()
-            for reader in readers:
-                reader.join(30)
     assert wrong == []
     assert updates.values == sorted(set(updates.values))
