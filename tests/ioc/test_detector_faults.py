@@ -14,7 +14,7 @@ BACKEND = "tests.ioc.faulty_backend:FaultyDetector"
 def ioc():
     with DetectorProcess({"DISS_DEVICE_BACKEND": BACKEND, "DISSSIM_CHIP_SIZE": "8:4",
                           "DISSSIM_NUM_IMAGES": "3", "DISSSIM_CHANNELS": "a:b",
-                          "DISSSIM_CHANNEL_PARAMS": "enerj=1:mode=0"}) as process:
+                          "DISSSIM_CHANNEL_PARAMS": "enerj=1:mode=0:clears=0"}) as process:
         yield process
 
 
@@ -71,6 +71,19 @@ def test_acquisitions_work_again_after_clear(ca, ioc):
     ca.put(ioc.pv("acquire"), 1)
     ca.wait_for(ioc.pv("numid"), lambda numid: numid != before, what="a new series")
     ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY")
+
+
+def test_errors_a_slow_clear_is_clearing_are_not_new_ones(ca, ioc):
+    """READY at once after clear, as in Diss; the device's error, still reported while its
+    clear runs, must not send the IOC back to ERROR."""
+    text = fault(ca, ioc, 5)
+    assert "simulated device error" in text
+    clears = ca.get(ioc.pv("a:clears"))
+    clear(ca, ioc, 1)
+    ca.wait_for(ioc.pv("a:clears"), lambda value: value == clears + 1,
+                what="the end of the device's clear")
+    assert ca.get(ioc.pv("state")) == "READY", ca.text(ioc.pv("error_text"))
+    test_acquisitions_work_again_after_clear(ca, ioc)
 
 
 def test_backend_failure_is_fail_and_a_non_zero_exit(ca, ioc):

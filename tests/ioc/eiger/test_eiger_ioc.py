@@ -70,8 +70,7 @@ def test_snapshot_images_reach_ca_pixel_for_pixel(ca, ioc, simulator):
 
 def test_threshold_energy_goes_to_the_detector(ca, ioc, simulator):
     ca.put(ioc.pv("threshold_2:threshold_energy"), 15500.0)
-    ca.wait_for(ioc.pv("threshold_2:threshold_energy"), lambda value: value == 15500.0,
-                what="the energy the detector reports")
+    simulator.wait_for_line("config detector/threshold/2/energy = 15500.0")
     detector = simulator.request("GET", "/sim/status")["config"]["detector"]
     assert detector["threshold/2/energy"] == 15500.0
     assert detector["threshold/2/mode"] == "enabled"

@@ -256,7 +256,8 @@ class DetectorController:
         if late is not None:
             self.machine.add_error(late)
             return
-        if self._poll_due() and self.driver is not None:
+        # While the device clears, it still reports the errors being cleared: not new ones.
+        if self._poll_due() and self.driver is not None and not self.driver.busy(Command.CLEAR):
             self.driver.query(Query.GET_RUNTIME)
 
     # -- state entries ------------------------------------------------------------------------

@@ -175,13 +175,14 @@ class StatusRecords:
         self.show_error("")
 
     def _state_changed(self, old: Any, new: Any) -> None:
-        publish(self.state, new.name)
+        # The state goes last: a client that sees it finds error and clear already matching.
         if new is self.machine.error_state or new is self.machine.fail_state:
             errors = self.machine.errors
             self.show_error(errors[0] if errors else (self.machine.failure or ""))
         elif old is self.machine.error_state:
             self.show_error("")
             self.clear.set(0)
+        publish(self.state, new.name)
 
     def show_error(self, message: str) -> None:
         """Put ``message`` in ``error`` (truncated) and ``error_text`` (whole)."""

@@ -64,6 +64,7 @@ class EigerDetector(DetectorBackend):
         self._acquiring = False
         self._runtime = DeviceRuntime()
         self._recovering = False
+        self._clears = 0
         self._setup_lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
 
@@ -126,6 +127,7 @@ class EigerDetector(DetectorBackend):
         if self._config is None:
             return
         self._recovering = True
+        self._clears += 1
         self._runtime = DeviceRuntime()  # the errors were acknowledged; new ones count
         try:
             async with self._setup_lock:
@@ -144,7 +146,9 @@ class EigerDetector(DetectorBackend):
             raise ValueError(f"channel {channel!r} has no parameters {unknown}; only {ENERGY}")
         key = ("detector", f"threshold/{CHANNELS.index(channel) + 1}/energy")
         if ENERGY in meta:
-            await self.api.put(*_config_path(key), float(meta[ENERGY]))  # type: ignore[arg-type]
+            energy = float(meta[ENERGY])  # type: ignore[arg-type]
+            await self.api.put(*_config_path(key), energy)
+            self._expected[key] = energy  # kept by a clear even if the readback fails
         energy = float(await self.api.get(*_config_path(key)))
         self._expected[key] = energy
         self.emit(ChannelStateEvent(channel, {ENERGY: energy}))
@@ -333,6 +337,7 @@ class EigerDetector(DetectorBackend):
             await asyncio.sleep(STATUS_PERIOD)
             if self._recovering:
                 continue
+            clears = self._clears
             try:
                 state = str(await self.api.get("detector", "status", "state"))
             except SimplonError as exc:
@@ -340,7 +345,7 @@ class EigerDetector(DetectorBackend):
             else:
                 runtime = DeviceRuntime(state="acquiring" if self._acquiring else state,
                                         raw_state=state, errors=_state_errors(state))
-            if not self._recovering:
+            if not self._recovering and self._clears == clears:  # not read before a clear
                 self._runtime = runtime
 
 

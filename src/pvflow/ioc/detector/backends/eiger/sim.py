@@ -217,6 +217,7 @@ class SimEiger:
             raise web.HTTPBadRequest(text="the detector is not initialized")
         value = (await request.json()).get("value")
         settings[key] = self._validated(key, settings[key], value)
+        log.info("config %s/%s = %r", subsystem, key, settings[key])
         return web.json_response([key])
 
     @staticmethod
