@@ -20,7 +20,7 @@ while capturing is appended to an HDF5 file by the IOC itself (:mod:`.file_write
 
 ``captured`` returns to 0 as a capture begins; opening publishes ``written`` 0, an empty
 ``message``, then ``open`` 1. A capture that stops short publishes ``message`` (naming the
-first series not saved) before ``open`` falls. A series is counted in ``captured`` as the
+first series not saved) and ``capture`` returns to 0 before ``open`` falls. A series is counted in ``captured`` as the
 writer takes it, before it is written, so a step scan need not wait for the disk; the
 client checks at the end that ``written`` caught up. The file has the layout of
 :mod:`pvflow.storage.series_file`, the one ``pvflow save`` writes.
@@ -193,9 +193,9 @@ class FileRecords:
         else:
             log_event(log, logging.INFO, "Capture closed")
         publish(self.message, reason[: ERROR_TEXT_LENGTH - 1])
-        publish(self.open, 0)
         if self.capture.get():
             self.capture.set(0)
+        publish(self.open, 0)
 
     def close(self, timeout: float = 30.0) -> None:
         """The IOC stopping: write what is queued, close the file, end the writer process."""
