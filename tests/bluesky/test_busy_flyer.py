@@ -124,6 +124,26 @@ def test_kickoff_while_flying_is_refused_and_timeout_aborts(flyscan_ioc, context
         context.put(flyscan_ioc.prefix + "mybusy", 0, wait=False)
 
 
+def test_a_kickoff_right_after_a_timeout_runs_its_own_scan_whole(flyscan_ioc, context) -> None:
+    """The timeout aborts the scan, and the controller takes a moment to end it; a Busy put
+    meanwhile would have its put-callback completed at once, before its scan ran."""
+    flyer = make_flyer(flyscan_ioc, context)
+    try:
+        for _ in range(5):
+            flyer.complete_timeout = 0.2
+            flyer.configure({"points": 500, "period": 0.05})
+            flyer.kickoff().wait(10)
+            with pytest.raises(FlyScanTimeoutError):
+                flyer.complete().wait(30)
+            flyer.complete_timeout = 30.0
+            flyer.configure({"points": 3, "period": 0.01})
+            flyer.kickoff().wait(10)
+            flyer.complete().wait(30)
+            assert len(list(flyer.collect_pages())[0]["data"]["fly_x"]) == 3
+    finally:
+        context.put(flyscan_ioc.prefix + "mybusy", 0, wait=False)
+
+
 def wait_for_done(context, pv: str) -> None:
     import threading
 

@@ -12,6 +12,7 @@ differ in how they read the record and wait for the flight's two futures.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -30,7 +31,9 @@ BUSY = 1
 
 class BusyFlight:
     """The state of one scan: ``started`` resolves when the record turns Busy, ``finished``
-    when the put-callback completes; either fails with a :class:`FlyScanError`."""
+    when the put-callback completes; either fails with a :class:`FlyScanError`.
+    ``released`` resolves when the put-callback has come (or no put was made): only then has
+    the controller let go of the scan, even one that a timeout already failed."""
 
     def __init__(self, context: Context, pv: str, owner: str):
         self.context = context
@@ -38,6 +41,7 @@ class BusyFlight:
         self.owner = owner
         self.started: Future[None] = Future()
         self.finished: Future[None] = Future()
+        self.released: Future[None] = Future()
         self._lock = threading.Lock()
         self._subscription: Subscription | None = None
         self._timers: list[threading.Timer] = []
@@ -55,7 +59,22 @@ class BusyFlight:
             failure = FlyScanError(f"{self.owner}: cannot put Busy to {self.pv}: {error}",
                                    pv=self.pv)
             self._fail(failure)
+            self._resolve(self.released, None)
             raise failure from error
+
+    def begin_after(self, previous: BusyFlight) -> None:
+        """:meth:`begin` once ``previous`` is released. A timeout aborts its scan, but the
+        controller may still be ending it: a Busy put meanwhile would have its put-callback
+        completed at once (EPICS does not wait for a record that is still active), and this
+        scan would look finished before it ran."""
+        def begin(_: object) -> None:
+            if self.started.done():  # failed meanwhile by the kickoff timeout: no put made
+                self._resolve(self.released, None)
+                return
+            with contextlib.suppress(FlyScanError):  # begin failed started with it
+                self.begin()
+
+        previous.released.add_done_callback(begin)
 
     def expect(self, future: Future[None], seconds: float | None,
                message: Callable[[], str]) -> None:
@@ -79,6 +98,7 @@ class BusyFlight:
             self._resolve(self.started, None)
 
     def _on_put_done(self, error: BaseException | None) -> None:
+        self._resolve(self.released, None)
         if error is None:
             self._resolve(self.started, None)
             self._resolve(self.finished, None)
@@ -152,7 +172,8 @@ class BusyScans:
 
     def kickoff(self, kickoff_timeout: float, complete_timeout: float | None,
                 settings: Mapping[str, Any]) -> Future[None]:
-        """Put Busy; the future resolves once the record shows Busy (fails after
+        """Put Busy (once the controller has let go of our previous scan, if a timeout
+        aborted it); the future resolves once the record shows Busy (fails after
         ``kickoff_timeout``, the scan aborted). ``complete_timeout`` None: twice points x
         period plus a margin, from the setting values in ``settings``."""
         busy = self.controller.busy_pv
@@ -160,10 +181,14 @@ class BusyScans:
             complete_timeout = self.controller.complete_timeout(settings)
         self._complete_deadline = complete_timeout
         owner = self.owner
-        flight = self._flight = BusyFlight(self.context, busy, owner)
-        flight.begin()
+        previous, flight = self._flight, BusyFlight(self.context, busy, owner)
+        self._flight = flight
+        if previous is not None and not previous.released.done():
+            flight.begin_after(previous)
+        else:
+            flight.begin()
         flight.expect(flight.started, kickoff_timeout, lambda: (
-            f"{owner}: {busy} did not turn Busy within {kickoff_timeout:g} s of the put; the "
+            f"{owner}: {busy} did not turn Busy within {kickoff_timeout:g} s of the kickoff; the "
             "scan was aborted"))
         return flight.started
 
