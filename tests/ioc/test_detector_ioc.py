@@ -81,8 +81,8 @@ def test_acquire_outside_ready_is_refused_with_a_message(ca, ioc):
     assert ca.get(ioc.pv("error")).startswith(ioc.prefix)
     assert ca.get(ioc.pv("state")) == "ACQUIRE"
     ca.put(ioc.pv("cancel"), 1)
-    ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY after cancel")
-    assert ca.get(ioc.pv("acquire")) == 0
+    ca.wait_for(ioc.pv("acquire"), lambda value: value == 0, what="acquire falls after cancel")
+    assert ca.get(ioc.pv("state")) == "READY"
     assert ca.get(ioc.pv("cancel")) == 0
     assert ca.get(ioc.pv("numid")) == numid  # a cancelled series is not published
     ca.put(ioc.pv("duration"), 0.0)

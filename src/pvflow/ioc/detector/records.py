@@ -197,12 +197,14 @@ class DetectorRecords:
         self._state_changed(self.controller.state, self.controller.state)
 
     def _state_changed(self, old: DetectorState, new: DetectorState) -> None:
+        # After the state records (observed first): a Diss client takes the fall of acquire
+        # as the end of a series and expects READY, and cancel back to 0, when it sees it.
         if new is DetectorState.ACQUIRE:
             self.acquire.set(1)
         elif new is DetectorState.READY:
-            self.acquire.set(0)
             if self.cancel.get():  # a put to an output record costs ~0.3 ms: only when due
                 self.cancel.set(0)
+            self.acquire.set(0)
         elif new in (DetectorState.ERROR, DetectorState.FAIL):
             self.acquire.set(0)  # no acquisition runs there; a series in flight is void
 
