@@ -68,7 +68,7 @@ def test_stray_times_out_into_error_and_auto_stray():
         ca.put(p + "clear", 1)
         # OFF moves on to STRAY by itself, and STRAY gives up after 0.5 s
         ca.wait_for(p + "error", lambda error: "Sync timeout" in error, TIMEOUT, "sync timeout")
-        assert ca.get(p + "state") == "ERROR"
+        wait_state(ca, p, "ERROR")  # published right after the error it is for
         assert "STRAY" in ioc.wait_for_line("new=STRAY")
     finally:
         ca.close()
