@@ -57,7 +57,8 @@ def test_record_types_and_fields(ca, ioc):
     busy = ca.read(p + "mybusy", data_type=CTRL_ENUM)
     assert list(busy.metadata.enum_strings) == [b"Done", b"Busy"]
     assert ca.read(p + "mybusy", data_type=CA_STRING).data == [b"Done"]
-    assert ca.get(p + "mybusy.FLNK") == p + "fly:run"
+    assert ca.get(p + "mybusy.FLNK") == p + "fly:on_busy"
+    assert ca.get(p + "fly:on_busy.OUT").startswith(p + "fly:run PP")
     ca.read(p + "mybusy.OUT")  # readable, as BusyRecord.output_link needs
     for name in ("t_array", "x_array", "y_array"):
         assert ca.read(p + name).data_type == CA_DOUBLE
@@ -157,7 +158,7 @@ def test_scan_over_pva_with_a_blocking_put(ca, ioc):
 
 
 @pytest.mark.parametrize("field", ["mybusy.FLNK", "mybusy.OUT", "mybusy.SCAN", "fly:run.PROC",
-                                   "fly:points.DRVH"])
+                                   "fly:on_busy.OUT", "fly:points.DRVH"])
 def test_links_and_fields_a_client_must_not_change_are_read_only(ca, ioc, field):
     from pvflow import AccessDeniedError, Context
 

@@ -20,10 +20,10 @@ while capturing is appended to an HDF5 file by the IOC itself (:mod:`.file_write
 
 ``captured`` returns to 0 as a capture begins; opening publishes ``written`` 0, an empty
 ``message``, then ``open`` 1. A capture that stops short publishes ``message`` (naming the
-first series not saved) and ``capture`` returns to 0 before ``open`` falls. A series is counted in ``captured`` as the
-writer takes it, before it is written, so a step scan need not wait for the disk; the
-client checks at the end that ``written`` caught up. The file has the layout of
-:mod:`pvflow.storage.series_file`, the one ``pvflow save`` writes.
+first series not saved); ``capture`` returns to 0 before ``open`` falls. A series is
+counted in ``captured`` as the writer takes it, before it is written, so a step scan need
+not wait for the disk; the client checks at the end that ``written`` caught up. The file
+has the layout of :mod:`pvflow.storage.series_file`, the one ``pvflow save`` writes.
 """
 
 from __future__ import annotations

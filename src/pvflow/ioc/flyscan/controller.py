@@ -50,7 +50,7 @@ class FlyScanController:
             self._abort.set()
 
     async def _on_run(self, _value: int) -> None:
-        """``$(P)fly:run`` processed (by mybusy's FLNK): scan while mybusy is Busy.
+        """``$(P)fly:run`` processed (for a Busy put to mybusy): scan while mybusy is Busy.
 
         Returning completes the record, which completes the put-callback of "Busy"; so this
         returns only once mybusy is "Done" again.

@@ -1,15 +1,16 @@
 """The records of the fly-scan controller IOC (application layer).
 
-softioc has no synApps busy record, so busy semantics are built from two real records:
+softioc has no synApps busy record, so busy semantics are built from real records:
 
 - ``$(P)mybusy``: a ``bo`` record (ZNAM "Done", ONAM "Busy"). Putting "Busy" processes it,
-  which posts "Busy" to monitors at once and forward-links (``.FLNK``) to ``$(P)fly:run``.
+  which posts "Busy" to monitors at once and forward-links (``.FLNK``) to ``$(P)fly:on_busy``,
+  a ``calcout`` that processes ``$(P)fly:run`` for "Busy" only.
 - ``$(P)fly:run``: a ``longout`` record with *blocking* Python device support. Processing it
   runs the scan and holds the record active (PACT) until the scan has finished and
   ``$(P)mybusy`` is back to "Done".
 
 EPICS put-callback (CA WRITE_NOTIFY, PVA put with completion) waits for every record that a put
-processes through its links, including an asynchronous one reached by ``FLNK``. So a
+processes through its links, including an asynchronous one reached through them. So a
 put-callback of "Busy" to ``$(P)mybusy`` completes only after the scan, exactly as with a
 synApps busy record, while "Busy" and "Done" still reach monitors when they happen.
 
@@ -45,7 +46,7 @@ class FlyScanRecords:
     """The records of one fly-scan controller IOC; built before ``iocInit``.
 
     ``on_busy`` runs when ``$(P)mybusy`` changes, ``on_run`` when ``$(P)fly:run`` is processed
-    (by mybusy's FLNK) and holds the put-callback until it returns.
+    (for each Busy) and holds the put-callback until it returns.
     """
 
     def __init__(self, prefix: str, array_length: int, on_busy: BusyHandler,
@@ -70,9 +71,17 @@ class FlyScanRecords:
         records["run"] = builder.longOut(
             p + "fly:run", initial_value=0, blocking=True, always_update=True,
             on_update=on_run, DESC="runs a scan while mybusy is Busy")
+        # Busy alone goes on to fly:run. A Done (an abort) reaching fly:run while its scan
+        # runs would have EPICS process it again once done (RPRO, EPICS 7); that extra
+        # processing keeps it active for a moment, and a Busy put in that moment has its
+        # put-callback completed at once, before its scan runs.
+        records["on_busy"] = builder.records.calcout(
+            p + "fly:on_busy", INPA=p + "mybusy", CALC="A", DOPT="Use CALC",
+            OOPT="When Non-zero", OUT=builder.PP(records["run"]),
+            DESC="passes Busy on to fly:run")
         records["busy"] = builder.boolOut(
             p + "mybusy", ZNAM="Done", ONAM="Busy", initial_value=BUSY_DONE,
-            on_update=on_busy, FLNK=records["run"], DESC="fly scan busy")
+            on_update=on_busy, FLNK=records["on_busy"], DESC="fly scan busy")
         for name, description in (("t_array", "timestamps"), ("x_array", "positions"),
                                   ("y_array", "signals")):
             records[name] = builder.WaveformIn(
