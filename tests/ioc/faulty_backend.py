@@ -41,11 +41,11 @@ class FaultyDetector(SimDetector):
             return
         if mode == 3:
             raise RuntimeError("simulated acquisition crash")
+        if mode == 4:
+            raise BackendFailure("simulated detector loss")
         if mode == 5:
             self._device_error = "simulated device error"
             raise RuntimeError(self._device_error)
-        if mode == 4:
-            raise BackendFailure("simulated detector loss")
         count = config.num_images + (1 if mode == 2 else -1)
         self._numid += 1
         start = StartDataEvent(self._numid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from .clients import CaClient
-from .detector_process import DetectorProcess, instant_client
+from .detector_process import DetectorProcess, acquire_series, instant_client
 
 BACKEND = "tests.ioc.faulty_backend:FaultyDetector"
 
@@ -67,10 +67,7 @@ def test_backend_exception_is_an_error(ca, ioc):
 
 
 def test_acquisitions_work_again_after_clear(ca, ioc):
-    before = ca.get(ioc.pv("numid"))
-    ca.put(ioc.pv("acquire"), 1)
-    ca.wait_for(ioc.pv("numid"), lambda numid: numid != before, what="a new series")
-    ca.wait_for(ioc.pv("state"), lambda state: state == "READY", what="READY")
+    acquire_series(ca, ioc)
 
 
 def test_errors_a_slow_clear_is_clearing_are_not_new_ones(ca, ioc):
@@ -83,7 +80,7 @@ def test_errors_a_slow_clear_is_clearing_are_not_new_ones(ca, ioc):
     ca.wait_for(ioc.pv("a:clears"), lambda value: value == clears + 1,
                 what="the end of the device's clear")
     assert ca.get(ioc.pv("state")) == "READY", ca.text(ioc.pv("error_text"))
-    test_acquisitions_work_again_after_clear(ca, ioc)
+    acquire_series(ca, ioc)
 
 
 def test_backend_failure_is_fail_and_a_non_zero_exit(ca, ioc):

@@ -345,7 +345,7 @@ class EigerDetector(DetectorBackend):
             else:
                 runtime = DeviceRuntime(state="acquiring" if self._acquiring else state,
                                         raw_state=state, errors=_state_errors(state))
-            if not self._recovering and self._clears == clears:  # not read before a clear
+            if self._clears == clears:  # no clear began while it was read
                 self._runtime = runtime
 
 
